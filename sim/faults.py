@@ -1,0 +1,213 @@
+"""Faults as data, and the nemesis that applies a schedule of them (DESIGN §4).
+
+A ``FaultSpec`` says *what* (``kind`` and its targets), *when* (``at`` a
+simulated time, or at the ``nth`` time a node matching ``node`` reaches the
+protocol ``step``) and *for how long* (``duration``; a crash with a duration
+restarts the node after it). Each kind is a ``FaultKind``: a start, an end
+and the names its two records carry. Architectures plug their component
+faults (Kafka leader crash, Redis failover, Flannel cold restart) into the
+same table with ``register``.
+
+Every start and every end is recorded as a ``nemesis`` ``info`` op, so the
+history alone tells which faults the system met. ``heal_all`` ends every
+fault still in force and disarms step triggers that never fired: it is the
+first step of the end-of-run sequence heal → settle → final reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any, Callable
+
+from .errors import ConfigError
+from .kernel import Node, Simulation
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    kind: str
+    at: float | None = None
+    step: str | None = None
+    node: str = "*"  # which nodes' steps count (a glob), for step triggers
+    nth: int = 1
+    duration: float | None = None
+    targets: tuple[str, ...] = ()  # crash / pause / skew / component targets
+    a: tuple[str, ...] = ()  # partition / degrade: one side
+    b: tuple[str, ...] = ()  # partition / degrade: the other side
+    oneway: bool = False  # partition / degrade: only a → b
+    latency: float = 0.0
+    loss: float = 0.0
+    dup: float = 0.0
+    skew: float = 0.0
+    silent: bool = False  # crash: the host vanishes (peers wait for keepalive)
+    params: dict[str, Any] = field(default_factory=dict)  # component-specific
+
+
+@dataclass(frozen=True)
+class FaultKind:
+    start: Callable[["Nemesis", FaultSpec, Node | None], tuple[dict, Any]]
+    end: Callable[["Nemesis", FaultSpec, Any], None]
+    end_name: str
+
+
+FAULT_KINDS: dict[str, FaultKind] = {}
+
+
+def register(kind: str, start, end, end_name: str) -> None:
+    FAULT_KINDS[kind] = FaultKind(start, end, end_name)
+
+
+def _targets(nem: "Nemesis", spec: FaultSpec, hit: Node | None) -> list[Node]:
+    if spec.targets:
+        return nem.sim.select(spec.targets)
+    if hit is not None:
+        return [hit]
+    raise ConfigError(f"{spec.kind} fault needs targets")
+
+
+def _names(nodes: list[Node]) -> list[str]:
+    return sorted(n.name for n in nodes)
+
+
+# -- kernel fault kinds --------------------------------------------------------
+def _crash_start(nem, spec, hit):
+    nodes = [n for n in _targets(nem, spec, hit) if n.up]
+    for n in nodes:
+        n.crash(silent=spec.silent)
+    return {"node": ",".join(_names(nodes)), "silent": spec.silent}, nodes
+
+
+def _crash_end(nem, spec, nodes):
+    for n in nodes:
+        n.restart()
+    return {"node": ",".join(_names(nodes))}
+
+
+def _pause_start(nem, spec, hit):
+    nodes = _targets(nem, spec, hit)
+    for n in nodes:
+        n.pause()
+    return {"node": ",".join(_names(nodes))}, nodes
+
+
+def _pause_end(nem, spec, nodes):
+    for n in nodes:
+        n.resume()
+    return {"node": ",".join(_names(nodes))}
+
+
+def _groups(nem, spec):
+    if not spec.a or not spec.b:
+        raise ConfigError(f"{spec.kind} fault needs both groups a and b")
+    a = {n.name for n in nem.sim.select(spec.a)}
+    b = {n.name for n in nem.sim.select(spec.b)}
+    return a, b
+
+
+def _partition_start(nem, spec, hit):
+    a, b = _groups(nem, spec)
+    rules = nem.sim.network.partition(a, b, oneway=spec.oneway)
+    return {"a": list(spec.a), "b": list(spec.b), "oneway": spec.oneway}, rules
+
+
+def _partition_end(nem, spec, rules):
+    nem.sim.network.heal(rules)
+    return {"a": list(spec.a), "b": list(spec.b)}
+
+
+def _degrade_start(nem, spec, hit):
+    a, b = _groups(nem, spec)
+    rules = nem.sim.network.degrade(a, b, spec.latency, spec.loss, spec.dup, oneway=spec.oneway)
+    value = {"a": list(spec.a), "b": list(spec.b), "latency": spec.latency, "loss": spec.loss, "dup": spec.dup}
+    return value, rules
+
+
+def _degrade_end(nem, spec, rules):
+    nem.sim.network.undegrade(rules)
+    return {"a": list(spec.a), "b": list(spec.b)}
+
+
+def _skew_start(nem, spec, hit):
+    nodes = _targets(nem, spec, hit)
+    for n in nodes:
+        n.skew += spec.skew
+    return {"node": ",".join(_names(nodes)), "skew": spec.skew}, nodes
+
+
+def _skew_end(nem, spec, nodes):
+    for n in nodes:
+        n.skew -= spec.skew
+    return {"node": ",".join(_names(nodes))}
+
+
+register("crash", _crash_start, _crash_end, "restart")
+register("pause", _pause_start, _pause_end, "resume")
+register("partition", _partition_start, _partition_end, "heal")
+register("degrade", _degrade_start, _degrade_end, "degrade-end")
+register("skew", _skew_start, _skew_end, "skew-end")
+
+
+class Nemesis:
+    """Applies a fault schedule to a simulation and records every fault."""
+
+    def __init__(self, sim: Simulation, schedule: list[FaultSpec]):
+        self.sim = sim
+        self.schedule = list(schedule)
+        self.active: list[tuple[FaultSpec, Any]] = []
+        self.armed: list[FaultSpec] = []
+        self._counts: dict[int, int] = {}
+        for spec in self.schedule:
+            if spec.kind not in FAULT_KINDS:
+                raise ConfigError(f"unknown fault kind {spec.kind!r}; known: {', '.join(sorted(FAULT_KINDS))}")
+            if (spec.at is None) == (spec.step is None):
+                raise ConfigError(f"{spec.kind} fault needs exactly one of 'at' or 'step'")
+        sim.step_listeners.append(self._on_step)
+
+    def start(self) -> None:
+        for spec in self.schedule:
+            if spec.at is not None:
+                self.sim.env.timeout(spec.at).callbacks.append(lambda _e, s=spec: self.fire(s))
+            else:
+                self.armed.append(spec)
+
+    def _on_step(self, node: Node, step: str, ctx: dict[str, Any]) -> None:
+        for spec in list(self.armed):
+            if spec.step != step or not fnmatchcase(node.name, spec.node):
+                continue
+            n = self._counts.get(id(spec), 0) + 1
+            self._counts[id(spec)] = n
+            if n == spec.nth:
+                self.armed.remove(spec)
+                self.fire(spec, node, step=step, ctx=ctx)
+
+    def fire(self, spec: FaultSpec, hit: Node | None = None, step: str | None = None,
+             ctx: dict[str, Any] | None = None) -> None:
+        if self.sim.phase != "workload":
+            return
+        kind = FAULT_KINDS[spec.kind]
+        value, state = kind.start(self, spec, hit)
+        if step is not None:
+            value = {**value, "step": step, "nth": spec.nth}
+            if ctx and "msg" in ctx:
+                value["msg"] = ctx["msg"]
+        entry = (spec, state)
+        self.active.append(entry)
+        self.sim.record("nemesis", "info", spec.kind, value)
+        if spec.duration is not None:
+            self.sim.env.timeout(spec.duration).callbacks.append(lambda _e: self.end(entry))
+
+    def end(self, entry: tuple[FaultSpec, Any]) -> None:
+        if entry not in self.active:
+            return
+        self.active.remove(entry)
+        spec, state = entry
+        kind = FAULT_KINDS[spec.kind]
+        value = kind.end(self, spec, state)
+        self.sim.record("nemesis", "info", kind.end_name, value)
+
+    def heal_all(self) -> None:
+        """End every fault in force and disarm the step triggers."""
+        self.armed.clear()
+        for entry in list(self.active):
+            self.end(entry)

@@ -1,0 +1,254 @@
+"""The simulation kernel: one SimPy environment, one seed, named random
+streams, the history recorder, nodes with durable and volatile state.
+
+Theory of operation
+-------------------
+``Simulation`` owns the clock (``env.now``, simulated seconds), the run seed
+and the history. Every component asks for its own random stream with
+``sim.rng(scope)``, seeded by the string ``f"{seed}/{scope}"``: adding a
+component never shifts another's draws, and string seeding is stable across
+processes and Python versions.
+
+A ``Node`` keeps two kinds of state. ``durable`` survives a crash (a database's
+rows, a Kafka log, Redis with persistence). Everything else is volatile and is
+rebuilt by ``reset_volatile`` on boot and on restart. A crash interrupts the
+node's processes, breaks its connections (through the network) and bumps its
+``incarnation`` so that timers and messages addressed to the old incarnation
+are ignored. Nodes never call each other: they only talk through
+``sim.network``.
+
+Named protocol steps
+--------------------
+Node code marks the points of its protocols with ``self.step("ack_sent", ...)``.
+The nemesis listens and may crash the node right there; ``step`` then raises
+``NodeCrashed`` in the running code, which the process guard (``spawn``) and
+the network's delivery path swallow. A process cannot interrupt itself in
+SimPy, which is why the running one learns of its death by exception.
+
+Correctness is never asserted here: nodes act and record, checkers judge.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Callable, Generator, Iterable
+
+import simpy
+
+from .errors import WiringError
+from .history import HistoryWriter, OpType
+
+
+class NodeCrashed(Exception):
+    """Raised inside a node's running code when the node crashed under it."""
+
+
+CRASH = object()  # Interrupt cause used for crashes
+
+
+class Simulation:
+    """A run: environment, seed, random streams, nodes, history, step hooks."""
+
+    def __init__(self, seed: int, history: HistoryWriter | None = None):
+        self.env = simpy.Environment()
+        self.seed = seed
+        self.history = history
+        self.nodes: dict[str, Node] = {}
+        self.network = None  # set by Network.__init__
+        self.step_listeners: list[Callable[[Node, str, dict[str, Any]], None]] = []
+        self.phase = "setup"
+
+    # -- randomness -------------------------------------------------------
+    def rng(self, scope: str) -> random.Random:
+        return random.Random(f"{self.seed}/{scope}")
+
+    # -- recording --------------------------------------------------------
+    def record(self, process: str, type: OpType, f: str, value: dict[str, Any]) -> None:
+        if self.history is not None:
+            self.history.append(self.env.now, process, type, f, value)
+
+    # -- nodes ------------------------------------------------------------
+    def add(self, node: "Node") -> "Node":
+        if node.name in self.nodes:
+            raise WiringError(f"duplicate node name {node.name!r}")
+        self.nodes[node.name] = node
+        return node
+
+    def node(self, name: str) -> "Node":
+        try:
+            return self.nodes[name]
+        except KeyError:
+            raise WiringError(f"no node named {name!r}") from None
+
+    def select(self, patterns: Iterable[str]) -> list["Node"]:
+        """Nodes matching names, globs (``client-*``) or ``region:NAME``."""
+        from fnmatch import fnmatchcase
+
+        out: dict[str, Node] = {}
+        for pat in patterns:
+            if pat.startswith("region:"):
+                region = pat.split(":", 1)[1]
+                hits = [n for n in self.nodes.values() if n.region == region]
+            elif pat.startswith("role:"):
+                role = pat.split(":", 1)[1]
+                hits = [n for n in self.nodes.values() if n.role == role]
+            else:
+                hits = [n for n in self.nodes.values() if fnmatchcase(n.name, pat)]
+            if not hits:
+                raise WiringError(f"fault target {pat!r} matches no node")
+            for n in hits:
+                out[n.name] = n
+        return list(out.values())
+
+    def notify_step(self, node: "Node", step: str, ctx: dict[str, Any]) -> None:
+        for listener in self.step_listeners:
+            listener(node, step, ctx)
+
+    def start(self) -> None:
+        self.phase = "workload"
+        for node in self.nodes.values():
+            node.boot()
+
+
+class Node:
+    """A simulated process on a host in a region.
+
+    Subclasses set ``role``, override ``reset_volatile`` (build volatile
+    state), ``start`` (spawn processes; runs at boot and on every restart)
+    and the message hooks ``on_message``, ``on_request``, ``on_accept``,
+    ``on_closed``. ``durable`` is the only state that survives ``crash``.
+    """
+
+    role = "node"
+
+    def __init__(self, sim: Simulation, name: str, region: str):
+        self.sim = sim
+        self.env = sim.env
+        self.name = name
+        self.region = region
+        self.up = True
+        self.paused = False
+        self.incarnation = 0
+        self.skew = 0.0
+        self.durable: dict[str, Any] = {}
+        self._procs: set[simpy.Process] = set()
+        self._held: list[Callable[[], None]] = []  # work that arrived while paused
+        sim.add(self)
+
+    # -- life cycle -------------------------------------------------------
+    def boot(self) -> None:
+        self.reset_volatile()
+        self.start()
+
+    def reset_volatile(self) -> None:
+        """Rebuild every piece of volatile state (override, call super)."""
+
+    def start(self) -> None:
+        """Spawn the node's background processes (override)."""
+
+    def crash(self, silent: bool = False) -> None:
+        """Lose volatile state, stop every process, break every connection.
+
+        ``silent``: the host vanished, so peers only notice at keepalive
+        (otherwise the kernel resets the connections and peers learn at once).
+        """
+        if not self.up:
+            return
+        self.up = False
+        self.paused = False
+        self._held.clear()
+        self.incarnation += 1
+        active = self.env.active_process
+        for proc in list(self._procs):
+            if proc.is_alive and proc is not active:
+                proc.interrupt(CRASH)
+        self._procs.clear()
+        if self.sim.network is not None:
+            self.sim.network.node_crashed(self, silent)
+        self.reset_volatile()
+
+    def restart(self) -> None:
+        if self.up:
+            return
+        self.up = True
+        self.boot()
+
+    def pause(self) -> None:
+        """Hang: state kept, nothing processed until ``resume``."""
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+        held, self._held = self._held, []
+        for work in held:
+            if not self.up or self.paused:
+                break
+            work()
+
+    def run_or_hold(self, work: Callable[[], None]) -> None:
+        """Run ``work`` now, or when the node resumes if it is paused."""
+        if self.paused:
+            self._held.append(work)
+        else:
+            work()
+
+    # -- time -------------------------------------------------------------
+    def clock(self) -> float:
+        """The node's local clock: simulated time plus its skew."""
+        return self.env.now + self.skew
+
+    # -- processes --------------------------------------------------------
+    def spawn(self, gen: Generator) -> simpy.Process:
+        """Run ``gen`` as one of this node's processes; a crash ends it quietly."""
+        proc = self.env.process(self._guard(gen))
+        self._procs.add(proc)
+        proc.callbacks.append(self._procs_discard)
+        return proc
+
+    def _procs_discard(self, event: simpy.Event) -> None:
+        self._procs.discard(event)
+
+    def _guard(self, gen: Generator) -> Generator:
+        inc = self.incarnation
+        try:
+            return (yield from gen)
+        except simpy.Interrupt as i:
+            if i.cause is CRASH:
+                return None
+            raise
+        except NodeCrashed:
+            if self.incarnation != inc:
+                return None
+            raise
+
+    def sleep(self, delay: float) -> Generator:
+        """Sleep, then wait while paused (a paused node makes no progress)."""
+        yield self.env.timeout(delay)
+        while self.paused:
+            yield self.env.timeout(0.05)
+
+    def step(self, name: str, **ctx: Any) -> None:
+        """Mark a named protocol step; the nemesis may crash the node here."""
+        inc = self.incarnation
+        self.sim.notify_step(self, name, ctx)
+        if self.incarnation != inc or not self.up:
+            raise NodeCrashed(f"{self.name} crashed at step {name}")
+
+    # -- network hooks (override) ----------------------------------------
+    def on_message(self, conn, msg) -> None:
+        """A message arrived on ``conn`` (a stream) or as a datagram (conn None)."""
+
+    def on_accept(self, conn) -> bool:
+        """A peer opened a stream to us; return False to refuse it."""
+        return True
+
+    def on_closed(self, conn, reason: str) -> None:
+        """A stream we hold broke or was closed (reason: reset, timeout, closed)."""
+
+    def on_request(self, req) -> Generator:
+        """Handle an HTTP request; return ``(status, payload, size)``."""
+        raise WiringError(f"{self.name} ({self.role}) serves no HTTP requests")
+        yield  # pragma: no cover
+
+    def __repr__(self) -> str:
+        return f"<{self.role} {self.name}@{self.region}{'' if self.up else ' DOWN'}>"

@@ -1,0 +1,615 @@
+"""The simulated network (DESIGN §3): regions, links, two transports,
+partitions, degradation, and a journal of every message.
+
+Theory of operation
+-------------------
+Latency. Every node lives in a region. The one-way delay between two nodes
+is half the region pair's round-trip time (the RTT table below, ~1 ms within
+a region) plus each end's access-link latency, times a lognormal jitter
+factor, plus any degradation in force. Each ordered pair of nodes has its own
+``Link`` with its own random stream (``net/<src>><dst>``), so traffic on one
+link never shifts the draws of another.
+
+Datagrams are independent: each copy is lost with the link's loss
+probability, duplicated with its duplication probability, and reordering
+falls out of the jitter. A partition drops datagrams at send and in flight.
+
+Streams (``Connection``: WebSocket, HTTP, Kafka client) are reliable and FIFO
+while open. Loss becomes retransmission delay (each lost attempt adds an RTO
+that doubles), and arrival times are forced monotonic per direction. While a
+partition blocks a direction, arriving data is *held* (TCP keeps
+retransmitting); when the partition heals within the keepalive window the
+held data is delivered in order; otherwise the connection breaks and
+everything in flight is lost. How ends learn of a break:
+
+=====================  =========================================  ===========
+cause                  who learns                                 when
+=====================  =========================================  ===========
+``close``/``reset``    the other end (the closer knows)           one-way delay
+peer process crash     the surviving end (kernel sends RST)       one-way delay
+peer host vanishes     the surviving end                          keepalive
+partition persists     both ends                                  keepalive
+=====================  =========================================  ===========
+
+HTTP is request/response over a short-lived stream with a client-side
+timeout. The reply is a ``Reply`` whose ``status`` tells what the client can
+know: ``ok`` (an answer), ``refused`` (nobody was listening: definitely no
+effect), ``reset`` (the server died while handling it: outcome unknown),
+``timeout`` (outcome unknown).
+
+Hot path: message arrivals are timeout callbacks, never one SimPy process per
+message; the server side of an HTTP request is a process because handlers
+wait on other nodes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from functools import partial
+from itertools import count
+from math import exp
+from typing import Any, NamedTuple
+
+from simpy.events import Timeout
+
+from .errors import WiringError
+from .kernel import Node, NodeCrashed, Simulation
+
+# Round-trip times between regions, seconds (DESIGN §3).
+DEFAULT_RTT: dict[tuple[str, str], float] = {
+    ("us-east", "eu-west"): 0.080,
+    ("us-east", "us-west"): 0.087,
+    ("us-east", "sa-east"): 0.120,
+    ("us-east", "ap-northeast"): 0.145,
+    ("us-east", "ap-southeast"): 0.217,
+}
+INTRA_REGION_RTT = 0.001
+
+
+def region_rtt(a: str, b: str, table: dict[tuple[str, str], float] = DEFAULT_RTT) -> float:
+    """RTT between two regions; pairs not in the table go through us-east."""
+    if a == b:
+        return INTRA_REGION_RTT
+    if (a, b) in table:
+        return table[(a, b)]
+    if (b, a) in table:
+        return table[(b, a)]
+    if "us-east" in (a, b):
+        raise WiringError(f"no RTT known between regions {a!r} and {b!r}")
+    return region_rtt(a, "us-east", table) + region_rtt("us-east", b, table)
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    jitter_sigma: float = 0.15  # lognormal sigma of the one-way delay factor
+    loss: float = 0.0  # base loss probability on every link
+    dup: float = 0.0  # base datagram duplication probability
+    rto_min: float = 0.2  # TCP minimum retransmission timeout
+    keepalive: float = 10.0  # time to notice a silent peer or a lasting partition
+    connect_timeout: float = 3.0
+    journal: bool = True
+    rtt: dict = field(default_factory=lambda: dict(DEFAULT_RTT))
+
+
+class Message(NamedTuple):
+    """What travels. Immutable; ``trace`` is the logical message it serves."""
+
+    id: int
+    src: str
+    dst: str
+    kind: str
+    payload: Any
+    size: int
+    trace: str | None
+
+
+class Reply(NamedTuple):
+    status: str  # ok | refused | reset | timeout
+    payload: Any = None
+    size: int = 0
+
+
+class Request(NamedTuple):
+    src: str
+    kind: str
+    payload: Any
+    trace: str | None
+
+
+class Journal:
+    """Every message: [id, src, dst, kind, bytes, sent, received, dropped, trace].
+
+    ``received`` is None until arrival; ``dropped`` names why it never
+    arrived (loss, partition, closed, crashed, broken).
+    """
+
+    __slots__ = ("rows", "enabled")
+
+    def __init__(self, enabled: bool = True):
+        self.rows: list[list] = []
+        self.enabled = enabled
+
+    def add(self, mid, src, dst, kind, size, now, trace):
+        if not self.enabled:
+            return None
+        row = [mid, src, dst, kind, size, now, None, None, trace]
+        self.rows.append(row)
+        return row
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+class Link:
+    """One direction between two nodes: delay, loss and duplication."""
+
+    __slots__ = ("base", "loss", "dup", "extra", "rng", "sigma", "rto", "version")
+
+    def __init__(self, base, loss, dup, extra, rng, sigma, rto, version):
+        self.base = base
+        self.loss = loss
+        self.dup = dup
+        self.extra = extra
+        self.rng = rng
+        self.sigma = sigma
+        self.rto = rto
+        self.version = version
+
+    def delay(self) -> float:
+        return self.base * exp(self.rng.gauss(0.0, self.sigma)) + self.extra
+
+    def stream_delay(self) -> float:
+        """Delay of a reliable segment: loss shows as retransmission time."""
+        d = self.base * exp(self.rng.gauss(0.0, self.sigma)) + self.extra
+        if self.loss:
+            rto = self.rto
+            rand = self.rng.random
+            while rand() < self.loss:
+                d += rto
+                rto = min(rto * 2, 60.0)
+        return d
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A partition (blocks src→dst) or a degradation window on node sets."""
+
+    id: int
+    srcs: frozenset[str]
+    dsts: frozenset[str]
+    latency: float = 0.0
+    loss: float = 0.0
+    dup: float = 0.0
+
+    def covers(self, src: str, dst: str) -> bool:
+        return src in self.srcs and dst in self.dsts
+
+
+class Connection:
+    """A stream between two nodes; FIFO and reliable while open."""
+
+    __slots__ = ("net", "id", "kind", "a", "b", "inc", "open", "last", "held",
+                 "keepalive", "http", "meta", "_checking", "_links")
+
+    def __init__(self, net: "Network", cid: int, kind: str, a: Node, b: Node, keepalive: float):
+        self.net = net
+        self.id = cid
+        self.kind = kind
+        self.a = a
+        self.b = b
+        self.inc = (a.incarnation, b.incarnation)
+        self.open = True
+        self.last = [0.0, 0.0]
+        self.held: tuple[deque, deque] | None = None  # data waiting out a partition
+        self.keepalive = keepalive
+        self.http = None  # the pending Event of an HTTP exchange
+        self.meta: dict[str, Any] | None = None  # owner's notes (who, what for)
+        self._checking = False
+        self._links: list[Link | None] = [None, None]
+
+    def peer(self, node: Node) -> Node:
+        return self.b if node is self.a else self.a
+
+    def send(self, sender: Node, kind: str, payload: Any, size: int = 100, trace: str | None = None) -> bool:
+        """Queue data to the other end; False (and a journal drop) if closed."""
+        net = self.net
+        if sender is self.a:
+            d, dst = 0, self.b
+        else:
+            d, dst = 1, self.a
+        mid = next(net._ids)
+        now = net.env._now
+        src_name, dst_name = sender.name, dst.name
+        row = None
+        if net._rows is not None:
+            row = [mid, src_name, dst_name, kind, size, now, None, None, trace]
+            net._rows.append(row)
+        if not self.open:
+            if row is not None:
+                row[7] = "closed"
+            return False
+        link = self._links[d]
+        if link is None or link.version != net._version:
+            link = self._links[d] = net.link(sender, dst)
+        t = now + link.stream_delay()
+        last = self.last
+        if t < last[d]:
+            t = last[d]
+        last[d] = t
+        msg = Message(mid, src_name, dst_name, kind, payload, size, trace)
+        Timeout(net.env, t - now, (self, d, msg, row)).callbacks.append(net._arrive_cb)
+        return True
+
+    def close(self, by: Node, reason: str = "closed") -> None:
+        """Close from ``by``'s side; the peer learns after one-way delay."""
+        if not self.open:
+            return
+        self.net._break(self, reason, notify_a=by is not self.a, notify_b=by is not self.b, delay="oneway")
+
+    def __repr__(self) -> str:
+        return f"<conn {self.id} {self.kind} {self.a.name}<->{self.b.name}{'' if self.open else ' closed'}>"
+
+
+class Network:
+    """All transport between nodes of one simulation."""
+
+    def __init__(self, sim: Simulation, config: NetConfig | None = None):
+        self.sim = sim
+        self.env = sim.env
+        self.config = config or NetConfig()
+        self.journal = Journal(self.config.journal)
+        self._rows = self.journal.rows if self.journal.enabled else None
+        self._ids = count()
+        self._conn_ids = count()
+        self._rule_ids = count()
+        self._links: dict[tuple[str, str], Link] = {}
+        self._version = 0
+        self.partitions: list[Rule] = []
+        self.degradations: list[Rule] = []
+        self.conns: dict[str, set[Connection]] = {}
+        self._arrive_cb = self._stream_timeout  # bound once: the hot path's callback
+        sim.network = self
+
+    # -- links --------------------------------------------------------------
+    def link(self, src: Node, dst: Node) -> Link:
+        key = (src.name, dst.name)
+        link = self._links.get(key)
+        if link is None or link.version != self._version:
+            link = self._make_link(src, dst, link)
+            self._links[key] = link
+        return link
+
+    def _make_link(self, src: Node, dst: Node, old: Link | None) -> Link:
+        cfg = self.config
+        rtt = region_rtt(src.region, dst.region, cfg.rtt)
+        base = rtt / 2
+        keep = 1.0 - cfg.loss
+        keep *= 1.0 - getattr(src, "access_loss", 0.0)
+        keep *= 1.0 - getattr(dst, "access_loss", 0.0)
+        dup = cfg.dup
+        extra = getattr(src, "access_latency", 0.0) + getattr(dst, "access_latency", 0.0)
+        for rule in self.degradations:
+            if rule.covers(src.name, dst.name):
+                keep *= 1.0 - rule.loss
+                dup = 1.0 - (1.0 - dup) * (1.0 - rule.dup)
+                extra += rule.latency
+        rng = old.rng if old is not None else self.sim.rng(f"net/{src.name}>{dst.name}")
+        rto = max(cfg.rto_min, 2 * (rtt + 2 * extra))
+        return Link(base, 1.0 - keep, dup, extra, rng, cfg.jitter_sigma, rto, self._version)
+
+    def one_way(self, src: Node, dst: Node) -> float:
+        return self.link(src, dst).delay()
+
+    def blocked(self, src: str, dst: str) -> bool:
+        for rule in self.partitions:
+            if src in rule.srcs and dst in rule.dsts:
+                return True
+        return False
+
+    # -- datagrams ------------------------------------------------------------
+    def send_datagram(self, src: Node, dst_name: str, kind: str, payload: Any,
+                      size: int = 100, trace: str | None = None) -> None:
+        dst = self.sim.nodes[dst_name]
+        now = self.env.now
+        mid = next(self._ids)
+        row = self.journal.add(mid, src.name, dst_name, kind, size, now, trace)
+        if self.partitions and self.blocked(src.name, dst_name):
+            if row is not None:
+                row[7] = "partition"
+            return
+        link = self.link(src, dst)
+        if link.loss and link.rng.random() < link.loss:
+            if row is not None:
+                row[7] = "loss"
+            return
+        msg = Message(mid, src.name, dst_name, kind, payload, size, trace)
+        copies = 2 if link.dup and link.rng.random() < link.dup else 1
+        for _ in range(copies):
+            Timeout(self.env, link.delay()).callbacks.append(
+                partial(self._datagram_arrive, dst, dst.incarnation, msg, row))
+
+    def _datagram_arrive(self, dst: Node, inc: int, msg: Message, row, _ev=None) -> None:
+        if not dst.up or dst.incarnation != inc:
+            if row is not None:
+                row[7] = "crashed"
+            return
+        if self.partitions and self.blocked(msg.src, msg.dst):
+            if row is not None:
+                row[7] = "partition"
+            return
+        if row is not None:
+            row[6] = self.env.now
+        dst.run_or_hold(partial(self._deliver, dst, None, msg))
+
+    @staticmethod
+    def _deliver(dst: Node, conn, msg: Message) -> None:
+        if not dst.up or (conn is not None and not conn.open):
+            return
+        try:
+            dst.on_message(conn, msg)
+        except NodeCrashed:
+            pass
+
+    # -- streams --------------------------------------------------------------
+    def connect(self, src: Node, dst_name: str, kind: str = "ws", keepalive: float | None = None):
+        """Open a stream; the returned event's value is a Connection or a
+        failure reason string (``refused`` or ``timeout``)."""
+        ev = self.env.event()
+        dst = self.sim.nodes.get(dst_name)
+        if dst is None:
+            raise WiringError(f"{src.name} connects to unknown node {dst_name!r}")
+        ka = self.config.keepalive if keepalive is None else keepalive
+        rtt = self.link(src, dst).delay() + self.link(dst, src).delay()
+        inc = src.incarnation
+
+        def handshake(_e):
+            if not src.up or src.incarnation != inc:
+                return
+            if self.blocked(src.name, dst.name) or self.blocked(dst.name, src.name):
+                Timeout(self.env, max(0.0, self.config.connect_timeout - rtt)).callbacks.append(
+                    lambda _e: ev.succeed("timeout"))
+                return
+            if not dst.up or dst.paused:
+                if dst.paused:
+                    Timeout(self.env, max(0.0, self.config.connect_timeout - rtt)).callbacks.append(
+                        lambda _e: ev.succeed("timeout"))
+                else:
+                    ev.succeed("refused")
+                return
+            conn = self._open(kind, src, dst, ka)
+            try:
+                accepted = dst.on_accept(conn)
+            except NodeCrashed:
+                accepted = False
+            if not accepted:
+                self._forget(conn)
+                conn.open = False
+                ev.succeed("refused")
+                return
+            ev.succeed(conn)
+
+        Timeout(self.env, rtt).callbacks.append(handshake)
+        return ev
+
+    def _open(self, kind: str, a: Node, b: Node, keepalive: float) -> Connection:
+        conn = Connection(self, next(self._conn_ids), kind, a, b, keepalive)
+        self.conns.setdefault(a.name, set()).add(conn)
+        self.conns.setdefault(b.name, set()).add(conn)
+        return conn
+
+    def _forget(self, conn: Connection) -> None:
+        for n in (conn.a, conn.b):
+            s = self.conns.get(n.name)
+            if s is not None:
+                s.discard(conn)
+
+    def _stream_timeout(self, ev) -> None:
+        """A segment reaches the far end (the hot path: kept flat on purpose)."""
+        conn, d, msg, row = ev._value
+        if not conn.open:
+            if row is not None:
+                row[7] = "broken"
+            return
+        held = conn.held
+        if (held is not None and held[d]) or (self.partitions and self.blocked(msg.src, msg.dst)):
+            if held is None:
+                held = conn.held = (deque(), deque())
+            held[d].append((msg, row))
+            self._watch(conn)
+            return
+        dst = conn.b if d == 0 else conn.a
+        if conn.http is None and not dst.paused:
+            if row is not None:
+                row[6] = self.env._now
+            if dst.up:
+                try:
+                    dst.on_message(conn, msg)
+                except NodeCrashed:
+                    pass
+            return
+        self._stream_deliver(conn, d, msg, row)
+
+    def _stream_deliver(self, conn: Connection, d: int, msg: Message, row) -> None:
+        if row is not None:
+            row[6] = self.env._now
+        dst = conn.b if d == 0 else conn.a
+        if conn.http is not None:
+            self._http_arrive(conn, d, dst, msg)
+        elif dst.paused:
+            dst.run_or_hold(partial(self._deliver, dst, conn, msg))
+        elif dst.up:
+            try:
+                dst.on_message(conn, msg)
+            except NodeCrashed:
+                pass
+
+    def _watch(self, conn: Connection) -> None:
+        """A blocked connection breaks if the partition outlasts keepalive."""
+        if conn._checking or not conn.open:
+            return
+        conn._checking = True
+
+        def check(_e):
+            conn._checking = False
+            if not conn.open:
+                return
+            a, b = conn.a.name, conn.b.name
+            if self.blocked(a, b) or self.blocked(b, a):
+                self._break(conn, "timeout", True, True, delay=0.0)
+
+        Timeout(self.env, conn.keepalive).callbacks.append(check)
+
+    def _break(self, conn: Connection, reason: str, notify_a: bool, notify_b: bool, delay) -> None:
+        conn.open = False
+        self._forget(conn)
+        for held in conn.held or ():
+            for _msg, row in held:
+                if row is not None:
+                    row[7] = "broken"
+            held.clear()
+        if conn.http is not None:
+            # The client end of an HTTP exchange: the server died or the path broke.
+            if notify_a and not conn.http.triggered:
+                status = "reset" if reason in ("reset", "closed") else "timeout"
+                wait = self.one_way(conn.b, conn.a) if delay == "oneway" else delay
+                ev = conn.http
+                Timeout(self.env, wait).callbacks.append(
+                    lambda _e: ev.triggered or ev.succeed(Reply(status)))
+            return
+        for end, inc, notify in ((conn.a, conn.inc[0], notify_a), (conn.b, conn.inc[1], notify_b)):
+            if not notify:
+                continue
+            other = conn.peer(end)
+            wait = self.one_way(other, end) if delay == "oneway" else delay
+            Timeout(self.env, wait).callbacks.append(partial(self._notify_closed, end, inc, conn, reason))
+
+    @staticmethod
+    def _notify_closed(node: Node, inc: int, conn: Connection, reason: str, _ev=None) -> None:
+        if not node.up or node.incarnation != inc:
+            return
+        try:
+            node.on_closed(conn, reason)
+        except NodeCrashed:
+            pass
+
+    # -- HTTP -----------------------------------------------------------------
+    def request(self, src: Node, dst_name: str, kind: str, payload: Any = None, size: int = 500,
+                timeout: float = 10.0, trace: str | None = None):
+        """Send an HTTP request; the event's value is a ``Reply``."""
+        dst = self.sim.nodes.get(dst_name)
+        if dst is None:
+            raise WiringError(f"{src.name} sends {kind} to unknown node {dst_name!r}")
+        ev = self.env.event()
+        conn = self._open("http", src, dst, self.config.keepalive)
+        conn.http = ev
+
+        def expire(_e):
+            if not ev.triggered:
+                ev.succeed(Reply("timeout"))
+                if conn.open:
+                    conn.open = False
+                    self._forget(conn)
+
+        Timeout(self.env, timeout).callbacks.append(expire)
+        conn.send(src, kind, Request(src.name, kind, payload, trace), size, trace)
+        return ev
+
+    def _http_arrive(self, conn: Connection, d: int, dst: Node, msg: Message) -> None:
+        ev = conn.http
+        if d == 1:  # the response reached the client
+            if not ev.triggered:
+                ev.succeed(msg.payload)
+            conn.open = False
+            self._forget(conn)
+            return
+        if not dst.up:
+            # Nothing listening: a definite refusal (the request had no effect).
+            wait = self.one_way(dst, conn.a)
+            Timeout(self.env, wait).callbacks.append(lambda _e: ev.triggered or ev.succeed(Reply("refused")))
+            conn.open = False
+            self._forget(conn)
+            return
+        dst.run_or_hold(lambda: dst.spawn(self._serve(dst, conn, msg)))
+
+    def _serve(self, dst: Node, conn: Connection, msg: Message):
+        status, payload, size = yield from dst.on_request(msg.payload)
+        if conn.open:
+            conn.send(dst, msg.kind + ":reply", Reply(status, payload, size), size, msg.trace)
+
+    # -- faults ------------------------------------------------------------------
+    def node_crashed(self, node: Node, silent: bool = False) -> None:
+        """Break every stream of a crashed node; peers learn per the table above."""
+        for conn in list(self.conns.get(node.name, ())):
+            if not conn.open:
+                continue
+            peer_is_a = conn.b is node
+            if silent:
+                self._break(conn, "timeout", peer_is_a, not peer_is_a, delay=conn.keepalive)
+            else:
+                self._break(conn, "reset", peer_is_a, not peer_is_a, delay="oneway")
+
+    def partition(self, srcs: set[str], dsts: set[str], oneway: bool = False) -> list[Rule]:
+        rules = [Rule(next(self._rule_ids), frozenset(srcs), frozenset(dsts))]
+        if not oneway:
+            rules.append(Rule(next(self._rule_ids), frozenset(dsts), frozenset(srcs)))
+        self.partitions.extend(rules)
+        for rule in rules:
+            for name in rule.srcs:
+                for conn in list(self.conns.get(name, ())):
+                    other = conn.b if conn.a.name == name else conn.a
+                    if other.name in rule.dsts:
+                        self._watch(conn)
+        return rules
+
+    def heal(self, rules: list[Rule] | None = None) -> None:
+        """Lift the given partitions (all if None); held stream data flows again."""
+        if rules is None:
+            self.partitions.clear()
+        else:
+            ids = {r.id for r in rules}
+            self.partitions = [r for r in self.partitions if r.id not in ids]
+        for conns in list(self.conns.values()):
+            for conn in list(conns):
+                for d in (0, 1):
+                    if conn.held is not None and conn.held[d]:
+                        self._flush(conn, d)
+
+    def _flush(self, conn: Connection, d: int) -> None:
+        src, dst = (conn.a, conn.b) if d == 0 else (conn.b, conn.a)
+        if self.blocked(src.name, dst.name):
+            return
+        # TCP notices the path is back at its next retransmission; until the
+        # drain, newer arrivals queue behind the held data (FIFO).
+        t = self.env.now + self.link(src, dst).rto / 2 + self.one_way(src, dst)
+        conn.last[d] = max(conn.last[d], t)
+        Timeout(self.env, t - self.env.now).callbacks.append(partial(self._drain, conn, d))
+
+    def _drain(self, conn: Connection, d: int, _ev=None) -> None:
+        if not conn.open or conn.held is None or not conn.held[d]:
+            return
+        held = conn.held[d]
+        msg0 = held[0][0]
+        if self.blocked(msg0.src, msg0.dst):
+            self._watch(conn)
+            return
+        while held and conn.open:
+            msg, row = held.popleft()
+            self._stream_deliver(conn, d, msg, row)
+
+    def degrade(self, srcs: set[str], dsts: set[str], latency: float = 0.0, loss: float = 0.0,
+                dup: float = 0.0, oneway: bool = False) -> list[Rule]:
+        rules = [Rule(next(self._rule_ids), frozenset(srcs), frozenset(dsts), latency, loss, dup)]
+        if not oneway:
+            rules.append(Rule(next(self._rule_ids), frozenset(dsts), frozenset(srcs), latency, loss, dup))
+        self.degradations.extend(rules)
+        self._version += 1
+        return rules
+
+    def undegrade(self, rules: list[Rule] | None = None) -> None:
+        if rules is None:
+            self.degradations.clear()
+        else:
+            ids = {r.id for r in rules}
+            self.degradations = [r for r in self.degradations if r.id not in ids]
+        self._version += 1
