@@ -20,7 +20,10 @@ This module imports neither SimPy nor any node: ``invariants`` depends on it.
 
 from __future__ import annotations
 
+import gc
+import operator
 import os
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -56,14 +59,35 @@ class Op(msgspec.Struct, frozen=True):
     value: dict[str, Any]
 
 
+class SlimValue(msgspec.Struct, frozen=True):
+    """The fields of ``value`` that checkers use; others are skipped unread."""
+
+    channel: str | None = None
+    msg: str | None = None
+    text: str | None = None
+    msgs: list[str] | None = None
+
+
+class SlimOp(msgspec.Struct, frozen=True):
+    """An op as checkers see it: typed, so decoding is several times faster."""
+
+    index: int
+    time: float
+    process: str
+    type: OpType
+    f: str
+    value: SlimValue
+
+
 class History(msgspec.Struct, frozen=True):
     meta: Meta
-    ops: list[Op]
+    ops: list[Op] | list[SlimOp]
 
 
 _encoder = msgspec.json.Encoder()
 _meta_decoder = msgspec.json.Decoder(Meta)
 _op_decoder = msgspec.json.Decoder(Op)
+_slim_decoder = msgspec.json.Decoder(SlimOp)
 
 
 class HistoryWriter:
@@ -111,8 +135,12 @@ def encode_op(op: Op) -> bytes:
     return _encoder.encode(op)
 
 
-def parse_history(data: bytes, name: str = "<history>") -> History:
-    """Parse and validate a whole history held in memory."""
+def parse_history(data: bytes, name: str = "<history>", slim: bool = False) -> History:
+    """Parse and validate a whole history held in memory.
+
+    ``slim`` decodes values as ``SlimValue`` (what checkers need) instead of
+    free dicts: same validation of the op shape, a fraction of the cost.
+    """
     if not data.strip():
         raise HistoryError(f"{name}: empty file, expected a meta header on line 1")
     nl = data.find(b"\n")
@@ -121,38 +149,44 @@ def parse_history(data: bytes, name: str = "<history>") -> History:
         meta = _meta_decoder.decode(head)
     except msgspec.DecodeError as e:
         raise HistoryError(f"{name}: line 1: bad meta header: {e}") from None
+    decoder = _slim_decoder if slim else _op_decoder
+    gc_was = gc.isenabled()
+    gc.disable()  # millions of small acyclic objects: collection passes are pure cost
     try:
-        ops = _op_decoder.decode_lines(body)
+        ops = decoder.decode_lines(body)
     except msgspec.DecodeError:
-        _find_bad_line(body, name)
+        _find_bad_line(body, name, decoder)
         raise  # pragma: no cover - _find_bad_line always raises
-    last = float("-inf")
-    for i, op in enumerate(ops):
-        if op.index != i:
-            raise HistoryError(f"{name}: line {i + 2}: index {op.index}, expected {i}")
-        t = op.time
-        if t < last:
-            raise HistoryError(f"{name}: line {i + 2}: time {t} goes backwards (previous {last})")
-        last = t
+    finally:
+        if gc_was:
+            gc.enable()
+    # Checked with C-level list operations; the slow walk only names the culprit.
+    if [op.index for op in ops] != list(range(len(ops))):
+        i = next(i for i, op in enumerate(ops) if op.index != i)
+        raise HistoryError(f"{name}: line {i + 2}: index {ops[i].index}, expected {i}")
+    times = [op.time for op in ops]
+    if any(map(operator.gt, times, islice(times, 1, None))):
+        i = next(i for i in range(1, len(times)) if times[i] < times[i - 1])
+        raise HistoryError(f"{name}: line {i + 2}: time {times[i]} goes backwards (previous {times[i - 1]})")
     return History(meta, ops)
 
 
-def _find_bad_line(body: bytes, name: str) -> None:
+def _find_bad_line(body: bytes, name: str, decoder: msgspec.json.Decoder) -> None:
     for lineno, line in enumerate(body.split(b"\n"), start=2):
         if not line.strip():
             continue
         try:
-            _op_decoder.decode(line)
+            decoder.decode(line)
         except msgspec.DecodeError as e:
             raise HistoryError(f"{name}: line {lineno}: {e}") from None
     raise HistoryError(f"{name}: undecodable content")
 
 
-def read_history(path: str | os.PathLike[str]) -> History:
+def read_history(path: str | os.PathLike[str], slim: bool = False) -> History:
     """Read and validate a history file; errors name the file and line."""
     p = Path(path)
     try:
         data = p.read_bytes()
     except OSError as e:
         raise HistoryError(f"{p}: cannot read: {e.strerror}") from None
-    return parse_history(data, str(p))
+    return parse_history(data, str(p), slim)

@@ -26,7 +26,8 @@ everything in flight is lost. How ends learn of a break:
 cause                  who learns                                 when
 =====================  =========================================  ===========
 ``close``/``reset``    the other end (the closer knows)           one-way delay
-peer process crash     the surviving end (kernel sends RST)       one-way delay
+peer process crash     the surviving end (kernel sends FIN/RST    after the data
+                       after flushing what was already written)   already sent
 peer host vanishes     the surviving end                          keepalive
 partition persists     both ends                                  keepalive
 =====================  =========================================  ===========
@@ -190,7 +191,7 @@ class Connection:
     """A stream between two nodes; FIFO and reliable while open."""
 
     __slots__ = ("net", "id", "kind", "a", "b", "inc", "open", "last", "held",
-                 "keepalive", "http", "meta", "_checking", "_links")
+                 "keepalive", "http", "meta", "_checking", "_links", "drain")
 
     def __init__(self, net: "Network", cid: int, kind: str, a: Node, b: Node, keepalive: float):
         self.net = net
@@ -207,6 +208,7 @@ class Connection:
         self.meta: dict[str, Any] | None = None  # owner's notes (who, what for)
         self._checking = False
         self._links: list[Link | None] = [None, None]
+        self.drain = -1  # after a process crash: the direction whose in-flight data still arrives
 
     def peer(self, node: Node) -> Node:
         return self.b if node is self.a else self.a
@@ -407,7 +409,7 @@ class Network:
     def _stream_timeout(self, ev) -> None:
         """A segment reaches the far end (the hot path: kept flat on purpose)."""
         conn, d, msg, row = ev._value
-        if not conn.open:
+        if not conn.open and conn.drain != d:
             if row is not None:
                 row[7] = "broken"
             return
@@ -539,15 +541,25 @@ class Network:
 
     # -- faults ------------------------------------------------------------------
     def node_crashed(self, node: Node, silent: bool = False) -> None:
-        """Break every stream of a crashed node; peers learn per the table above."""
+        """Break every stream of a crashed node; peers learn per the table above.
+
+        A process crash leaves the host's kernel alive: what the process had
+        already written still reaches the peer, then the close. A vanished
+        host loses everything in flight.
+        """
+        now = self.env.now
         for conn in list(self.conns.get(node.name, ())):
             if not conn.open:
                 continue
             peer_is_a = conn.b is node
             if silent:
                 self._break(conn, "timeout", peer_is_a, not peer_is_a, delay=conn.keepalive)
-            else:
-                self._break(conn, "reset", peer_is_a, not peer_is_a, delay="oneway")
+                continue
+            out = 0 if conn.a is node else 1
+            conn.drain = out
+            peer = conn.a if peer_is_a else conn.b
+            wait = max(conn.last[out] - now, 0.0) + self.one_way(node, peer) * 0.5 + 1e-6
+            self._break(conn, "reset", peer_is_a, not peer_is_a, delay=wait)
 
     def partition(self, srcs: set[str], dsts: set[str], oneway: bool = False) -> list[Rule]:
         rules = [Rule(next(self._rule_ids), frozenset(srcs), frozenset(dsts))]

@@ -1,0 +1,222 @@
+"""The command line (DESIGN §8): the only module that wires sim, scenarios,
+invariants and reports together.
+
+Exit status: 0 every invariant holds (compare: report written), 1 an
+invariant is violated, 2 bad usage or bad input (one line on stderr, no
+traceback, nothing written), 3 nothing violated but something undecided.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from sim.errors import ChatsimError, WiringError
+
+EXIT_OK, EXIT_VIOLATED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+
+out = Console(highlight=False)
+
+
+def exit_code(valid) -> int:
+    return EXIT_OK if valid is True else EXIT_VIOLATED if valid is False else EXIT_UNKNOWN
+
+
+def _mark(valid) -> str:
+    return {True: "[green]ok[/]", False: "[red]VIOLATED[/]"}.get(valid, "[yellow]unknown[/]")
+
+
+def verdict_table(result: dict, title: str, expected: dict | None = None) -> Table:
+    t = Table(title=title)
+    t.add_column("invariant")
+    t.add_column("verdict")
+    t.add_column("violations", justify="right")
+    t.add_column("note")
+    if expected is not None:
+        t.add_column("expected")
+    for name, r in result["invariants"].items():
+        note = r.get("error") or r.get("reason") or ""
+        row = [name, _mark(r["valid"]), str(len(r["violations"])), note]
+        if expected is not None:
+            row.append(_mark(expected.get(name, True)))
+        t.add_row(*row)
+    return t
+
+
+def print_explanations(result: dict, limit: int = 5) -> None:
+    from invariants import explain
+
+    for line in explain(result, limit):
+        out.print(f"  [red]•[/] {line}", soft_wrap=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option("0.1.0", prog_name="chatsim")
+def cli() -> None:
+    """chatsim: simulate chat messaging architectures under faults and check
+    atomic-broadcast invariants on what every client saw."""
+
+
+@cli.command()
+def scenarios() -> None:
+    """List the built-in scenarios with one-line descriptions."""
+    from scenarios import list_builtin
+
+    t = Table(title="scenarios")
+    t.add_column("name")
+    t.add_column("description")
+    for name, desc in list_builtin():
+        t.add_row(name, desc)
+    out.print(t)
+
+
+SCENARIO_HELP = "A built-in scenario name (see `chatsim scenarios`) or a path to a scenario .toml file."
+
+
+def _prepare(scenario_ref: str, overrides: tuple[str, ...]):
+    from scenarios import load_scenario
+
+    return load_scenario(scenario_ref, list(overrides))
+
+
+def run_one(scn, arch: str, seed: int, out_dir: Path) -> dict:
+    """Run one architecture on a scenario; write history.jsonl and result.json."""
+    from invariants import check_file
+    from reports.metrics import run_metrics
+    from sim.faults import FaultSpec
+    from sim.history import read_history
+    from sim.runner import run
+
+    cfg = scn.model_dump(mode="json", by_alias=True, exclude={"faults", "expect", "name", "description"})
+    cfg["members"] = scn.topology.members()
+    faults = [FaultSpec(**{k: (tuple(v) if isinstance(v, list) else v)
+                           for k, v in f.model_dump().items() if k != "arch"})
+              for f in scn.faults_for(arch)]
+    try:
+        output = run(scenario=scn.name, arch=arch, seed=seed, cfg=cfg, faults=faults,
+                     out=out_dir / "history.jsonl")
+    except WiringError as e:
+        raise WiringError(f"{scn.source}: {e}") from None
+    _, verdict = check_file(output.history)
+    metrics = run_metrics(read_history(output.history), output.network_summary())
+    metrics["simulated_seconds"] = round(output.end_time, 6)
+    expected = scn.expected(arch)
+    result = {
+        "scenario": scn.name, "arch": arch, "seed": seed, "valid": verdict["valid"],
+        "invariants": verdict["invariants"], "sends": verdict["sends"], "ops": verdict["ops"],
+        "expected": expected,
+        "as_expected": all(verdict["invariants"][k]["valid"] == v for k, v in expected.items()),
+        "metrics": metrics, "config": cfg,
+    }
+    tmp = out_dir / "result.json.part"
+    tmp.write_text(json.dumps(result, indent=2))
+    tmp.replace(out_dir / "result.json")
+    return result
+
+
+def print_run(result: dict, out_dir: Path) -> None:
+    r = result
+    out.print(verdict_table(r, f"{r['scenario']} / {r['arch']} / seed {r['seed']}", r["expected"]))
+    m = r["metrics"]
+    s = m["sends"]
+    out.print(f"sends: {s['invoked']} invoked, {s['acked']} acked, {s['failed']} failed, {s['unknown']} unknown"
+              f" ({r['sends']['recovered_unknown']} unknown took effect)")
+    out.print(f"ack latency p50/p95/p99: {_lat(m['ack_latency'])}   live latency p50/p95/p99: {_lat(m['live_latency'])}")
+    out.print(f"network messages per send: {m['network_messages_per_send']}   boots: {m['boots']} "
+              f"({m['bytes_per_boot']:,} bytes each)   disconnects: {m['disconnects']}")
+    print_explanations(r)
+    out.print(f"wrote {out_dir / 'history.jsonl'} and {out_dir / 'result.json'}"
+              + ("" if r["as_expected"] else "  [yellow](verdicts differ from the scenario's expectations)[/]"))
+
+
+def _lat(p: dict) -> str:
+    return " / ".join("-" if v is None else f"{v * 1000:.1f} ms" for v in p.values())
+
+
+@cli.command("run")
+@click.argument("scenario", metavar="SCENARIO")
+@click.option("--arch", type=click.Choice(["old", "new"]), required=True, help="Which architecture to simulate.")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="The run seed.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output directory "
+              "(default runs/<scenario>/<arch>-seed<N>/).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a scenario setting, e.g. --set workload.rate=2 --set kafka.acks=1.")
+def run_cmd(scenario: str, arch: str, seed: int, out_dir: str | None, overrides: tuple[str, ...]) -> None:
+    """Run SCENARIO under one architecture and check the invariants.
+
+    SCENARIO is a built-in name or a path to a scenario file."""
+    scn = _prepare(scenario, overrides)
+    path = Path(out_dir) if out_dir else Path("runs") / scn.name / f"{arch}-seed{seed}"
+    result = run_one(scn, arch, seed, path)
+    print_run(result, path)
+    sys.exit(exit_code(result["valid"]))
+
+
+@cli.command()
+@click.argument("history", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the structure of result.json).")
+def check(history: str, as_json: bool) -> None:
+    """Judge any history file in the DESIGN §6 format."""
+    from invariants import check_file
+
+    h, result = check_file(history)
+    doc = {"scenario": h.meta.scenario, "arch": h.meta.arch, "seed": h.meta.seed, **result}
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        out.print(verdict_table(result, f"{history}: {h.meta.scenario} / {h.meta.arch} / seed {h.meta.seed}"))
+        s = result["sends"]
+        out.print(f"sends: {s['ok']} acked, {s['fail']} failed, {s['unknown']} unknown "
+                  f"({s['recovered_unknown']} of them took effect); {result['ops']} ops")
+        print_explanations(result)
+    sys.exit(exit_code(result["valid"]))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--quick", is_flag=True, help="Smaller sizes (for smoke tests).")
+def bench(as_json: bool, quick: bool) -> None:
+    """Run the performance benchmarks; figures are ratios measured in one run."""
+    from invariants.bench import bench_check
+    from sim.bench import bench_memory_per_client, bench_network
+
+    figures = {}
+    figures.update(bench_network(2000 if quick else 20000, repeat=1 if quick else 3))
+    figures.update(bench_memory_per_client(200 if quick else 2000))
+    figures.update(bench_check(20000 if quick else 1_000_000, repeat=1 if quick else 2))
+    if as_json:
+        click.echo(json.dumps(figures, indent=2))
+        return
+    t = Table(title="chatsim bench")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    for k, v in figures.items():
+        t.add_row(k, f"{v:,}" if isinstance(v, int) else str(v))
+    out.print(t)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: usage errors and ChatsimError become one line and exit 2."""
+    try:
+        rv = cli.main(args=argv, prog_name="chatsim", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        click.echo(f"chatsim: error: {e.format_message()}", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        click.echo("chatsim: aborted", err=True)
+        sys.exit(EXIT_USAGE)
+    except ChatsimError as e:
+        click.echo(f"chatsim: error: {e}", err=True)
+        sys.exit(EXIT_USAGE)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

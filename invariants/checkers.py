@@ -1,0 +1,344 @@
+"""The five invariants of DESIGN §7, each a pure function of the index.
+
+Every checker returns ``{"valid": True | False | "unknown", "violations":
+[...], "counts": {...}}``. A violation names the message, the channel, the
+clients involved, the history indexes that prove it, and a sentence a person
+can follow. Unknown outcomes follow Jepsen: a send that timed out (``info``)
+or never completed may or may not appear; only ``fail`` is definite.
+
+A history cut short (no ``stored`` report for a channel) makes every checker
+that needs the store "unknown" — never true — unless it already found a
+violation in what is there.
+
+``check`` composes them by name; a checker that raises yields "unknown" with
+the error text for that invariant, never a crash of the whole verdict. Each
+checker is linear (or n·log n where it sorts its violations) in the history.
+"""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+from typing import Any, Callable
+
+from sim.history import History, parse_history, read_history
+
+from .index import Index, build
+
+Result = dict[str, Any]
+UNKNOWN = "unknown"
+
+
+def _result(violations: list[dict], undecided: list[str], counts: dict[str, Any]) -> Result:
+    if violations:
+        valid: bool | str = False
+    elif undecided:
+        valid = UNKNOWN
+    else:
+        valid = True
+    out: Result = {"valid": valid, "violations": violations, "counts": counts}
+    if undecided and not violations:
+        more = f" (+{len(undecided) - 3} more)" if len(undecided) > 3 else ""
+        out["reason"] = "; ".join(undecided[:3]) + more
+    return out
+
+
+def _ops(indexes) -> str:
+    idx = sorted(set(i for i in indexes if i is not None))
+    return ("op " if len(idx) == 1 else "ops ") + ", ".join(map(str, idx))
+
+
+def _v(kind: str, msg: str | None, channel: str, clients, indexes, text: str) -> dict:
+    return {"kind": kind, "msg": msg, "channel": channel, "clients": sorted(set(c for c in clients if c)),
+            "indexes": sorted(set(i for i in indexes if i is not None)), "explanation": text}
+
+
+def _missing_store(ix: Index) -> list[str]:
+    """Channels the store never reported: the history was cut short."""
+    return [f"no stored report for {ch}" for ch in sorted(ix.members) if ch not in ix.stored]
+
+
+# -- validity -----------------------------------------------------------------
+def validity(ix: Index) -> Result:
+    """Every acked message of ch is in the final read of every member that read ch."""
+    violations = []
+    read_sets = {key: set(msgs) for key, (msgs, _) in ix.reads.items()}
+    readers_of = {ch: [c for c in sorted(ms) if (c, ch) in ix.reads] for ch, ms in ix.members.items()}
+    undecided = [f"no member of {ch} made a final read" for ch, rs in sorted(readers_of.items())
+                 if not rs and ix.members[ch]]
+    checked = 0
+    for (ch, m), s in ix.sends.items():
+        if s.outcome != "ok" or not readers_of.get(ch):
+            continue
+        checked += 1
+        missing = [c for c in readers_of[ch] if m not in read_sets[(c, ch)]]
+        if missing:
+            at = [ix.reads[(c, ch)][1] for c in missing]
+            violations.append(_v("lost", m, ch, missing, [s.done] + at,
+                                 f"{m} was acked to {s.process} in {ch} (op {s.done}) but the final read of "
+                                 f"{', '.join(missing)} does not contain it ({_ops(at)})"))
+    without = sum(len(ms) - len(readers_of[ch]) for ch, ms in ix.members.items())
+    return _result(violations, undecided, {"acked_checked": checked, "members_without_read": without})
+
+
+# -- integrity ----------------------------------------------------------------
+def integrity(ix: Index) -> Result:
+    """Everything seen was sent, in that channel, with that text, to members
+    only, not before it was sent; no failed send appears anywhere."""
+    violations: list[dict] = []
+    sends = ix.sends
+    # Per channel, the ids that may legitimately appear: sent there, not failed.
+    allowed: dict[str, set[str]] = {}
+    sent_in: dict[str, set[str]] = {}
+    for (ch, m), s in sends.items():
+        sent_in.setdefault(m, set()).add(ch)
+        if s.outcome != "fail":
+            allowed.setdefault(ch, set()).add(m)
+    reported: set[tuple] = set()
+
+    def bad(m: str, ch: str, where: str, client: str | None, index: int) -> None:
+        s = sends.get((ch, m))
+        if s is not None:  # sent here, so it failed definitely
+            if ("failed", ch, m, where, client) in reported:
+                return
+            reported.add(("failed", ch, m, where, client))
+            violations.append(_v("failed-appears", m, ch, [client, s.process], [s.done, index],
+                                 f"{s.process}'s send of {m} failed definitely (op {s.done}) yet it appears "
+                                 f"in {where} of {ch} (op {index})"))
+            return
+        if ("phantom", ch, m) in reported:
+            return
+        reported.add(("phantom", ch, m))
+        if m in sent_in:
+            violations.append(_v("wrong-channel", m, ch, [client], [index],
+                                 f"{m} appears in {where} of {ch} (op {index}) but was sent in "
+                                 f"{', '.join(sorted(sent_in[m]))}"))
+        else:
+            violations.append(_v("fabricated", m, ch, [client], [index],
+                                 f"{m} appears in {where} of {ch} (op {index}) but no client ever sent it"))
+
+    empty: set[str] = set()
+    for (c, ch), lv in ix.live.items():
+        ok = allowed.get(ch, empty)
+        if c not in ix.members.get(ch, empty):
+            for m, index in zip(lv.msgs, lv.indexes):
+                violations.append(_v("non-member", m, ch, [c], [index],
+                                     f"{c} is not a member of {ch} but displayed {m} from it (op {index})"))
+        for m, text, index in zip(lv.msgs, lv.texts, lv.indexes):
+            if m not in ok:
+                bad(m, ch, f"{c}'s live view", c, index)
+                continue
+            s = sends[(ch, m)]
+            if text is not None and s.text is not None and text != s.text:
+                violations.append(_v("text-changed", m, ch, [c, s.process], [s.invoke, index],
+                                     f"{c} displayed {m} with text {text!r} (op {index}) but "
+                                     f"{s.process} sent {s.text!r} (op {s.invoke})"))
+            if index < s.invoke:
+                violations.append(_v("before-send", m, ch, [c, s.process], [s.invoke, index],
+                                     f"{c} displayed {m} (op {index}) before {s.process} sent it (op {s.invoke})"))
+    for (c, ch), (msgs, index) in ix.reads.items():
+        if msgs and c not in ix.members.get(ch, empty):
+            violations.append(_v("non-member", msgs[0], ch, [c], [index],
+                                 f"{c} is not a member of {ch} but read {len(msgs)} message(s) of it (op {index})"))
+        ok = allowed.get(ch, empty)
+        for m in [m for m in msgs if m not in ok]:
+            bad(m, ch, f"{c}'s final read", c, index)
+    for ch, (msgs, index) in ix.stored.items():
+        ok = allowed.get(ch, empty)
+        for m in [m for m in msgs if m not in ok]:
+            bad(m, ch, "the store", None, index)
+    return _result(violations, [], {"messages_sent": len(sends), "reused_ids": ix.reused_ids})
+
+
+# -- total order --------------------------------------------------------------
+def total_order(ix: Index) -> Result:
+    """Every READ and LIVE sequence, restricted to STORE(ch), follows STORE order.
+
+    Each message counts at its first occurrence only, and messages stored
+    more than once are left out: a duplicate is no-duplicates' business, not
+    an ordering violation.
+    """
+    violations: list[dict] = []
+    positions: dict[str, dict[str, int]] = {}
+    for ch, (msgs, _) in ix.stored.items():
+        pos: dict[str, int] = {}
+        twice: set[str] = set()
+        for i, m in enumerate(msgs):
+            if m in pos:
+                twice.add(m)
+            else:
+                pos[m] = i
+        # a message stored twice has no single place in the order: it is
+        # no-duplicates' violation, and judging order by either copy would
+        # report the same fault a second time
+        for m in twice:
+            del pos[m]
+        positions[ch] = pos
+    sequences = 0
+
+    def walk(c: str, ch: str, msgs: list[str], indexes, what: str) -> None:
+        pos = positions[ch]
+        get = pos.get
+        ps = [get(m, -1) for m in msgs]
+        # fast path: already in store order (first occurrences, store members only)
+        prev = -1
+        for p in ps:
+            if p > prev:
+                prev = p
+            elif p >= 0 and p != prev:
+                break
+        else:
+            if len(set(p for p in ps if p >= 0)) == sum(1 for p in ps if p >= 0):
+                return
+        seen: set[str] = set()
+        prev_m, prev_p, prev_i = None, -1, None
+        store_index = ix.stored[ch][1]
+        for m, p, index in zip(msgs, ps, indexes):
+            if p < 0 or m in seen:
+                continue
+            seen.add(m)
+            if p < prev_p:
+                violations.append(_v("order", m, ch, [c], [prev_i, index, store_index],
+                                     f"{c} {what} {prev_m} before {m}, but the store holds {m} first — "
+                                     f"{_ops([prev_i, index, store_index])}"))
+            prev_m, prev_p, prev_i = m, p, index
+
+    for (c, ch), lv in ix.live.items():
+        if ch in positions:
+            sequences += 1
+            walk(c, ch, lv.msgs, lv.indexes, "displayed")
+    for (c, ch), (msgs, index) in ix.reads.items():
+        if ch in positions:
+            sequences += 1
+            walk(c, ch, msgs, [index] * len(msgs), "read")
+    return _result(violations, _missing_store(ix), {"sequences_checked": sequences})
+
+
+# -- no duplicates --------------------------------------------------------------
+def no_duplicates(ix: Index) -> Result:
+    """Every msg appears at most once in each STORE, READ and LIVE sequence."""
+    violations: list[dict] = []
+
+    def scan(where: str, c: str | None, ch: str, msgs: list[str], indexes) -> None:
+        if len(set(msgs)) == len(msgs):
+            return
+        first: dict[str, int] = {}
+        dup: dict[str, list[int]] = {}
+        for m, index in zip(msgs, indexes):
+            if m in first:
+                dup.setdefault(m, [first[m]]).append(index)
+            else:
+                first[m] = index
+        who = f"{c}'s {where}" if c else where
+        for m, idx in dup.items():
+            violations.append(_v("duplicate", m, ch, [c], idx,
+                                 f"{m} appears {len(idx)} times in {who} of {ch} ({_ops(idx)})"))
+
+    for (c, ch), lv in ix.live.items():
+        scan("live view", c, ch, lv.msgs, lv.indexes)
+    for (c, ch), (msgs, index) in ix.reads.items():
+        scan("final read", c, ch, msgs, [index] * len(msgs))
+    for ch, (msgs, index) in ix.stored.items():
+        scan("the store", None, ch, msgs, [index] * len(msgs))
+    counted = len(ix.live) + len(ix.reads) + len(ix.stored)
+    return _result(violations, _missing_store(ix), {"sequences_checked": counted})
+
+
+# -- durability -----------------------------------------------------------------
+def durability(ix: Index) -> Result:
+    """Every acked message, and every message displayed live, is in STORE(ch)."""
+    store_sets = {ch: set(msgs) for ch, (msgs, _) in ix.stored.items()}
+    lost: dict[tuple[str, str], list[tuple[str, int]]] = {}  # (ch, msg) -> who displayed it, where
+    for (c, ch), lv in ix.live.items():
+        have = store_sets.get(ch)
+        if have is None:
+            continue
+        for m, index in zip(lv.msgs, lv.indexes):
+            if m not in have:
+                lost.setdefault((ch, m), []).append((c, index))
+    acked = 0
+    recovered = 0
+    for (ch, m), s in ix.sends.items():
+        have = store_sets.get(ch)
+        if have is None:
+            continue
+        if s.outcome == "ok":
+            acked += 1
+            if m not in have:
+                lost.setdefault((ch, m), [])
+        elif s.outcome == "unknown" and m in have:
+            recovered += 1
+    violations = []
+    for (ch, m), viewers in sorted(lost.items()):
+        s = ix.sends.get((ch, m))
+        parts = []
+        if s is not None and s.outcome == "ok":
+            parts.append(f"acked to {s.process} (op {s.done})")
+        if viewers:
+            parts.append(f"displayed live by {', '.join(sorted({c for c, _ in viewers}))}")
+        store_index = ix.stored[ch][1]
+        idx = [i for _, i in viewers] + [s.done if s else None, store_index]
+        violations.append(_v("not-durable", m, ch, [c for c, _ in viewers] + [s.process if s else None], idx,
+                             f"{m} was {' and '.join(parts)} but is missing from the store of {ch} "
+                             f"(op {store_index})"))
+    # live views of channels outside the header have no store to compare with
+    undecided = _missing_store(ix) + [f"no stored report for {ch}" for (_, ch) in ix.live
+                                      if ch not in store_sets and ch not in ix.members]
+    return _result(violations, sorted(set(undecided)), {"acked": acked, "recovered_unknown": recovered})
+
+
+CHECKERS: dict[str, Callable[[Index], Result]] = {
+    "validity": validity,
+    "integrity": integrity,
+    "total-order": total_order,
+    "no-duplicates": no_duplicates,
+    "durability": durability,
+}
+
+
+def check(history: History, names: list[str] | None = None) -> Result:
+    """Run the named checkers (all by default) on a history parsed with
+    ``slim=True`` and compose their verdicts."""
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        ix = build(history)
+        results: dict[str, Result] = {}
+        for name in names or list(CHECKERS):
+            try:
+                results[name] = CHECKERS[name](ix)
+            except Exception as e:  # check-safe: a broken checker is undecided, not fatal
+                results[name] = {"valid": UNKNOWN, "violations": [], "counts": {},
+                                 "error": f"{type(e).__name__}: {e}"}
+    finally:
+        if gc_was:
+            gc.enable()
+    verdicts = [r["valid"] for r in results.values()]
+    valid: bool | str = False if False in verdicts else UNKNOWN if UNKNOWN in verdicts else True
+    sends = ix.outcome_counts()
+    sends["recovered_unknown"] = results.get("durability", {}).get("counts", {}).get("recovered_unknown", 0)
+    return {"valid": valid, "invariants": results, "sends": sends, "ops": ix.ops}
+
+
+def check_bytes(data: bytes, name: str = "<history>") -> tuple[History, Result]:
+    h = parse_history(data, name, slim=True)
+    return h, check(h)
+
+
+def check_file(path: str | Path) -> tuple[History, Result]:
+    h = read_history(path, slim=True)
+    return h, check(h)
+
+
+def explain(result: Result, limit: int = 5) -> list[str]:
+    """The first violations of each invariant, as sentences."""
+    lines = []
+    for name, r in result["invariants"].items():
+        for v in r["violations"][:limit]:
+            lines.append(f"{name}: {v['explanation']}")
+        extra = len(r["violations"]) - limit
+        if extra > 0:
+            lines.append(f"{name}: … and {extra} more")
+        if "error" in r:
+            lines.append(f"{name}: checker error: {r['error']}")
+    return lines

@@ -1,0 +1,116 @@
+"""One linear pass over a history, gathering what every checker needs.
+
+The index is itself a pure function of the history; checkers read it instead
+of each re-walking a million ops. Keys are ``(channel, msg)`` because the same
+``client_msg_id`` may legitimately be sent in two channels. Live views are
+kept as parallel lists (ids, texts, op indexes) so checkers can use set
+operations and comprehensions on the ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sim.errors import HistoryError
+from sim.history import History
+
+# The value fields each op kind must carry (checked while indexing).
+_REQUIRED = {"deliver": ("channel", "msg"), "send": ("channel", "msg"), "stored": ("channel", "msgs")}
+
+
+@dataclass
+class Send:
+    channel: str
+    msg: str
+    text: str | None
+    process: str
+    invoke: int  # history index of the invoke
+    outcome: str = "unknown"  # ok | fail | unknown
+    done: int | None = None  # index of the completing op
+
+
+@dataclass
+class Live:
+    """One client's live view of one channel, in history order."""
+
+    msgs: list[str] = field(default_factory=list)
+    texts: list[str | None] = field(default_factory=list)
+    indexes: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Index:
+    members: dict[str, set[str]]
+    sends: dict[tuple[str, str], Send] = field(default_factory=dict)
+    live: dict[tuple[str, str], Live] = field(default_factory=dict)
+    # (client, channel) -> (msgs, index) of the last ok read
+    reads: dict[tuple[str, str], tuple[list[str], int]] = field(default_factory=dict)
+    # channel -> (msgs, index) of the last stored report
+    stored: dict[str, tuple[list[str], int]] = field(default_factory=dict)
+    reused_ids: int = 0  # a second invoke of an id already sent in that channel
+    ops: int = 0
+
+    def outcome_counts(self) -> dict[str, int]:
+        c = {"ok": 0, "fail": 0, "unknown": 0}
+        for s in self.sends.values():
+            c[s.outcome] += 1
+        return c
+
+
+def build(history: History) -> Index:
+    """Index a history parsed with ``slim=True``."""
+    ix = Index(members={ch: set(ms) for ch, ms in history.meta.channels.items()})
+    sends, live, reads, stored = ix.sends, ix.live, ix.reads, ix.stored
+    pending: dict[tuple[str, str, str], Send] = {}
+    for op in history.ops:
+        f = op.f
+        v = op.value
+        if f == "deliver":
+            key = (op.process, v.channel)
+            lv = live.get(key)
+            if lv is None:
+                if v.channel is None or v.msg is None:
+                    _bad(op, f)
+                lv = live[key] = Live()
+            lv.msgs.append(v.msg)
+            lv.texts.append(v.text)
+            lv.indexes.append(op.index)
+        elif f == "send":
+            ch, m = v.channel, v.msg
+            if ch is None or m is None:
+                _bad(op, f)
+            if op.type == "invoke":
+                s = Send(ch, m, v.text, op.process, op.index)
+                if (ch, m) in sends:
+                    ix.reused_ids += 1
+                else:
+                    sends[(ch, m)] = s
+                pending[(op.process, ch, m)] = s
+            else:
+                s = pending.pop((op.process, ch, m), None)
+                if s is not None:
+                    t = op.type
+                    s.outcome = "ok" if t == "ok" else "fail" if t == "fail" else "unknown"
+                    s.done = op.index
+        elif f == "read":
+            if op.type == "ok":
+                if v.channel is None or v.msgs is None:
+                    _bad(op, "read")
+                reads[(op.process, v.channel)] = (v.msgs, op.index)
+        elif f == "stored":
+            if v.channel is None or v.msgs is None:
+                _bad(op, f)
+            stored[v.channel] = (v.msgs, op.index)
+    # a deliver of a new (client, channel) checks its fields above; later ones
+    # share the key, so a missing msg there shows up as None ids:
+    for lv in live.values():
+        if None in lv.msgs:
+            i = lv.indexes[lv.msgs.index(None)]
+            raise HistoryError(f"op {i} (deliver): value has no 'msg'")
+    ix.ops = len(history.ops)
+    return ix
+
+
+def _bad(op, f: str) -> None:
+    need = _REQUIRED.get(f, ("channel", "msgs"))
+    raise HistoryError(f"op {op.index} ({f} {op.type}): value needs {' and '.join(repr(k) for k in need)}")

@@ -1,0 +1,63 @@
+"""Run metrics from a history (and the network summary the runner gives).
+
+Latencies are in seconds of simulated time: ack latency from a send's
+invoke to its ok; live latency from a send's invoke to each member's
+display. Percentiles use the nearest-rank method.
+"""
+
+from __future__ import annotations
+
+import math
+
+from sim.history import History
+
+
+def percentiles(xs: list[float], ps=(50, 95, 99)) -> dict[str, float | None]:
+    if not xs:
+        return {f"p{p}": None for p in ps}
+    s = sorted(xs)
+    return {f"p{p}": round(s[min(len(s) - 1, max(0, math.ceil(p / 100 * len(s)) - 1))], 6) for p in ps}
+
+
+def run_metrics(h: History, network: dict | None = None) -> dict:
+    invoked: dict[tuple[str, str], float] = {}
+    ack, live, boots = [], [], []
+    outcomes = {"ok": 0, "fail": 0, "info": 0}
+    shown: set[tuple[str, str, str]] = set()
+    connects = disconnects = 0
+    for op in h.ops:
+        v = op.value
+        if op.f == "send":
+            key = (v["channel"], v["msg"])
+            if op.type == "invoke":
+                invoked[key] = op.time
+            else:
+                outcomes[op.type] += 1
+                if op.type == "ok" and key in invoked:
+                    ack.append(op.time - invoked[key])
+        elif op.f == "deliver":
+            key = (v["channel"], v["msg"])
+            if key in invoked and (op.process, *key) not in shown:
+                shown.add((op.process, *key))
+                live.append(op.time - invoked[key])
+        elif op.f == "boot":
+            boots.append(v["bytes"])
+        elif op.f == "connect":
+            connects += 1
+        elif op.f == "disconnect":
+            disconnects += 1
+    sends = len(invoked)
+    m = {
+        "sends": {"invoked": sends, "acked": outcomes["ok"], "failed": outcomes["fail"],
+                  "unknown": sends - outcomes["ok"] - outcomes["fail"]},
+        "ack_latency": percentiles(ack),
+        "live_latency": percentiles(live),
+        "boots": len(boots),
+        "bytes_per_boot": round(sum(boots) / len(boots)) if boots else 0,
+        "connects": connects,
+        "disconnects": disconnects,
+    }
+    if network is not None:
+        m["network"] = network
+        m["network_messages_per_send"] = round(network["messages"] / sends, 2) if sends else None
+    return m

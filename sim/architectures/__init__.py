@@ -1,0 +1,15 @@
+"""The two architectures, each a function that wires nodes from a config.
+
+An architecture module exposes ``STEPS`` (the named steps of its send path,
+usable as fault triggers) and ``build(sim, cfg) -> System``.
+"""
+
+from __future__ import annotations
+
+from . import old
+
+ARCHITECTURES = {"old": old}
+
+
+def register(name: str, module) -> None:
+    ARCHITECTURES[name] = module

@@ -1,0 +1,32 @@
+"""The old RTM architecture (DESIGN §5 "old").
+
+One web app and one DB in the main region; the team's channels sharded over
+stateful channel servers by a stable hash; clients boot with ``rtm.start``
+and hold a WebSocket to every channel server that hosts one of their
+channels.
+"""
+
+from __future__ import annotations
+
+from ..kernel import Simulation
+from ..nodes.channel_server import OldChannelServer
+from ..nodes.client import OldClient
+from ..nodes.db import DB
+from ..nodes.webapp import WebApp
+from .base import System, make_clients, stable_hash, team_of
+
+STEPS = ("received", "broadcast", "ack_sent", "handoff", "persisted")
+
+
+def build(sim: Simulation, cfg: dict) -> System:
+    s = cfg["old"]
+    region = s["webapp_region"]
+    members = cfg["members"]
+    db = DB(sim, "db", region)
+    WebApp(sim, "webapp-0", region, db="db", members=members, team=team_of(cfg))
+    servers = [OldChannelServer(sim, f"channel-server-{i}", region, webapp="webapp-0", members=members,
+                                retry=s["persist_retry"], timeout=s["persist_timeout"])
+               for i in range(s["channel_servers"])]
+    server_of = {ch: servers[stable_hash(ch) % len(servers)].name for ch in members}
+    clients = make_clients(sim, cfg, OldClient, webapp="webapp-0", servers=server_of)
+    return System(sim, clients, db, members, servers)

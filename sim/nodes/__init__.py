@@ -1,0 +1,1 @@
+"""One module per role. Nodes act and record; they never judge."""

@@ -1,0 +1,93 @@
+"""One run, start to finish: wire → fault schedule → workload → heal all →
+settle → final reads → store report (DESIGN §6, STYLE 9).
+
+The runner takes plain data (the scenario's settings as a dict and a list of
+``FaultSpec``): ``sim`` never imports ``scenarios``. Wiring is checked before
+time starts, so a fault aimed at a node that does not exist, or at a step the
+architecture does not have, fails fast and names it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from .architectures import ARCHITECTURES
+from .errors import WiringError
+from .faults import FAULT_KINDS, FaultSpec, Nemesis
+from .history import HistoryWriter, Meta
+from .kernel import Simulation
+from .network import NetConfig, Network
+
+
+@dataclass
+class RunOutput:
+    history: Path
+    end_time: float
+    sim: Simulation = field(repr=False)
+    journal: list = field(repr=False)
+
+    def network_summary(self) -> dict:
+        rows = self.journal
+        kinds = Counter(r[3] for r in rows)
+        dropped = Counter(r[7] for r in rows if r[7] is not None)
+        return {"messages": len(rows), "bytes": sum(r[4] for r in rows), "by_kind": dict(sorted(kinds.items())),
+                "dropped": dict(sorted(dropped.items()))}
+
+
+def check_wiring(sim: Simulation, arch_module, faults: list[FaultSpec]) -> None:
+    steps = set(arch_module.STEPS)
+    for f in faults:
+        if f.kind not in FAULT_KINDS:
+            raise WiringError(f"unknown fault kind {f.kind!r} (known: {', '.join(sorted(FAULT_KINDS))})")
+        if f.step is not None:
+            if f.step not in steps:
+                raise WiringError(f"fault {f.kind} at step {f.step!r}: this architecture's steps are "
+                                  f"{', '.join(arch_module.STEPS)}")
+            if not any(fnmatchcase(n, f.node) for n in sim.nodes):
+                raise WiringError(f"fault {f.kind} at step {f.step}: node {f.node!r} matches no node")
+        for group in (f.targets, f.a, f.b):
+            if group:
+                sim.select(group)
+
+
+def run(*, scenario: str, arch: str, seed: int, cfg: dict, faults: list[FaultSpec], out: Path) -> RunOutput:
+    module = ARCHITECTURES.get(arch)
+    if module is None:
+        raise WiringError(f"unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})")
+    members = cfg["members"]
+    meta = Meta(scenario=scenario, arch=arch, seed=seed, channels=members, config=cfg)
+    sim = Simulation(seed)
+    net_cfg = cfg["network"]
+    Network(sim, NetConfig(**net_cfg))
+    system = module.build(sim, cfg)
+    check_wiring(sim, module, faults)
+    nemesis = Nemesis(sim, faults)
+
+    writer = HistoryWriter(out, meta)
+    sim.history = writer
+    try:
+        env = sim.env
+        w = cfg["workload"]
+        sim.start()
+        nemesis.start()
+        env.run(until=w["duration"])
+        sim.phase = "settle"
+        nemesis.heal_all()
+        env.run(until=w["duration"] + w["settle"])
+        sim.phase = "final"
+        reads = system.final_reads()
+        deadline = env.now + 4 * cfg["clients"]["read_timeout"]
+        while env.now < deadline and not all(not p.is_alive for p in reads):
+            env.run(until=min(deadline, env.now + 0.5))
+        system.finish()
+        system.store_report()
+        sim.phase = "done"
+        end = env.now
+    except BaseException:
+        writer.abort()
+        raise
+    path = writer.close()
+    return RunOutput(path, end, sim, sim.network.journal.rows)

@@ -1,0 +1,215 @@
+"""Checkers on hand-written histories: one canary per invariant, edge cases."""
+
+import json
+
+import pytest
+
+from invariants import check_bytes
+from invariants.synth import reference_history, to_jsonl
+from sim.errors import HistoryError
+
+NAMES = ["validity", "integrity", "total-order", "no-duplicates", "durability"]
+MEMBERS = {"C1": ["c1", "c2"], "C2": ["c2", "c3"]}
+
+
+def H(*ops, channels=None):
+    meta = {"type": "meta", "chatsim": "0.1.0", "scenario": "hand", "arch": "old", "seed": 1,
+            "channels": channels or MEMBERS, "config": {}}
+    lines = [json.dumps(meta)]
+    for i, (p, t, f, v) in enumerate(ops):
+        lines.append(json.dumps({"index": i, "time": float(i), "process": p, "type": t, "f": f, "value": v}))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def send(p, m, ch="C1", outcome="ok", text=None):
+    text = text or f"text of {m}"
+    out = [(p, "invoke", "send", {"channel": ch, "msg": m, "text": text})]
+    if outcome != "pending":
+        out.append((p, outcome, "send", {"channel": ch, "msg": m}))
+    return out
+
+
+def deliver(c, m, ch="C1", text=None):
+    return (c, "event", "deliver", {"channel": ch, "msg": m, "text": text or f"text of {m}"})
+
+
+def read(c, msgs, ch="C1"):
+    return [(c, "invoke", "read", {"channel": ch}), (c, "ok", "read", {"channel": ch, "msgs": msgs})]
+
+
+def stored(msgs, ch="C1"):
+    return ("db", "event", "stored", {"channel": ch, "msgs": msgs})
+
+
+def verdicts(data):
+    _, r = check_bytes(data)
+    return {n: r["invariants"][n]["valid"] for n in NAMES}, r
+
+
+def only(*bad):
+    return {n: (False if n in bad else True) for n in NAMES}
+
+
+def clean():
+    return [*send("c1", "a"), deliver("c1", "a"), deliver("c2", "a"),
+            *send("c2", "b"), deliver("c1", "b"), deliver("c2", "b"),
+            *read("c1", ["a", "b"]), *read("c2", ["a", "b"]), *read("c2", [], "C2"), *read("c3", [], "C2"),
+            stored(["a", "b"]), stored([], "C2")]
+
+
+def test_clean_history_passes_everything():
+    v, r = verdicts(H(*clean()))
+    assert v == only() and r["valid"] is True and r["sends"]["ok"] == 2
+
+
+def test_validity_canary_acked_message_missing_from_one_read():
+    ops = clean()
+    ops[ops.index(("c2", "ok", "read", {"channel": "C1", "msgs": ["a", "b"]}))] = \
+        ("c2", "ok", "read", {"channel": "C1", "msgs": ["a"]})
+    v, r = verdicts(H(*ops))
+    assert v == only("validity")
+    (viol,) = r["invariants"]["validity"]["violations"]
+    assert viol["msg"] == "b" and viol["clients"] == ["c2"] and "final read of c2" in viol["explanation"]
+
+
+@pytest.mark.parametrize("mutate, kind", [
+    (lambda ops: ops.__setitem__(2, deliver("c3", "a")), "non-member"),
+    (lambda ops: ops.__setitem__(2, deliver("c1", "a", text="changed")), "text-changed"),
+    (lambda ops: ops.__setitem__(-2, stored(["a", "b", "zz"])), "fabricated"),
+])
+def test_integrity_canaries(mutate, kind):
+    ops = clean()
+    mutate(ops)
+    v, r = verdicts(H(*ops))
+    # a non-member's display replaces c1's delivery; c1 still read it, so nothing else breaks
+    assert v == only("integrity")
+    assert kind in {x["kind"] for x in r["invariants"]["integrity"]["violations"]}
+
+
+def test_integrity_failed_send_that_appears():
+    ops = [*send("c1", "a", outcome="fail"), *read("c1", ["a"]), *read("c2", ["a"]),
+           *read("c2", [], "C2"), stored(["a"]), stored([], "C2")]
+    v, r = verdicts(H(*ops))
+    assert v == only("integrity")
+    assert {x["kind"] for x in r["invariants"]["integrity"]["violations"]} == {"failed-appears"}
+
+
+def test_integrity_message_in_the_wrong_channel():
+    ops = [*send("c2", "a", ch="C1"), *read("c2", ["a"], "C1"), *read("c2", ["a"], "C2"),
+           stored(["a"]), stored(["a"], "C2")]
+    v, r = verdicts(H(*ops))
+    assert v["integrity"] is False
+    assert r["invariants"]["integrity"]["violations"][0]["kind"] == "wrong-channel"
+
+
+def test_same_id_in_two_channels_is_fine():
+    ops = [*send("c2", "a", ch="C1"), *send("c2", "a", ch="C2"), *read("c2", ["a"], "C1"),
+           *read("c2", ["a"], "C2"), stored(["a"]), stored(["a"], "C2")]
+    v, _ = verdicts(H(*ops))
+    assert v == only()
+
+
+def test_total_order_canary_and_message_names_both_ops():
+    ops = [*send("c1", "a"), deliver("c1", "a"),
+           *send("c2", "b"), deliver("c1", "b"), deliver("c2", "b"), deliver("c2", "a"),
+           *read("c1", ["a", "b"]), *read("c2", ["a", "b"]), *read("c2", [], "C2"), *read("c3", [], "C2"),
+           stored(["a", "b"]), stored([], "C2")]
+    v, r = verdicts(H(*ops))
+    assert v == only("total-order")
+    (viol,) = r["invariants"]["total-order"]["violations"]
+    assert "c2 displayed b before a, but the store holds a first — ops 6, 7, 16" in viol["explanation"]
+    assert viol["indexes"] == [6, 7, 16]
+
+
+def test_duplicates_are_not_also_order_violations():
+    ops = clean()
+    ops.insert(7, deliver("c2", "a"))  # a again after b
+    v, r = verdicts(H(*ops))
+    assert v == only("no-duplicates")
+    assert r["invariants"]["no-duplicates"]["violations"][0]["msg"] == "a"
+
+
+def test_durability_canary_displayed_live_but_not_stored():
+    ops = [*send("c1", "a", outcome="pending"), deliver("c2", "a"), ("c1", "info", "send", {"channel": "C1", "msg": "a"}),
+           *read("c1", []), *read("c2", []), *read("c2", [], "C2"), stored([]), stored([], "C2")]
+    v, r = verdicts(H(*ops))
+    assert v == only("durability")
+    assert "displayed live by c2" in r["invariants"]["durability"]["violations"][0]["explanation"]
+
+
+def test_acked_lost_violates_validity_and_durability():
+    ops = [*send("c1", "a"), *read("c1", []), *read("c2", []), *read("c2", [], "C2"), stored([]), stored([], "C2")]
+    v, r = verdicts(H(*ops))
+    assert v == only("validity", "durability")
+
+
+def test_member_without_final_read_is_skipped_not_failed():
+    ops = [*send("c1", "a"), deliver("c1", "a"), *read("c1", ["a"]), *read("c3", [], "C2"),
+           stored(["a"]), stored([], "C2")]
+    v, r = verdicts(H(*ops))
+    assert v == only()
+    assert r["invariants"]["validity"]["counts"]["members_without_read"] == 2
+
+
+def test_stored_but_never_acked_is_a_recovered_unknown():
+    ops = [*send("c1", "a", outcome="info"), *read("c1", ["a"]), *read("c2", ["a"]), *read("c2", [], "C2"),
+           stored(["a"]), stored([], "C2")]
+    v, r = verdicts(H(*ops))
+    assert v == only() and r["sends"]["recovered_unknown"] == 1 and r["sends"]["unknown"] == 1
+
+
+def test_unknown_send_that_never_appears_is_fine():
+    ops = [*send("c1", "a", outcome="pending"), *read("c1", []), *read("c2", []), *read("c2", [], "C2"),
+           stored([]), stored([], "C2")]
+    v, _ = verdicts(H(*ops))
+    assert v == only()
+
+
+def test_cut_short_history_is_unknown_never_true():
+    ops = [*send("c1", "a"), deliver("c1", "a"), deliver("c2", "a")]
+    v, r = verdicts(H(*ops))
+    assert v == {"validity": "unknown", "integrity": True, "total-order": "unknown",
+                 "no-duplicates": "unknown", "durability": "unknown"}
+    assert r["valid"] == "unknown"
+
+
+def test_cut_short_but_already_broken_is_false():
+    ops = [*send("c1", "a"), deliver("c1", "a"), deliver("c1", "a")]
+    v, _ = verdicts(H(*ops))
+    assert v["no-duplicates"] is False
+
+
+def test_malformed_value_is_bad_input():
+    with pytest.raises(HistoryError, match="op 0"):
+        check_bytes(H(("c1", "event", "deliver", {"msg": "a"})))
+
+
+def test_a_crashing_checker_yields_unknown(monkeypatch):
+    import invariants.checkers as ch
+
+    def boom(ix):
+        raise RuntimeError("kaput")
+
+    monkeypatch.setitem(ch.CHECKERS, "validity", boom)
+    _, r = check_bytes(H(*clean()))
+    assert r["invariants"]["validity"]["valid"] == "unknown"
+    assert "kaput" in r["invariants"]["validity"]["error"]
+    assert r["valid"] == "unknown"
+
+
+def test_reference_history_is_valid():
+    meta, ops = reference_history({"C1": ["a", "b"], "C2": ["b"]},
+                                  [("a", "C1", "ok"), ("b", "C2", "fail"), ("b", "C1", "info-applied"),
+                                   ("a", "C1", "info-lost")])
+    v, _ = verdicts(to_jsonl(meta, ops))
+    assert v == only()
+
+
+def test_a_message_stored_twice_is_a_duplicate_not_an_order_violation():
+    # c2 missed the first copy of a and saw only the resend, after b
+    ops = [*send("c1", "a"), deliver("c1", "a"), *send("c1", "b"), deliver("c1", "b"), deliver("c2", "b"),
+           deliver("c1", "a"), deliver("c2", "a"),
+           *read("c1", ["a", "b", "a"]), *read("c2", ["a", "b", "a"]), *read("c2", [], "C2"),
+           stored(["a", "b", "a"]), stored([], "C2")]
+    v, _ = verdicts(H(*ops))
+    assert v == only("no-duplicates")
