@@ -31,12 +31,18 @@ Correctness is never asserted here: nodes act and record, checkers judge.
 from __future__ import annotations
 
 import random
+import zlib
 from typing import Any, Callable, Generator, Iterable
 
 import simpy
 
 from .errors import WiringError
 from .history import HistoryWriter, OpType
+
+
+def stable_hash(key: str) -> int:
+    """A hash that is the same in every process (unlike ``hash``)."""
+    return zlib.crc32(key.encode())
 
 
 class NodeCrashed(Exception):

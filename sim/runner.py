@@ -33,8 +33,9 @@ class RunOutput:
         rows = self.journal
         kinds = Counter(r[3] for r in rows)
         dropped = Counter(r[7] for r in rows if r[7] is not None)
-        return {"messages": len(rows), "bytes": sum(r[4] for r in rows), "by_kind": dict(sorted(kinds.items())),
-                "dropped": dict(sorted(dropped.items()))}
+        return {"messages": len(rows), "bytes": sum(r[4] for r in rows),
+                "on_message_paths": sum(1 for r in rows if r[8] is not None),
+                "by_kind": dict(sorted(kinds.items())), "dropped": dict(sorted(dropped.items()))}
 
 
 def check_wiring(sim: Simulation, arch_module, faults: list[FaultSpec]) -> None:

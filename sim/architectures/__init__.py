@@ -6,9 +6,9 @@ usable as fault triggers) and ``build(sim, cfg) -> System``.
 
 from __future__ import annotations
 
-from . import old
+from . import new, old
 
-ARCHITECTURES = {"old": old}
+ARCHITECTURES = {"old": old, "new": new}
 
 
 def register(name: str, module) -> None:

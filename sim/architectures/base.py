@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 
-from ..kernel import Node, Simulation
+from ..kernel import Node, Simulation, stable_hash  # noqa: F401 (re-exported)
 from ..nodes.client import Client
 from ..nodes.db import DB
-
-
-def stable_hash(key: str) -> int:
-    """A hash that is the same in every process (unlike ``hash``)."""
-    return zlib.crc32(key.encode())
 
 
 @dataclass

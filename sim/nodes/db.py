@@ -48,10 +48,12 @@ class DB(Node):
                 self.durable["seq"] += 1
                 table.setdefault(chat.channel, []).append((float(chat.ts), self.durable["seq"], chat))
                 inserted += 1
-            self.step("persisted", n=inserted)
             return "ok", {"inserted": inserted}, 40
         if req.kind == "db.history":
-            msgs = [c.msg for c in self.channel(req.payload["channel"])]
+            rows = self.channel(req.payload["channel"])
+            if req.payload.get("rows"):
+                return "ok", {"rows": rows}, 40 + sum(r.size for r in rows)
+            msgs = [c.msg for c in rows]
             return "ok", {"msgs": msgs}, 40 + 30 * len(msgs)
         return "error", {"error": "unknown_method"}, 40
 

@@ -69,3 +69,11 @@ class Ephemeral:
     kind: str  # presence | typing
     channel: str | None
     user: str
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """A gateway asks a channel server for a channel's broadcasts."""
+
+    gateway: str
+    channels: tuple[str, ...]

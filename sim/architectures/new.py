@@ -1,0 +1,96 @@
+"""The new architecture (DESIGN §5 "new").
+
+Main region (us-east): web app instances behind a load balancer, the DB,
+Kafka brokers and controller, a Redis primary and replica, discovery, the
+channel servers and one job worker per partition. Every region with clients
+gets a gateway. Component faults registered here: ``kafka-leader-crash``
+(crash the current leader of ``params.partition``) and ``redis-failover``
+(the Redis primary's host vanishes; discovery promotes the replica).
+"""
+
+from __future__ import annotations
+
+from .. import faults
+from ..kernel import Simulation
+from ..nodes.channel_server import NewChannelServer
+from ..nodes.client import NewClient
+from ..nodes.db import DB
+from ..nodes.discovery import Discovery
+from ..nodes.gateway import Gateway
+from ..nodes.kafka import Broker, Controller
+from ..nodes.redis import Redis
+from ..nodes.webapp_new import NewWebApp
+from ..nodes.worker import Worker
+from .base import System, make_clients, team_of
+
+STEPS = ("received", "deduped", "appended", "replicated", "responded", "broadcast", "pushed", "persisted")
+MAIN = "us-east"
+
+
+def build(sim: Simulation, cfg: dict) -> System:
+    s = cfg["new"]
+    k = s["kafka"]
+    members = cfg["members"]
+    db = DB(sim, "db", MAIN)
+    brokers = [f"kafka-{i}" for i in range(k["brokers"])]
+    rf = min(k["replication"], k["brokers"])
+    replicas = {p: [brokers[(p + i) % len(brokers)] for i in range(rf)] for p in range(k["partitions"])}
+    Controller(sim, "kafka-controller", MAIN, brokers=brokers, replicas=replicas, cfg=k)
+    for b in brokers:
+        Broker(sim, b, MAIN, controller="kafka-controller", replicas=replicas, cfg=k)
+    servers = [f"channel-server-{i}" for i in range(s["channel_servers"])]
+    Discovery(sim, "discovery", MAIN, servers=servers, redis=["redis-0", "redis-1"],
+              reassign_delay=s["reassign_delay"], failover_delay=s["redis"]["failover_delay"])
+    r = s["redis"]
+    Redis(sim, "redis-0", MAIN, primary=True, peer="redis-1", persistence=r["persistence"],
+          lag=r["replication_lag"], discovery="discovery")
+    Redis(sim, "redis-1", MAIN, primary=False, peer="redis-0", persistence=r["persistence"],
+          lag=r["replication_lag"], discovery="discovery")
+    cs = [NewChannelServer(sim, n, MAIN, discovery="discovery") for n in servers]
+    webapps = [f"webapp-{i}" for i in range(s["webapps"])]
+    for w in webapps:
+        NewWebApp(sim, w, MAIN, db="db", members=members, team=team_of(cfg), controller="kafka-controller",
+                  discovery="discovery", settings=s)
+    for p in range(k["partitions"]):
+        Worker(sim, f"worker-{p}", MAIN, partitions=[p], controller="kafka-controller", discovery="discovery",
+               db="db", idempotent=s["workers"]["idempotent"], poll=s["workers"]["poll"])
+    regions = sorted({g["region"] for g in cfg["topology"]["clients"]})
+    for region in regions:
+        Gateway(sim, f"gateway-{region}", region, discovery="discovery")
+    clients = []
+    for c in make_clients(sim, cfg, NewClient, webapp=webapps, gateway="gateway-?",
+                          hold_back=s["hold_back"], hold_timeout=s["hold_timeout"]):
+        c.gateway = f"gateway-{c.region}"
+        clients.append(c)
+    return System(sim, clients, db, members, cs)
+
+
+# -- component faults ------------------------------------------------------------
+def _controller(nem):
+    return next(n for n in nem.sim.nodes.values() if n.role == "kafka-controller")
+
+
+def _kafka_leader_crash(nem, spec, hit):
+    part = int(spec.params.get("partition", 0))
+    leader = _controller(nem).durable["state"][part][0]
+    node = nem.sim.node(leader) if leader else None
+    if node is not None and node.up:
+        node.crash(silent=spec.silent)
+    return {"partition": part, "node": leader or "", "silent": spec.silent}, node
+
+
+def _restart(nem, spec, node):
+    if node is not None:
+        node.restart()
+    return {"node": node.name if node is not None else ""}
+
+
+def _redis_failover(nem, spec, hit):
+    primary = next(n for n in nem.sim.nodes.values() if n.role == "discovery").primary
+    node = nem.sim.node(primary)
+    node.crash(silent=True)
+    return {"node": primary}, node
+
+
+faults.register("kafka-leader-crash", _kafka_leader_crash, _restart, "restart")
+faults.register("redis-failover", _redis_failover, _restart, "restart")

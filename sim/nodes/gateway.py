@@ -1,0 +1,99 @@
+"""Gateway servers: one per region, holding the clients' WebSockets.
+
+A gateway subscribes, for every channel one of its clients belongs to, at
+the channel server the ring assigns (polled from discovery every second) and
+pushes what it receives to its local members (step ``pushed``). When a
+channel server dies the subscription breaks; the gateway re-subscribes at
+whichever server the ring names once discovery has replaced the dead one.
+"""
+
+from __future__ import annotations
+
+from ..kernel import Node
+from .discovery import ring_owner
+from .protocol import Chat, Ephemeral, Hello, Subscribe
+
+
+class Gateway(Node):
+    role = "gateway"
+
+    def __init__(self, sim, name, region, *, discovery: str):
+        super().__init__(sim, name, region)
+        self.discovery = discovery
+
+    def reset_volatile(self):
+        self.local: dict[str, dict[str, object]] = {}  # channel -> user -> client connection
+        self.upstream: dict[str, object] = {}  # channel server -> connection
+        self.subscribed: dict[str, str] = {}  # channel -> channel server
+        self.ring: tuple[str, ...] = ()
+        self.connecting: set[str] = set()
+
+    def start(self):
+        self.spawn(self.maintain())
+
+    def maintain(self):
+        net = self.sim.network
+        while True:
+            reply = yield net.request(self, self.discovery, "discovery.get", {}, timeout=1.0)
+            if reply.status == "ok":
+                self.ring = reply.payload["ring"]
+            yield from self.resubscribe()
+            yield from self.sleep(1.0)
+
+    def resubscribe(self):
+        want: dict[str, list[str]] = {}
+        for ch, users in self.local.items():
+            if users:
+                owner = ring_owner(self.ring, ch)
+                if owner is not None and self.subscribed.get(ch) != owner:
+                    want.setdefault(owner, []).append(ch)
+        for server, chans in sorted(want.items()):
+            conn = self.upstream.get(server)
+            if conn is None or not conn.open:
+                if server in self.connecting:
+                    continue
+                self.connecting.add(server)
+                conn = yield self.sim.network.connect(self, server, "ws")
+                self.connecting.discard(server)
+                if isinstance(conn, str):
+                    continue
+                self.upstream[server] = conn
+            conn.send(self, "subscribe", Subscribe(self.name, tuple(sorted(chans))), 100)
+            for ch in chans:
+                self.subscribed[ch] = server
+
+    def on_message(self, conn, msg):
+        p = msg.payload
+        if isinstance(p, Chat):
+            for c in list(self.local.get(p.channel, {}).values()):
+                c.send(self, "message", p, p.size, p.msg)
+            self.step("pushed", msg=p.msg)
+        elif isinstance(p, Hello):
+            conn.meta = {"user": p.user, "channels": p.channels}
+            for ch in p.channels:
+                self.local.setdefault(ch, {})[p.user] = conn
+            self.spawn(self.resubscribe())
+        elif isinstance(p, Ephemeral):
+            if conn.meta is not None and "user" in conn.meta:  # from a client: upstream
+                server = self.subscribed.get(p.channel) if p.channel else None
+                up = self.upstream.get(server) if server else None
+                if up is not None and p.user in self.local.get(p.channel, {}):
+                    up.send(self, p.kind, p, 60)
+            else:  # from a channel server: to local members except the sender
+                for user, c in self.local.get(p.channel, {}).items():
+                    if user != p.user:
+                        c.send(self, p.kind, p, 60)
+
+    def on_closed(self, conn, reason):
+        meta = conn.meta or {}
+        if "user" in meta:
+            for ch in meta["channels"]:
+                subs = self.local.get(ch, {})
+                if subs.get(meta["user"]) is conn:
+                    del subs[meta["user"]]
+            return
+        for server, c in list(self.upstream.items()):
+            if c is conn:
+                del self.upstream[server]
+                for ch in [ch for ch, s in self.subscribed.items() if s == server]:
+                    del self.subscribed[ch]

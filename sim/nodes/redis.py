@@ -1,0 +1,117 @@
+"""Redis: dedupe keys (SET-if-absent with TTL) and job status.
+
+A primary replicates to its replica asynchronously: writes are shipped over
+a stream in batches every ``replication_lag`` seconds, so a failover loses
+the writes of the last window — which is how a dedupe key can be forgotten.
+With ``persistence`` on, the dataset survives a restart (AOF); off, a
+restarted node comes back empty. Writes to a replica are refused
+(``READONLY``: definite). Discovery promotes the replica when the primary
+falls silent and later turns the old primary into a replica, which then
+discards its data and resyncs.
+"""
+
+from __future__ import annotations
+
+from .discovery import heartbeat_loop
+from ..kernel import Node
+
+
+class Redis(Node):
+    role = "redis"
+
+    def __init__(self, sim, name, region, *, primary: bool, peer: str | None, persistence: bool,
+                 lag: float, discovery: str):
+        super().__init__(sim, name, region)
+        self.persistence = persistence
+        self.lag = lag
+        self.discovery = discovery
+        self.durable["primary"] = primary  # role survives restarts (sentinel rewrites the config)
+        self.durable["peer"] = peer  # the replica (of a primary) or the primary (of a replica)
+        self.durable["data"] = {}
+
+    def reset_volatile(self):
+        if not self.persistence:
+            self.durable["data"] = {}
+        self.outbox: list[tuple] = []  # writes not yet shipped to the replica
+
+    @property
+    def data(self) -> dict:
+        return self.durable["data"]
+
+    def start(self):
+        self.spawn(heartbeat_loop(self, self.discovery))
+        self.spawn(self.replicate())
+
+    # -- commands -----------------------------------------------------------------
+    def get(self, key):
+        item = self.data.get(key)
+        if item is None:
+            return None
+        value, expires = item
+        if expires is not None and expires <= self.env.now:
+            del self.data[key]
+            return None
+        return value
+
+    def write(self, key, value, ttl):
+        if value is None:
+            self.data.pop(key, None)
+        else:
+            self.data[key] = (value, None if ttl is None else self.env.now + ttl)
+        self.outbox.append((key, value, ttl))
+
+    def on_request(self, req):
+        p = req.payload
+        yield self.env.timeout(0.0001)
+        if req.kind == "redis.cmd":
+            op = p["op"]
+            if op == "GET":
+                return "ok", {"value": self.get(p["key"])}, 60
+            if not self.durable["primary"]:
+                return "error", {"error": "READONLY"}, 40
+            if op == "SETNX":
+                if self.get(p["key"]) is not None:
+                    return "ok", {"set": False, "value": self.get(p["key"])}, 60
+                self.write(p["key"], p["value"], p.get("ttl"))
+                return "ok", {"set": True}, 40
+            if op == "SET":
+                self.write(p["key"], p["value"], p.get("ttl"))
+                return "ok", {}, 40
+            if op == "DEL":
+                self.write(p["key"], None, None)
+                return "ok", {}, 40
+            return "error", {"error": "unknown_command"}, 40
+        if req.kind == "redis.promote":
+            self.durable["primary"] = True
+            return "ok", {}, 40
+        if req.kind == "redis.replicaof":
+            self.durable["primary"] = False
+            self.durable["peer"] = p["primary"]
+            self.data.clear()  # full resync from the new primary
+            self.outbox.clear()
+            snap = yield self.sim.network.request(self, p["primary"], "redis.snapshot", {}, timeout=5.0)
+            if snap.status == "ok":
+                self.data.update(snap.payload["data"])
+            return "ok", {}, 40
+        if req.kind == "redis.snapshot":
+            return "ok", {"data": dict(self.data)}, 100 + 50 * len(self.data)
+        if req.kind == "redis.replicate":
+            if not self.durable["primary"]:
+                for key, value, ttl in p["writes"]:
+                    self.write(key, value, ttl)
+                self.outbox.clear()
+            return "ok", {}, 40
+        return "error", {"error": "unknown_method"}, 40
+
+    def replicate(self):
+        """Ship writes to the replica every ``lag`` seconds (asynchronous)."""
+        net = self.sim.network
+        while True:
+            yield from self.sleep(self.lag)
+            if not self.durable["primary"] or not self.outbox or not self.durable["peer"]:
+                continue
+            batch, self.outbox = self.outbox, []
+            reply = yield net.request(self, self.durable["peer"], "redis.replicate", {"writes": batch},
+                                      size=60 * len(batch), timeout=2.0)
+            if reply.status != "ok":
+                self.outbox = batch + self.outbox  # retry; a real replica would full-resync

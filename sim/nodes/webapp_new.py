@@ -1,0 +1,177 @@
+"""The new architecture's stateless web app: ``chat.postMessage``.
+
+The send path, with its named steps::
+
+    received → (auth, membership) → deduped → (ts) → appended [→ replicated at the broker]
+             → responded ; the broadcast request goes to the channel server in parallel
+
+1. Auth and membership: ``not_authed`` / ``not_in_channel`` (definite).
+2. Rate limit (optional): ``ratelimited`` with ``retry_after`` (HTTP 429).
+3. Dedupe on ``client_msg_id``: Redis ``SETNX dedupe:<channel>:<msg> pending``
+   with a TTL. Already ``done:<ts>`` → answer ``ok`` with the first ts (an
+   idempotent replay: nothing appended, nothing broadcast). Still
+   ``pending`` → ``internal_error`` (the first attempt may yet land).
+   Redis unreachable → ``service_unavailable`` (definite: nothing done).
+4. ts: assigned here from the local (possibly skewed) clock when
+   ``ts_source = "webapp"``, else by the Kafka leader at append.
+5. Append to the channel's partition. A definite refusal (no leader,
+   ``NOT_ENOUGH_REPLICAS``) deletes the dedupe key and answers
+   ``service_unavailable``; a timeout answers ``internal_error`` (unknown).
+6. Mark the key ``done:<ts>``, ask the ring's channel server to broadcast
+   (fire and forget: the message is already durable), answer
+   ``{ok: true, ts}``.
+
+Errors follow Slack's Web API: ``internal_error`` means the outcome is unknown.
+"""
+
+from __future__ import annotations
+
+from .discovery import ring_owner
+from .webapp import WebApp
+from ..kernel import stable_hash
+
+DEFINITE = {"not_authed", "not_in_channel", "channel_not_found", "service_unavailable", "ratelimited"}
+
+
+class NewWebApp(WebApp):
+    def __init__(self, sim, name, region, *, controller: str, discovery: str, settings: dict, **kw):
+        super().__init__(sim, name, region, **kw)
+        self.controller = controller
+        self.discovery = discovery
+        self.s = settings
+        self.k = settings["kafka"]
+
+    def reset_volatile(self):
+        super().reset_volatile()
+        self.leaders: dict[int, str | None] = {}
+        self.ring: tuple[str, ...] = ()
+        self.redis: str | None = None
+        self.rate: dict[str, list[float]] = {}
+
+    def start(self):
+        self.spawn(self.refresh_loop())
+
+    def refresh_loop(self):
+        while True:
+            yield from self.refresh()
+            yield from self.sleep(1.0)
+
+    def refresh(self):
+        net = self.sim.network
+        meta = yield net.request(self, self.controller, "kafka.metadata", {}, timeout=1.0)
+        if meta.status == "ok":
+            self.leaders = {p: lead for p, (lead, _) in meta.payload["leaders"].items()}
+        disc = yield net.request(self, self.discovery, "discovery.get", {}, timeout=1.0)
+        if disc.status == "ok":
+            self.ring = disc.payload["ring"]
+            self.redis = disc.payload["redis"]
+
+    def partition_of(self, channel: str) -> int:
+        return stable_hash(channel) % self.k["partitions"]
+
+    # -- Redis ---------------------------------------------------------------------
+    def redis_cmd(self, op: str, key: str, value=None, ttl=None):
+        if self.redis is None:
+            return None
+        reply = yield self.sim.network.request(self, self.redis, "redis.cmd",
+                                               {"op": op, "key": key, "value": value, "ttl": ttl},
+                                               size=80, timeout=1.0)
+        return reply
+
+    # -- chat.postMessage ----------------------------------------------------------------
+    def post_message(self, req):
+        post = req.payload
+        self.step("received", msg=post.msg)
+        if post.sender not in self.users:
+            return "error", {"ok": False, "error": "not_authed"}, 60
+        if post.channel not in self.members:
+            return "error", {"ok": False, "error": "channel_not_found"}, 60
+        if post.sender not in self.members[post.channel]:
+            return "error", {"ok": False, "error": "not_in_channel"}, 60
+        if self.s["rate_limit"]:
+            window = [t for t in self.rate.get(post.sender, []) if t > self.env.now - 1.0]
+            if len(window) >= self.s["rate_limit"]:
+                self.rate[post.sender] = window
+                return "error", {"ok": False, "error": "ratelimited", "retry_after": 1.0}, 60
+            self.rate[post.sender] = window + [self.env.now]
+        key = f"dedupe:{post.channel}:{post.msg}"
+        if self.s["dedupe"]:
+            reply = yield from self.redis_cmd("SETNX", key, "pending", self.s["redis"]["ttl"])
+            if reply is None or reply.status != "ok":
+                if reply is not None and reply.status == "error":
+                    yield from self.refresh()  # READONLY: a failover happened
+                return "error", {"ok": False, "error": "service_unavailable"}, 60
+            if not reply.payload["set"]:
+                value = reply.payload["value"]
+                if value.startswith("done:"):
+                    return "ok", {"ok": True, "ts": value[5:], "replayed": True}, 80
+                return "error", {"ok": False, "error": "internal_error"}, 60
+        self.step("deduped", msg=post.msg)
+        ts = None
+        if self.s["ts_source"] == "webapp":
+            ts = f"{self.clock():.6f}"
+        part = self.partition_of(post.channel)
+        result = None
+        for _ in range(3):
+            leader = self.leaders.get(part)
+            if leader is None:
+                yield from self.refresh()
+                leader = self.leaders.get(part)
+                if leader is None:
+                    break
+            reply = yield self.sim.network.request(self, leader, "kafka.produce",
+                                                   {"partition": part, "post": post, "ts": ts},
+                                                   size=post.size, timeout=self.k["request_timeout"],
+                                                   trace=post.msg)
+            if reply.status == "ok":
+                result = reply.payload
+                break
+            if reply.status == "error" and reply.payload["error"] == "NOT_LEADER":
+                yield from self.refresh()  # definitely not appended: try the new leader
+                continue
+            if reply.status == "refused":
+                yield from self.refresh()
+                continue
+            # timeout, reset, NOT_LEADER_OR_FOLLOWER after append: may or may not be in the log
+            return "error", {"ok": False, "error": "internal_error"}, 60
+        if result is None:
+            if self.s["dedupe"]:
+                yield from self.redis_cmd("DEL", key)
+            return "error", {"ok": False, "error": "service_unavailable"}, 60
+        self.step("appended", msg=post.msg)
+        chat = result["chat"]
+        if self.s["dedupe"]:
+            self.spawn(self.redis_cmd("SET", key, f"done:{chat.ts}", self.s["redis"]["ttl"]))
+        server = ring_owner(self.ring, chat.channel)
+        if server is not None:
+            self.sim.network.request(self, server, "broadcast", chat, size=chat.size, timeout=2.0,
+                                     trace=chat.msg)
+        self.step("responded", msg=post.msg)
+        return "ok", {"ok": True, "ts": chat.ts}, 80
+
+    def client_boot(self, req):
+        """A small boot payload: the user's channels and their members' profiles."""
+        user = req.payload["user"]
+        if user not in self.users:
+            return "error", {"ok": False, "error": "not_authed"}, 60
+        chans = [ch for ch, ms in self.members.items() if user in ms]
+        people = {u for ch in chans for u in self.members[ch]}
+        size = 2000 + len(chans) * 300 + len(people) * 200
+        yield self.env.timeout(0.002)
+        return "ok", {"ok": True, "bytes": size}, size
+
+    def history(self, req):
+        """conversations.history; ``rows`` asks for whole messages (gap fill)."""
+        if not req.payload.get("rows"):
+            return (yield from super().history(req))
+        ch = req.payload["channel"]
+        if req.payload["user"] not in self.members.get(ch, ()):
+            return "error", {"ok": False, "error": "not_in_channel"}, 60
+        reply = yield self.sim.network.request(self, self.db, "db.history", {"channel": ch, "rows": True},
+                                               size=80, timeout=5.0)
+        if reply.status != "ok":
+            return "error", {"ok": False, "error": "internal_error"}, 60
+        return "ok", {"ok": True, "rows": reply.payload["rows"]}, 60
+
+    HANDLERS = {**WebApp.HANDLERS, "chat.postMessage": post_message, "client.boot": client_boot,
+                "conversations.history": history}
