@@ -12,7 +12,9 @@ it has. The high watermark (HW) is the smallest LEO in the ISR; consumers
 
 ``acks``: with ``all`` the leader answers a produce once every ISR member
 has the record (and refuses with ``NOT_ENOUGH_REPLICAS``, a definite error,
-when the ISR is smaller than ``min_insync``); with ``1`` it answers as soon
+when the ISR is smaller than ``min_insync``; if the ISR shrinks below it
+while a produce waits, the answer is ``NOT_ENOUGH_REPLICAS_AFTER_APPEND``,
+outcome unknown); with ``1`` it answers as soon
 as its own log has it — an acked record that no follower fetched is lost if
 the leader dies.
 
@@ -147,6 +149,10 @@ class Broker(Node):
             ok = yield ev
             if not ok:
                 return "error", {"error": "NOT_LEADER_OR_FOLLOWER"}, 40  # outcome unknown
+            if len(self.isr[part]) < self.cfg["min_insync"]:
+                # the HW moved because the ISR shrank, not because replicas caught
+                # up (Kafka's checkEnoughReplicasReachOffset): appended, not safe
+                return "error", {"error": "NOT_ENOUGH_REPLICAS_AFTER_APPEND"}, 40
             self.step("replicated", msg=post.msg)
         return "ok", {"offset": offset, "ts": ts, "seq": seq, "chat": chat}, 60
 

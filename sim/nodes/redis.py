@@ -1,8 +1,9 @@
 """Redis: dedupe keys (SET-if-absent with TTL) and job status.
 
-A primary replicates to its replica asynchronously: writes are shipped over
-a stream in batches every ``replication_lag`` seconds, so a failover loses
-the writes of the last window — which is how a dedupe key can be forgotten.
+A primary replicates to its replica asynchronously: each write is shipped
+``replication_lag`` seconds after it was made (the replica's lag), so a
+failover loses the writes of the last ``replication_lag`` seconds — which is
+how a dedupe key can be forgotten.
 With ``persistence`` on, the dataset survives a restart (AOF); off, a
 restarted node comes back empty. Writes to a replica are refused
 (``READONLY``: definite). Discovery promotes the replica when the primary
@@ -58,7 +59,7 @@ class Redis(Node):
             self.data.pop(key, None)
         else:
             self.data[key] = (value, None if ttl is None else self.env.now + ttl)
-        self.outbox.append((key, value, ttl))
+        self.outbox.append((self.env.now, key, value, ttl))
 
     def on_request(self, req):
         p = req.payload
@@ -97,21 +98,27 @@ class Redis(Node):
             return "ok", {"data": dict(self.data)}, 100 + 50 * len(self.data)
         if req.kind == "redis.replicate":
             if not self.durable["primary"]:
-                for key, value, ttl in p["writes"]:
+                for _, key, value, ttl in p["writes"]:
                     self.write(key, value, ttl)
                 self.outbox.clear()
             return "ok", {}, 40
         return "error", {"error": "unknown_method"}, 40
 
     def replicate(self):
-        """Ship writes to the replica every ``lag`` seconds (asynchronous)."""
+        """Ship each write ``lag`` seconds after it was made (asynchronous)."""
         net = self.sim.network
         while True:
-            yield from self.sleep(self.lag)
             if not self.durable["primary"] or not self.outbox or not self.durable["peer"]:
+                yield from self.sleep(0.05)
                 continue
-            batch, self.outbox = self.outbox, []
+            due = self.outbox[0][0] + self.lag
+            if due > self.env.now:
+                yield from self.sleep(due - self.env.now)
+                continue
+            n = next((i for i, w in enumerate(self.outbox) if w[0] + self.lag > self.env.now), len(self.outbox))
+            batch, self.outbox = self.outbox[:n], self.outbox[n:]
             reply = yield net.request(self, self.durable["peer"], "redis.replicate", {"writes": batch},
                                       size=60 * len(batch), timeout=2.0)
             if reply.status != "ok":
                 self.outbox = batch + self.outbox  # retry; a real replica would full-resync
+                yield from self.sleep(0.5)
