@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/chatsim scenarios
-	-$(BIN)/chatsim run steady --arch old --seed 1 --out runs/demo/steady-old
-	-$(BIN)/chatsim run crash-mid-send --arch old --seed 1 --out runs/demo/crash-old
+	$(BIN)/chatsim compare crash-mid-send --seed 1 --out runs/demo
+	@echo "open runs/demo/report.html"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2

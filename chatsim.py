@@ -84,8 +84,9 @@ def _prepare(scenario_ref: str, overrides: tuple[str, ...]):
     return load_scenario(scenario_ref, list(overrides))
 
 
-def run_one(scn, arch: str, seed: int, out_dir: Path) -> dict:
-    """Run one architecture on a scenario; write history.jsonl and result.json."""
+def run_one(scn, arch: str, seed: int, out_dir: Path, plots: bool = False) -> dict:
+    """Run one architecture on a scenario; write history.jsonl, journal.jsonl,
+    result.json and (with ``plots``) timeline.png / timeline.svg."""
     from invariants import check_file
     from reports.metrics import run_metrics
     from sim.faults import FaultSpec
@@ -102,6 +103,7 @@ def run_one(scn, arch: str, seed: int, out_dir: Path) -> dict:
                      out=out_dir / "history.jsonl")
     except WiringError as e:
         raise WiringError(f"{scn.source}: {e}") from None
+    output.write_journal(out_dir / "journal.jsonl")
     _, verdict = check_file(output.history)
     metrics = run_metrics(read_history(output.history), output.network_summary())
     metrics["simulated_seconds"] = round(output.end_time, 6)
@@ -116,7 +118,22 @@ def run_one(scn, arch: str, seed: int, out_dir: Path) -> dict:
     tmp = out_dir / "result.json.part"
     tmp.write_text(json.dumps(result, indent=2))
     tmp.replace(out_dir / "result.json")
+    if plots:
+        from reports import plots as P
+        from reports.data import load_run
+
+        P.save(P.timeline(load_run(out_dir)), out_dir / "timeline")
     return result
+
+
+def explain_msg(out_dir: Path, msg: str) -> Path:
+    from reports import plots as P
+    from reports.data import load_run
+
+    run = load_run(out_dir)
+    if not any(op.value.get("msg") == msg for op in run.ops):
+        raise ChatsimError(f"--explain: no message {msg!r} in this run (ids look like client-1:4)")
+    return P.save(P.message_diagram(run, msg), out_dir / f"explain-{msg.replace(':', '_')}")[0]
 
 
 def print_run(result: dict, out_dir: Path) -> None:
@@ -134,6 +151,36 @@ def print_run(result: dict, out_dir: Path) -> None:
               + ("" if r["as_expected"] else "  [yellow](verdicts differ from the scenario's expectations)[/]"))
 
 
+def compare_table(results: dict, name: str, seed: int) -> Table:
+    from reports.report import INVARIANTS
+
+    t = Table(title=f"{name} / seed {seed}: old vs new")
+    t.add_column("")
+    for arch in results:
+        t.add_column(arch)
+    for inv in INVARIANTS:
+        t.add_row(inv, *(f"{_mark(r['invariants'][inv]['valid'])} ({len(r['invariants'][inv]['violations'])})"
+                         for r in results.values()))
+    ms = [r["metrics"] for r in results.values()]
+    t.add_row("sends acked / failed / unknown",
+              *(f"{m['sends']['acked']} / {m['sends']['failed']} / {m['sends']['unknown']}" for m in ms))
+    t.add_row("ack latency p50/p95/p99", *(_lat(m["ack_latency"]) for m in ms))
+    t.add_row("live latency p50/p95/p99", *(_lat(m["live_latency"]) for m in ms))
+    t.add_row("network messages per send", *(str(m["network_messages_per_send"]) for m in ms))
+    t.add_row("bytes per boot", *(f"{m['bytes_per_boot']:,}" for m in ms))
+    return t
+
+
+def progress(what: str):
+    """A transient spinner on stderr for work that takes more than a moment."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    p = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                 console=Console(stderr=True), transient=True)
+    p.add_task(what, total=None)
+    return p
+
+
 def _lat(p: dict) -> str:
     return " / ".join("-" if v is None else f"{v * 1000:.1f} ms" for v in p.values())
 
@@ -146,15 +193,46 @@ def _lat(p: dict) -> str:
               "(default runs/<scenario>/<arch>-seed<N>/).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a scenario setting, e.g. --set workload.rate=2 --set kafka.acks=1.")
-def run_cmd(scenario: str, arch: str, seed: int, out_dir: str | None, overrides: tuple[str, ...]) -> None:
+@click.option("--explain", "explain", metavar="MSG_ID", help="Also draw the message diagram of MSG_ID.")
+@click.option("--no-plots", is_flag=True, help="Skip the timeline plot (faster).")
+def run_cmd(scenario: str, arch: str, seed: int, out_dir: str | None, overrides: tuple[str, ...],
+            explain: str | None, no_plots: bool) -> None:
     """Run SCENARIO under one architecture and check the invariants.
 
     SCENARIO is a built-in name or a path to a scenario file."""
     scn = _prepare(scenario, overrides)
     path = Path(out_dir) if out_dir else Path("runs") / scn.name / f"{arch}-seed{seed}"
-    result = run_one(scn, arch, seed, path)
+    with progress(f"running {scn.name} / {arch} / seed {seed}"):
+        result = run_one(scn, arch, seed, path, plots=not no_plots)
     print_run(result, path)
+    if explain:
+        out.print(f"message diagram: {explain_msg(path, explain)} (and .svg)")
     sys.exit(exit_code(result["valid"]))
+
+
+@cli.command()
+@click.argument("scenario", metavar="SCENARIO")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="The run seed.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output directory "
+              "(default runs/<scenario>/compare-seed<N>/).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a scenario setting.")
+def compare(scenario: str, seed: int, out_dir: str | None, overrides: tuple[str, ...]) -> None:
+    """Run SCENARIO under both architectures on the same seed, workload and
+    fault schedule; write report.html and report.md."""
+    from reports.data import load_run
+    from reports.report import write_reports
+
+    scn = _prepare(scenario, overrides)
+    path = Path(out_dir) if out_dir else Path("runs") / scn.name / f"compare-seed{seed}"
+    results = {}
+    for arch in ("old", "new"):
+        with progress(f"running {scn.name} / {arch} / seed {seed}"):
+            results[arch] = run_one(scn, arch, seed, path / arch, plots=True)
+    with progress("drawing the report"):
+        runs = [load_run(path / arch) for arch in ("old", "new")]
+        html_path, md_path = write_reports(runs, path, {"name": scn.name, "description": scn.description})
+    out.print(compare_table(results, scn.name, seed))
+    out.print(f"wrote {html_path} and {md_path}")
 
 
 @cli.command()

@@ -60,25 +60,32 @@ def _missing_store(ix: Index) -> list[str]:
 
 # -- validity -----------------------------------------------------------------
 def validity(ix: Index) -> Result:
-    """Every acked message of ch is in the final read of every member that read ch."""
+    """Every acked message of ch is in the final read of every member that read ch.
+
+    A send acked only after a member's read was invoked is concurrent with
+    that read, which may or may not see it (counted as ``acked_after_read``).
+    """
     violations = []
     read_sets = {key: set(msgs) for key, (msgs, _) in ix.reads.items()}
     readers_of = {ch: [c for c in sorted(ms) if (c, ch) in ix.reads] for ch, ms in ix.members.items()}
     undecided = [f"no member of {ch} made a final read" for ch, rs in sorted(readers_of.items())
                  if not rs and ix.members[ch]]
-    checked = 0
+    checked = concurrent = 0
     for (ch, m), s in ix.sends.items():
         if s.outcome != "ok" or not readers_of.get(ch):
             continue
         checked += 1
-        missing = [c for c in readers_of[ch] if m not in read_sets[(c, ch)]]
+        must = [c for c in readers_of[ch] if s.done < ix.read_invoked[(c, ch)]]
+        concurrent += len(readers_of[ch]) - len(must)
+        missing = [c for c in must if m not in read_sets[(c, ch)]]
         if missing:
             at = [ix.reads[(c, ch)][1] for c in missing]
             violations.append(_v("lost", m, ch, missing, [s.done] + at,
                                  f"{m} was acked to {s.process} in {ch} (op {s.done}) but the final read of "
                                  f"{', '.join(missing)} does not contain it ({_ops(at)})"))
     without = sum(len(ms) - len(readers_of[ch]) for ch, ms in ix.members.items())
-    return _result(violations, undecided, {"acked_checked": checked, "members_without_read": without})
+    return _result(violations, undecided, {"acked_checked": checked, "members_without_read": without,
+                                           "acked_after_read": concurrent})
 
 
 # -- integrity ----------------------------------------------------------------

@@ -45,6 +45,8 @@ class Index:
     live: dict[tuple[str, str], Live] = field(default_factory=dict)
     # (client, channel) -> (msgs, index) of the last ok read
     reads: dict[tuple[str, str], tuple[list[str], int]] = field(default_factory=dict)
+    # (client, channel) -> index of that read's invoke (what was acked before it must be in it)
+    read_invoked: dict[tuple[str, str], int] = field(default_factory=dict)
     # channel -> (msgs, index) of the last stored report
     stored: dict[str, tuple[list[str], int]] = field(default_factory=dict)
     reused_ids: int = 0  # a second invoke of an id already sent in that channel
@@ -62,6 +64,7 @@ def build(history: History) -> Index:
     ix = Index(members={ch: set(ms) for ch, ms in history.meta.channels.items()})
     sends, live, reads, stored = ix.sends, ix.live, ix.reads, ix.stored
     pending: dict[tuple[str, str, str], Send] = {}
+    pending_reads: dict[tuple[str, str], int] = {}
     for op in history.ops:
         f = op.f
         v = op.value
@@ -93,10 +96,14 @@ def build(history: History) -> Index:
                     s.outcome = "ok" if t == "ok" else "fail" if t == "fail" else "unknown"
                     s.done = op.index
         elif f == "read":
-            if op.type == "ok":
+            if op.type == "invoke":
+                pending_reads[(op.process, v.channel)] = op.index
+            elif op.type == "ok":
                 if v.channel is None or v.msgs is None:
                     _bad(op, "read")
-                reads[(op.process, v.channel)] = (v.msgs, op.index)
+                key = (op.process, v.channel)
+                reads[key] = (v.msgs, op.index)
+                ix.read_invoked[key] = pending_reads.get(key, op.index)
         elif f == "stored":
             if v.channel is None or v.msgs is None:
                 _bad(op, f)

@@ -19,34 +19,33 @@ def percentiles(xs: list[float], ps=(50, 95, 99)) -> dict[str, float | None]:
     return {f"p{p}": round(s[min(len(s) - 1, max(0, math.ceil(p / 100 * len(s)) - 1))], 6) for p in ps}
 
 
-def run_metrics(h: History, network: dict | None = None) -> dict:
+def latencies(ops) -> tuple[list[float], list[float]]:
+    """Ack latencies (invoke → ok) and live latencies (invoke → each member's
+    first display), in seconds."""
     invoked: dict[tuple[str, str], float] = {}
-    ack, live, boots = [], [], []
-    outcomes = {"ok": 0, "fail": 0, "info": 0}
+    ack, live = [], []
     shown: set[tuple[str, str, str]] = set()
-    connects = disconnects = 0
-    for op in h.ops:
+    for op in ops:
         v = op.value
         if op.f == "send":
             key = (v["channel"], v["msg"])
             if op.type == "invoke":
                 invoked[key] = op.time
-            else:
-                outcomes[op.type] += 1
-                if op.type == "ok" and key in invoked:
-                    ack.append(op.time - invoked[key])
+            elif op.type == "ok" and key in invoked:
+                ack.append(op.time - invoked[key])
         elif op.f == "deliver":
             key = (v["channel"], v["msg"])
             if key in invoked and (op.process, *key) not in shown:
                 shown.add((op.process, *key))
                 live.append(op.time - invoked[key])
-        elif op.f == "boot":
-            boots.append(v["bytes"])
-        elif op.f == "connect":
-            connects += 1
-        elif op.f == "disconnect":
-            disconnects += 1
-    sends = len(invoked)
+    return ack, live
+
+
+def run_metrics(h: History, network: dict | None = None) -> dict:
+    ack, live = latencies(h.ops)
+    boots = [op.value["bytes"] for op in h.ops if op.f == "boot"]
+    sends = sum(1 for op in h.ops if op.f == "send" and op.type == "invoke")
+    outcomes = {t: sum(1 for op in h.ops if op.f == "send" and op.type == t) for t in ("ok", "fail")}
     m = {
         "sends": {"invoked": sends, "acked": outcomes["ok"], "failed": outcomes["fail"],
                   "unknown": sends - outcomes["ok"] - outcomes["fail"]},
@@ -54,8 +53,8 @@ def run_metrics(h: History, network: dict | None = None) -> dict:
         "live_latency": percentiles(live),
         "boots": len(boots),
         "bytes_per_boot": round(sum(boots) / len(boots)) if boots else 0,
-        "connects": connects,
-        "disconnects": disconnects,
+        "connects": sum(1 for op in h.ops if op.f == "connect"),
+        "disconnects": sum(1 for op in h.ops if op.f == "disconnect"),
     }
     if network is not None:
         m["network"] = network

@@ -213,3 +213,14 @@ def test_a_message_stored_twice_is_a_duplicate_not_an_order_violation():
            stored(["a", "b", "a"]), stored([], "C2")]
     v, _ = verdicts(H(*ops))
     assert v == only("no-duplicates")
+
+
+def test_a_send_acked_after_the_read_began_is_concurrent_with_it():
+    ops = [*send("c1", "a", outcome="pending"),
+           ("c2", "invoke", "read", {"channel": "C1"}),
+           ("c1", "ok", "send", {"channel": "C1", "msg": "a"}),
+           ("c2", "ok", "read", {"channel": "C1", "msgs": []}),
+           *read("c1", ["a"]), *read("c2", [], "C2"), stored(["a"]), stored([], "C2")]
+    v, r = verdicts(H(*ops))
+    assert v == only()
+    assert r["invariants"]["validity"]["counts"]["acked_after_read"] == 1

@@ -102,7 +102,7 @@ class OldChannelServer(Node):
             batch = self.buffer[:BATCH]
             reply = yield net.request(self, self.webapp, "persist", {"rows": batch},
                                       size=sum(c.size for c in batch), timeout=self.timeout,
-                                      trace=batch[0].msg)
+                                      trace=",".join(c.msg for c in batch))
             if reply.status == "ok":
                 del self.buffer[:len(batch)]
                 for chat in batch:

@@ -50,6 +50,7 @@ class Client(Node):
     def reset_volatile(self):
         self.pending: dict[str, Pending] = {}
         self.usable = False
+        self._first_usable = self.env.event()
         self._broken = None
         self.reads_done = False
 
@@ -60,16 +61,22 @@ class Client(Node):
 
     # -- workload ---------------------------------------------------------------
     def workload(self):
+        """Poisson sends from the first moment the client is usable. Later
+        sends are made whether or not the client is connected (the person
+        types; the client queues or posts), so both architectures see the
+        same sequence of sends from the same seed."""
         rate = self.w["rate"]
+        yield self._first_usable
         while self.sim.phase == "workload":
             yield from self.sleep(self.wrng.expovariate(rate))
             if self.sim.phase != "workload" or not self.up:
                 return
-            if self.usable:
-                self.new_send()
-            if self.w["typing_rate"] and self.usable and self.wrng.random() < self.w["typing_rate"] / rate:
-                self.ephemeral("typing", self.wrng.choice(self.channels))
-            if self.w["presence_rate"] and self.usable and self.wrng.random() < self.w["presence_rate"] / rate:
+            self.new_send()
+            # draws are unconditional so that connection state never shifts the stream
+            typing, presence, where = self.wrng.random(), self.wrng.random(), self.wrng.choice(self.channels)
+            if self.usable and typing < self.w["typing_rate"] / rate:
+                self.ephemeral("typing", where)
+            if self.usable and presence < self.w["presence_rate"] / rate:
                 self.ephemeral("presence", None)
 
     def new_send(self) -> None:
@@ -131,6 +138,8 @@ class Client(Node):
             attempt = 0
             self._broken = self.env.event()
             self.usable = True
+            if not self._first_usable.triggered:
+                self._first_usable.succeed()
             self.sim.record(self.name, "event", "connect", {})
             self.on_usable()
             yield self._broken

@@ -79,7 +79,7 @@ class WebApp(Node):
     def persist(self, req):
         rows = req.payload["rows"]
         reply = yield self.sim.network.request(self, self.db, "db.insert", {"rows": rows, "key": "ts"},
-                                               size=sum(r.size for r in rows), timeout=5.0)
+                                               size=sum(r.size for r in rows), timeout=5.0, trace=req.trace)
         if reply.status != "ok" or reply.payload.get("inserted") is None:
             return "error", {"ok": False, "error": "internal_error"}, 60
         return "ok", {"ok": True}, 40

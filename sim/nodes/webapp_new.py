@@ -70,12 +70,12 @@ class NewWebApp(WebApp):
         return stable_hash(channel) % self.k["partitions"]
 
     # -- Redis ---------------------------------------------------------------------
-    def redis_cmd(self, op: str, key: str, value=None, ttl=None):
+    def redis_cmd(self, op: str, key: str, value=None, ttl=None, trace: str | None = None):
         if self.redis is None:
             return None
         reply = yield self.sim.network.request(self, self.redis, "redis.cmd",
                                                {"op": op, "key": key, "value": value, "ttl": ttl},
-                                               size=80, timeout=1.0)
+                                               size=80, timeout=1.0, trace=trace)
         return reply
 
     # -- chat.postMessage ----------------------------------------------------------------
@@ -96,7 +96,7 @@ class NewWebApp(WebApp):
             self.rate[post.sender] = window + [self.env.now]
         key = f"dedupe:{post.channel}:{post.msg}"
         if self.s["dedupe"]:
-            reply = yield from self.redis_cmd("SETNX", key, "pending", self.s["redis"]["ttl"])
+            reply = yield from self.redis_cmd("SETNX", key, "pending", self.s["redis"]["ttl"], post.msg)
             if reply is None or reply.status != "ok":
                 if reply is not None and reply.status == "error":
                     yield from self.refresh()  # READONLY: a failover happened
@@ -136,12 +136,12 @@ class NewWebApp(WebApp):
             return "error", {"ok": False, "error": "internal_error"}, 60
         if result is None:
             if self.s["dedupe"]:
-                yield from self.redis_cmd("DEL", key)
+                yield from self.redis_cmd("DEL", key, trace=post.msg)
             return "error", {"ok": False, "error": "service_unavailable"}, 60
         self.step("appended", msg=post.msg)
         chat = result["chat"]
         if self.s["dedupe"]:
-            self.spawn(self.redis_cmd("SET", key, f"done:{chat.ts}", self.s["redis"]["ttl"]))
+            self.spawn(self.redis_cmd("SET", key, f"done:{chat.ts}", self.s["redis"]["ttl"], post.msg))
         server = ring_owner(self.ring, chat.channel)
         if server is not None:
             self.sim.network.request(self, server, "broadcast", chat, size=chat.size, timeout=2.0,

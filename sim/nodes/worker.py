@@ -68,7 +68,8 @@ class Worker(Node):
                 continue
             rows = [r.chat for r in records]
             ins = yield net.request(self, self.db, "db.insert", {"rows": rows, "key": "ts" if self.idempotent else None},
-                                    size=sum(c.size for c in rows), timeout=5.0, trace=rows[0].msg)
+                                    size=sum(c.size for c in rows), timeout=5.0,
+                                    trace=",".join(c.msg for c in rows))
             if ins.status != "ok":
                 continue  # retried next round (a lost answer means a redelivery)
             for chat in rows:

@@ -1,0 +1,134 @@
+"""Reports: compare, timelines, message diagrams, CDFs, the HTML report in a
+real headless Chromium."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import cli, run_scenario
+from invariants.synth import reference_history, to_jsonl
+from reports import plots
+from reports.data import Run, load_run
+from sim.history import parse_history
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cmp") / "crash"
+    code, stdout, err = cli("compare", "crash-mid-send", "--seed", "1", "--out", str(out))
+    assert code == 0, err
+    return out, stdout
+
+
+def test_compare_writes_both_reports_side_by_side(compared):
+    out, stdout = compared
+    html = (out / "report.html").read_text()
+    assert "id='verdicts'" in html and "<th>old</th>" in html and "<th>new</th>" in html
+    assert html.count("data:image/png;base64,") >= 4  # rates, CDFs, two timelines (+ diagrams)
+    assert "<script" not in html and "src=\"http" not in html  # self-contained
+    md = (out / "report.md").read_text()
+    assert "| validity |" in md and "![timeline old]" in md
+    for arch in ("old", "new"):
+        for f in ("history.jsonl", "result.json", "journal.jsonl", "timeline.png", "timeline.svg"):
+            assert (out / arch / f).exists(), (arch, f)
+    assert "old" in stdout and "new" in stdout and "VIOLATED" in stdout
+
+
+def test_old_timeline_shows_the_crash_window_and_the_lost_message(compared):
+    out, _ = compared
+    result = json.loads((out / "old" / "result.json").read_text())
+    lost = {v["msg"] for v in result["invariants"]["durability"]["violations"]}
+    svg = (out / "old" / "timeline.svg").read_text()
+    assert 'id="fault-crash-channel-server-0' in svg
+    for msg in lost:
+        assert f'id="violation-{msg}"' in svg
+    new_svg = (out / "new" / "timeline.svg").read_text()
+    assert 'id="violation-' not in new_svg
+
+
+def test_message_diagram_shows_every_hop_and_the_crash(compared):
+    out, _ = compared
+    run = load_run(out / "old")
+    msg = sorted(run.violating_msgs())[0]
+    hops = [r for r in run.journal if r[8] and msg in r[8].split(",")]
+    assert any(r[3] == "send" for r in hops) and any(r[3] == "message" for r in hops)
+    assert not any(r[2] == "db" for r in hops)  # it never reached the store
+    plots.save(plots.message_diagram(run, msg), out / "diagram")
+    svg = (out / "diagram.svg").read_text()
+    assert msg in svg and 'id="fault-crash-channel-server-0' in svg and "violates" in svg
+
+
+def test_cdf_and_rates_overlay_both_architectures(compared):
+    out, _ = compared
+    cdf = (out / "latency-cdf.svg").read_text()
+    rates = (out / "rates.svg").read_text()
+    for arch in ("old", "new"):
+        assert f'id="cdf-{arch}' in cdf
+        assert f'id="rate-{arch}-invoke' in rates and f'id="rate-{arch}-ok' in rates
+
+
+def test_run_explain_draws_one_message(tmp_path):
+    out = tmp_path / "r"
+    code, _, _ = cli("run", "crash-mid-send", "--arch", "old", "--out", str(out), "--explain", "client-1:1")
+    assert code == 1
+    assert (out / "explain-client-1_1.png").exists() and (out / "explain-client-1_1.svg").exists()
+    assert (out / "timeline.png").exists()
+    code, _, err = cli("run", "steady", "--arch", "old", "--out", str(tmp_path / "s"), "--explain", "nope")
+    assert code == 2 and "no message 'nope'" in err
+
+
+def test_timeline_stays_readable_at_100k_ops(tmp_path):
+    clients = [f"client-{i}" for i in range(1, 61)]
+    members = {f"C{j}": clients[j * 6:(j + 1) * 6 + 10] for j in range(6)}
+    sends = [(members[f"C{i % 6}"][i % 16 % len(members[f"C{i % 6}"])], f"C{i % 6}", "ok") for i in range(6500)]
+    meta, ops = reference_history(members, sends)
+    h = parse_history(to_jsonl(meta, ops))
+    assert len(h.ops) > 100_000
+    run = Run(tmp_path, h.meta, h.ops, {"invariants": {}, "valid": True}, [])
+    png, svg = plots.save(plots.timeline(run, max_clients=12), tmp_path / "big")
+    assert svg.stat().st_size < 3_000_000  # aggregated, not a wall of ink
+    text = svg.read_text()
+    shown = len({op.process for op in h.ops if op.process.startswith("client-")})
+    assert f"12 of {shown} clients shown" in text
+
+
+def _browser():
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        exe = None
+    if exe is None:
+        if os.environ.get("CHATSIM_REQUIRE_BROWSER"):
+            pytest.fail("chromium and playwright are required here (CHATSIM_REQUIRE_BROWSER)")
+        pytest.skip("no chromium/playwright on this machine")
+    return exe
+
+
+def test_html_report_loads_in_headless_chromium_without_errors(compared):
+    exe = _browser()
+    from playwright.sync_api import sync_playwright
+
+    out, _ = compared
+    errors = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.on("console", lambda m: m.type in ("error", "warning") and errors.append(m.text))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(Path(out / "report.html").resolve().as_uri())
+        table = page.locator("#verdicts")
+        assert table.is_visible()
+        assert table.locator("tbody tr").count() == 6
+        assert "VIOLATED" in table.inner_text()
+        images = page.locator("img")
+        assert images.count() >= 4
+        assert all(page.evaluate("img => img.naturalWidth > 0", images.nth(i).element_handle())
+                   for i in range(images.count()))
+        browser.close()
+    assert errors == []
