@@ -294,12 +294,39 @@ def durability(ix: Index) -> Result:
     return _result(violations, sorted(set(undecided)), {"acked": acked, "recovered_unknown": recovered})
 
 
+# -- boot consistency ------------------------------------------------------------
+def boot_consistency(ix: Index) -> Result:
+    """Every client that booted from a snapshot and applied the deltas after it
+    ends with the team directory's true state (no event lost between snapshot
+    and stream). Histories without directory records are out of its scope."""
+    if ix.dir_truth is None:
+        if ix.dir_views:
+            return _result([], ["no directory-truth report: the history was cut short"],
+                           {"clients_checked": 0})
+        return {"valid": True, "violations": [], "counts": {"clients_checked": 0}, "applicable": False}
+    version, truth, t_index = ix.dir_truth
+    violations = []
+    for client, (v, view, index) in sorted(ix.dir_views.items()):
+        for ch in sorted(set(truth) | set(view)):
+            want, have = set(truth.get(ch, ())), set(view.get(ch, ()))
+            if want == have:
+                continue
+            missing, extra = sorted(want - have), sorted(have - want)
+            parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
+                    ([f"extra {', '.join(extra)}"] if extra else [])
+            violations.append(_v("stale-view", None, ch, [client], [index, t_index],
+                                 f"{client} ended with {ch}'s members at version {v} unlike the directory at "
+                                 f"version {version}: {'; '.join(parts)} (ops {index}, {t_index})"))
+    return _result(violations, [], {"clients_checked": len(ix.dir_views), "version": version})
+
+
 CHECKERS: dict[str, Callable[[Index], Result]] = {
     "validity": validity,
     "integrity": integrity,
     "total-order": total_order,
     "no-duplicates": no_duplicates,
     "durability": durability,
+    "boot-consistency": boot_consistency,
 }
 
 

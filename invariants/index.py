@@ -49,6 +49,9 @@ class Index:
     read_invoked: dict[tuple[str, str], int] = field(default_factory=dict)
     # channel -> (msgs, index) of the last stored report
     stored: dict[str, tuple[list[str], int]] = field(default_factory=dict)
+    # boot consistency: client -> (version, channels, index) of its final directory view
+    dir_views: dict[str, tuple[int, dict[str, list[str]], int]] = field(default_factory=dict)
+    dir_truth: tuple[int, dict[str, list[str]], int] | None = None
     reused_ids: int = 0  # a second invoke of an id already sent in that channel
     ops: int = 0
 
@@ -108,6 +111,13 @@ def build(history: History) -> Index:
             if v.channel is None or v.msgs is None:
                 _bad(op, f)
             stored[v.channel] = (v.msgs, op.index)
+        elif f == "directory" or f == "directory-truth":
+            if v.version is None or v.channels is None:
+                raise HistoryError(f"op {op.index} ({f}): value needs 'version' and 'channels'")
+            if f == "directory":
+                ix.dir_views[op.process] = (v.version, v.channels, op.index)
+            else:
+                ix.dir_truth = (v.version, v.channels, op.index)
     # a deliver of a new (client, channel) checks its fields above; later ones
     # share the key, so a missing msg there shows up as None ids:
     for lv in live.values():

@@ -17,7 +17,7 @@ from pathlib import Path
 from . import plots
 from .data import Run
 
-INVARIANTS = ["validity", "integrity", "total-order", "no-duplicates", "durability"]
+INVARIANTS = ["validity", "integrity", "total-order", "no-duplicates", "durability", "boot-consistency"]
 DIAGRAMS_PER_RUN = 4
 
 CSS = """

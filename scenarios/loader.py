@@ -43,6 +43,7 @@ class Team(Strict):
     users: int = Field(0, ge=0, description="team size for boot payloads (0: the simulated clients)")
     channels: int = Field(0, ge=0, description="channels in the team (0: the simulated channels)")
     members_per_channel: int = Field(0, ge=0)
+    directory: int = Field(0, ge=0, description="directory channels whose membership churns (boot consistency)")
 
 
 class Topology(Strict):
@@ -82,6 +83,7 @@ class Workload(Strict):
     text_bytes: int = Field(120, ge=1)
     presence_rate: float = Field(0.05, ge=0, description="presence changes per second per client")
     typing_rate: float = Field(0.2, ge=0, description="typing indicators per second per client")
+    directory_rate: float = Field(0.0, ge=0, description="directory joins/leaves per second per client")
 
 
 class Fault(Strict):
@@ -130,6 +132,8 @@ class ClientSettings(Strict):
     parse_desktop: float = Field(20e6, gt=0, description="boot payload parse rate, bytes/s")
     parse_mobile: float = Field(4e6, gt=0)
     read_timeout: float = Field(10.0, gt=0)
+    bandwidth_desktop: float = Field(6.25e6, gt=0, description="download bytes/s (50 Mbit/s)")
+    bandwidth_mobile: float = Field(1.25e6, gt=0, description="download bytes/s (10 Mbit/s)")
 
 
 class OldSettings(Strict):
@@ -137,6 +141,8 @@ class OldSettings(Strict):
     persist_retry: float = Field(1.0, gt=0, description="channel server → web app hand-off retry interval")
     persist_timeout: float = Field(2.0, gt=0)
     webapp_region: Literal[REGIONS] = "us-east"  # type: ignore[valid-type]
+    boot_throttle: int = Field(0, ge=0, description="concurrent rtm.start the web app admits (0: no limit)")
+    webapp_workers: int = Field(32, ge=1)
 
 
 class KafkaSettings(Strict):
@@ -169,6 +175,11 @@ class WorkerSettings(Strict):
     poll: float = Field(0.05, gt=0)
 
 
+class FlannelSettings(Strict):
+    hosts_per_region: int = Field(2, ge=1)
+    broken_warmup: bool = Field(False, description="canary: drop directory events while the cache warms up")
+
+
 class NewSettings(Strict):
     webapps: int = Field(3, ge=1)
     channel_servers: int = Field(2, ge=1)
@@ -178,12 +189,16 @@ class NewSettings(Strict):
     hold_back: bool = True
     hold_timeout: float = Field(2.0, gt=0)
     rate_limit: float = Field(0.0, ge=0, description="per-client sends/s before 429 (0: off)")
+    boot_throttle: int = Field(0, ge=0, description="concurrent boots a web app admits (0: no limit)")
+    webapp_workers: int = Field(32, ge=1)
+    flannel: FlannelSettings = FlannelSettings()
     kafka: KafkaSettings = KafkaSettings()
     redis: RedisSettings = RedisSettings()
     workers: WorkerSettings = WorkerSettings()
 
 
 class Expect(Strict):
+    boot_consistency: bool = Field(True, alias="boot-consistency")
     validity: bool = True
     integrity: bool = True
     total_order: bool = Field(True, alias="total-order")
@@ -192,7 +207,13 @@ class Expect(Strict):
 
     def as_dict(self) -> dict[str, bool]:
         return {"validity": self.validity, "integrity": self.integrity, "total-order": self.total_order,
-                "no-duplicates": self.no_duplicates, "durability": self.durability}
+                "no-duplicates": self.no_duplicates, "durability": self.durability,
+                "boot-consistency": self.boot_consistency}
+
+
+class Sweep(Strict):
+    key: str = Field(description="a --set key, e.g. topology.team.users")
+    values: list[float | int | str] = Field(min_length=2)
 
 
 class Scenario(Strict):
@@ -206,6 +227,7 @@ class Scenario(Strict):
     old: OldSettings = OldSettings()
     new: NewSettings = NewSettings()
     expect: dict[Literal["old", "new"], Expect] = {}
+    sweep: Sweep | None = None
     source: str = Field("", exclude=True)
 
     def faults_for(self, arch: str) -> list[Fault]:
@@ -294,8 +316,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], where: str = "sce
                 raise ConfigError(f"--set {key}: ambiguous, say old.{key} or new.{key}")
             else:
                 raise ConfigError(f"--set {key}: unknown setting (top-level keys: {', '.join(sorted(top))})")
-        if path[0] in ("faults", "expect", "name", "topology"):
-            raise ConfigError(f"--set {key}: {path[0]} cannot be overridden from the command line")
+        if path[0] in ("faults", "expect", "name", "sweep") or (path[0] == "topology" and path[1:2] != ["team"]):
+            raise ConfigError(f"--set {key}: {'.'.join(path[:2])} cannot be overridden from the command line")
         node = raw
         for part in path[:-1]:
             node = node.setdefault(part, {})

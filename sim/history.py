@@ -66,6 +66,8 @@ class SlimValue(msgspec.Struct, frozen=True):
     msg: str | None = None
     text: str | None = None
     msgs: list[str] | None = None
+    version: int | None = None  # directory views (boot consistency)
+    channels: dict[str, list[str]] | None = None
 
 
 class SlimOp(msgspec.Struct, frozen=True):

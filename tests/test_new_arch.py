@@ -40,7 +40,7 @@ def test_webapp_outage_new_fails_clearly(tmp_path):
 
 
 STEP_NODES = {"received": "webapp-*", "deduped": "webapp-*", "appended": "webapp-*", "responded": "webapp-*",
-              "replicated": "kafka-*", "broadcast": "channel-server-*", "pushed": "gateway-*",
+              "replicated": "kafka-*", "broadcast": "channel-server-*", "pushed": "flannel-*",
               "persisted": "worker-*"}
 
 

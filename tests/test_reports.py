@@ -124,7 +124,7 @@ def test_html_report_loads_in_headless_chromium_without_errors(compared):
         page.goto(Path(out / "report.html").resolve().as_uri())
         table = page.locator("#verdicts")
         assert table.is_visible()
-        assert table.locator("tbody tr").count() == 6
+        assert table.locator("tbody tr").count() == 7  # six invariants and the overall verdict
         assert "VIOLATED" in table.inner_text()
         images = page.locator("img")
         assert images.count() >= 4

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from ..kernel import Node, Simulation, stable_hash  # noqa: F401 (re-exported)
 from ..nodes.client import Client
 from ..nodes.db import DB
+from ..nodes.team import TeamSize
 
 
 @dataclass
@@ -27,6 +28,14 @@ class System:
     def store_report(self) -> None:
         for ch in self.members:
             self.sim.record("db", "event", "stored", {"channel": ch, "msgs": [c.msg for c in self.db.channel(ch)]})
+        if self.db.durable["directory"]:
+            snap = self.db.directory_snapshot()
+            self.sim.record("db", "event", "directory-truth",
+                            {"version": snap.version, "channels": {ch: list(ms) for ch, ms in snap.channels}})
+
+
+def client_names(cfg: dict) -> list[str]:
+    return [f"client-{i}" for i in range(1, sum(g["count"] for g in cfg["topology"]["clients"]) + 1)]
 
 
 def make_clients(sim: Simulation, cfg: dict, cls, **kw) -> list[Client]:
@@ -43,12 +52,21 @@ def make_clients(sim: Simulation, cfg: dict, cls, **kw) -> list[Client]:
     return clients
 
 
-def team_of(cfg: dict) -> dict:
-    """Team size for boot payloads: the scenario's, or the simulated one."""
-    t = dict(cfg["topology"]["team"])
+def team_of(cfg: dict) -> TeamSize:
+    """Team size for boot payloads: the scenario's (membership growing with
+    size unless given), or the simulated one."""
+    t = cfg["topology"]["team"]
     members = cfg["members"]
+    if t["users"]:
+        return TeamSize.derive(t["users"], t["channels"], t["members_per_channel"])
     n_clients = sum(g["count"] for g in cfg["topology"]["clients"])
-    t["users"] = t["users"] or n_clients
-    t["channels"] = t["channels"] or len(members)
-    t["members_per_channel"] = t["members_per_channel"] or max((len(m) for m in members.values()), default=0)
-    return t
+    return TeamSize(n_clients, t["channels"] or len(members),
+                    t["members_per_channel"] or max((len(m) for m in members.values()), default=0))
+
+
+def directory_of(cfg: dict, rng) -> dict[str, set[str]]:
+    """The initial directory: ``team.directory`` channels, each with a random
+    half of the simulated clients."""
+    n = cfg["topology"]["team"]["directory"]
+    names = [f"client-{i}" for i in range(1, sum(g["count"] for g in cfg["topology"]["clients"]) + 1)]
+    return {f"D{j}": {c for c in names if rng.random() < 0.5} for j in range(1, n + 1)}

@@ -16,13 +16,15 @@ from ..nodes.channel_server import NewChannelServer
 from ..nodes.client import NewClient
 from ..nodes.db import DB
 from ..nodes.discovery import Discovery
-from ..nodes.gateway import Gateway
+from ..nodes.discovery import ring_owner
+from ..nodes.flannel import Flannel
 from ..nodes.kafka import Broker, Controller
 from ..nodes.redis import Redis
 from ..nodes.webapp_new import NewWebApp
 from ..nodes.worker import Worker
-from .base import System, make_clients, team_of
+from .base import System, client_names, directory_of, make_clients, team_of
 
+TEAM_ID = "T1"
 STEPS = ("received", "deduped", "appended", "replicated", "responded", "broadcast", "pushed", "persisted")
 MAIN = "us-east"
 
@@ -31,7 +33,8 @@ def build(sim: Simulation, cfg: dict) -> System:
     s = cfg["new"]
     k = s["kafka"]
     members = cfg["members"]
-    db = DB(sim, "db", MAIN)
+    directory = directory_of(cfg, sim.rng("directory"))
+    db = DB(sim, "db", MAIN, directory)
     brokers = [f"kafka-{i}" for i in range(k["brokers"])]
     rf = min(k["replication"], k["brokers"])
     replicas = {p: [brokers[(p + i) % len(brokers)] for i in range(rf)] for p in range(k["partitions"])}
@@ -48,19 +51,25 @@ def build(sim: Simulation, cfg: dict) -> System:
           lag=r["replication_lag"], discovery="discovery")
     cs = [NewChannelServer(sim, n, MAIN, discovery="discovery") for n in servers]
     webapps = [f"webapp-{i}" for i in range(s["webapps"])]
+    regions = sorted({g["region"] for g in cfg["topology"]["clients"]})
+    hosts = {r: [f"flannel-{r}-{i}" for i in range(s["flannel"]["hosts_per_region"])] for r in regions}
+    team = team_of(cfg)
     for w in webapps:
-        NewWebApp(sim, w, MAIN, db="db", members=members, team=team_of(cfg), controller="kafka-controller",
-                  discovery="discovery", settings=s)
+        NewWebApp(sim, w, MAIN, db="db", members=members, users=client_names(cfg), team=team,
+                  controller="kafka-controller", discovery="discovery", settings=s, workers=s["webapp_workers"],
+                  boot_throttle=s["boot_throttle"], publish_to=[h for hs in hosts.values() for h in hs])
     for p in range(k["partitions"]):
         Worker(sim, f"worker-{p}", MAIN, partitions=[p], controller="kafka-controller", discovery="discovery",
                db="db", idempotent=s["workers"]["idempotent"], poll=s["workers"]["poll"])
-    regions = sorted({g["region"] for g in cfg["topology"]["clients"]})
-    for region in regions:
-        Gateway(sim, f"gateway-{region}", region, discovery="discovery")
+    for region, names in hosts.items():
+        for h in names:
+            Flannel(sim, h, region, discovery="discovery", webapps=webapps, team=team,
+                    broken_warmup=s["flannel"]["broken_warmup"])
     clients = []
-    for c in make_clients(sim, cfg, NewClient, webapp=webapps, gateway="gateway-?",
-                          hold_back=s["hold_back"], hold_timeout=s["hold_timeout"]):
-        c.gateway = f"gateway-{c.region}"
+    for c in make_clients(sim, cfg, NewClient, webapp=webapps, gateway="flannel-?",
+                          hold_back=s["hold_back"], hold_timeout=s["hold_timeout"], directory=sorted(directory)):
+        # every client of the team in a region lands on the same Flannel host
+        c.gateway = ring_owner(tuple(hosts[c.region]), TEAM_ID)
         clients.append(c)
     return System(sim, clients, db, members, cs)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from ..kernel import Node
 from .protocol import Ack, Chat, Ephemeral, Hello, Post, Subscribe, fmt_ts
+from .team import DirEvent
 
 BATCH = 50
 
@@ -39,6 +40,8 @@ class OldChannelServer(Node):
         self.seq: dict[str, int] = {}
         self.buffer: list[Chat] = []  # the hand-off buffer: volatile by design
         self.presence: dict[str, str] = {}
+        self.conns: set = set()  # every client WebSocket of the team
+        self.dir_log: list[DirEvent] = []  # directory events since this incarnation started
 
     def start(self):
         self.spawn(self.flusher())
@@ -50,13 +53,29 @@ class OldChannelServer(Node):
             self.handle_send(conn, p)
         elif isinstance(p, Hello):
             conn.meta = {"user": p.user}
+            self.conns.add(conn)
             for ch in p.channels:
                 if p.user in self.members.get(ch, ()):
                     self.subs.setdefault(ch, {})[p.user] = conn
+            for ev in self.dir_log:  # replay what the client's snapshot predates
+                if ev.version > p.dir_version:
+                    conn.send(self, "directory", ev, 80)
         elif isinstance(p, Ephemeral):
             self.fan_out_ephemeral(conn, p)
 
+    def on_request(self, req):
+        """``directory.event`` from the web app: log it and push it to the team."""
+        if req.kind != "directory.event":
+            return "error", {"error": "unknown_method"}, 40
+        ev: DirEvent = req.payload
+        self.dir_log.append(ev)
+        for c in list(self.conns):
+            c.send(self, "directory", ev, 80)
+        return "ok", {}, 40
+        yield  # pragma: no cover
+
     def on_closed(self, conn, reason):
+        self.conns.discard(conn)
         user = (conn.meta or {}).get("user")
         for subs in self.subs.values():
             if subs.get(user) is conn:

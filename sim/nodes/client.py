@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 from ..kernel import Node
 from .protocol import Ack, Chat, Ephemeral, Hello, Post
+from .team import DirEvent, Snapshot, apply
+
+RESYNC_AFTER = 3.0  # a directory gap older than this is repaired from a fresh snapshot
 
 
 @dataclass
@@ -32,10 +35,11 @@ class Client(Node):
     role = "client"
 
     def __init__(self, sim, name: str, region: str, *, kind: str, channels: list[str], settings: dict,
-                 workload: dict, webapp: str | list[str]):
+                 workload: dict, webapp: str | list[str], directory: list[str] = ()):
         super().__init__(sim, name, region)
         self.kind = kind
         self.channels = sorted(channels)
+        self.dir_channels = list(directory)
         self.s = settings
         self.w = workload
         self.webapps = [webapp] if isinstance(webapp, str) else list(webapp)
@@ -43,6 +47,7 @@ class Client(Node):
             self.access_loss = settings["mobile_loss"]
             self.access_latency = settings["mobile_latency"]
         self.parse_rate = settings["parse_mobile" if kind == "mobile" else "parse_desktop"]
+        self.bandwidth = settings["bandwidth_mobile" if kind == "mobile" else "bandwidth_desktop"]
         self.durable["next"] = 0  # message counter: ids are never reused, even after a crash
         self.rng = sim.rng(f"node/{name}/client")
         self.wrng = sim.rng(f"node/{name}/workload")
@@ -51,6 +56,10 @@ class Client(Node):
         self.pending: dict[str, Pending] = {}
         self.usable = False
         self._first_usable = self.env.event()
+        self.dir_version = -1  # no snapshot yet
+        self.directory: dict[str, set[str]] = {}
+        self.dir_pending: dict[int, DirEvent] = {}
+        self.resyncing = False
         self._broken = None
         self.reads_done = False
 
@@ -72,6 +81,10 @@ class Client(Node):
             if self.sim.phase != "workload" or not self.up:
                 return
             self.new_send()
+            if self.dir_channels:
+                change, where_d = self.wrng.random(), self.wrng.choice(self.dir_channels)
+                if change < self.w["directory_rate"] / rate:
+                    self.change_directory(where_d)
             # draws are unconditional so that connection state never shifts the stream
             typing, presence, where = self.wrng.random(), self.wrng.random(), self.wrng.choice(self.channels)
             if self.usable and typing < self.w["typing_rate"] / rate:
@@ -91,6 +104,62 @@ class Client(Node):
 
     def ephemeral(self, kind: str, channel: str | None) -> None:
         """Presence and typing: best effort, counted in load, never recorded."""
+
+    # -- the team directory ------------------------------------------------------
+    def change_directory(self, channel: str) -> None:
+        """Join or leave a directory channel (as this client believes it stands)."""
+        op = "leave" if self.name in self.directory.get(channel, ()) else "join"
+        target = self.webapps[self.rng.randrange(len(self.webapps))]
+        self.sim.network.request(self, target, "directory.change", {"op": op, "channel": channel, "user": self.name},
+                                 size=100, timeout=5.0)
+
+    def load_snapshot(self, snap: Snapshot | None) -> None:
+        if snap is None or snap.version < self.dir_version:
+            return
+        self.directory = snap.as_dict()
+        self.dir_version = snap.version
+        self.dir_pending = {v: e for v, e in self.dir_pending.items() if v > snap.version}
+        self.apply_pending()
+
+    def on_directory_event(self, ev: DirEvent) -> None:
+        if ev.version <= self.dir_version:
+            return
+        self.dir_pending[ev.version] = ev
+        self.apply_pending()
+        if self.dir_pending and self.dir_version >= 0 and not self.resyncing:
+            self.resyncing = True
+            self.spawn(self.resync())
+
+    def apply_pending(self) -> None:
+        if self.dir_version < 0:
+            return
+        while self.dir_version + 1 in self.dir_pending:
+            ev = self.dir_pending.pop(self.dir_version + 1)
+            apply(self.directory, ev)
+            self.dir_version = ev.version
+
+    def resync(self):
+        """A gap that does not fill: fetch a fresh snapshot."""
+        yield from self.sleep(RESYNC_AFTER)
+        if self.dir_pending and min(self.dir_pending) > self.dir_version + 1:
+            reply = yield from self.fetch_directory()
+            if reply is not None and reply.status == "ok":
+                self.load_snapshot(reply.payload["snapshot"])
+        self.resyncing = False
+        if self.dir_pending:
+            self.resyncing = True
+            self.spawn(self.resync())
+
+    def fetch_directory(self):
+        reply = yield self.sim.network.request(self, self.webapps[self.rng.randrange(len(self.webapps))],
+                                               "directory.get", {}, size=80, timeout=self.s["http_timeout"])
+        return reply
+
+    def record_directory(self) -> None:
+        if self.dir_channels:
+            self.sim.record(self.name, "event", "directory",
+                            {"version": self.dir_version,
+                             "channels": {ch: sorted(ms) for ch, ms in sorted(self.directory.items())}})
 
     # -- outcomes ------------------------------------------------------------------
     def acked(self, channel: str, msg: str, ts: str) -> None:
@@ -154,23 +223,30 @@ class Client(Node):
             self._broken.succeed(reason)
 
     def rtm_boot(self, method: str, target: str):
-        """Fetch a boot payload over HTTP and parse it; True when usable data arrived."""
+        """Fetch a boot payload over HTTP, download and parse it; True when usable.
+
+        The request's timeout covers the server's answer; the download then
+        takes bytes / bandwidth and parsing bytes / parse rate (per client kind)."""
         t0 = self.env.now
         reply = yield self.sim.network.request(self, target, method, {"user": self.name},
                                                size=300, timeout=self.s["http_timeout"])
         if reply.status != "ok":
+            if reply.status == "error" and reply.payload.get("error") == "ratelimited":
+                yield from self.sleep(reply.payload.get("retry_after", 1.0) * self.rng.uniform(0.5, 1.5))
             return False
         nbytes = reply.payload["bytes"]
-        yield from self.sleep(nbytes / self.parse_rate)
+        yield from self.sleep(nbytes / self.bandwidth + nbytes / self.parse_rate)
+        self.load_snapshot(reply.payload.get("snapshot"))
         self.sim.record(self.name, "event", "boot",
                         {"method": method, "bytes": nbytes, "seconds": round(self.env.now - t0, 6)})
         return True
 
     def hello(self, conn) -> None:
-        conn.send(self, "hello", Hello(self.name, tuple(self.channels)), 100)
+        conn.send(self, "hello", Hello(self.name, tuple(self.channels), self.dir_version), 100)
 
     # -- final reads --------------------------------------------------------------------
     def final_reads(self):
+        self.record_directory()
         for ch in self.channels:
             self.sim.record(self.name, "invoke", "read", {"channel": ch})
             target = self.webapps[self.rng.randrange(len(self.webapps))]
@@ -264,6 +340,8 @@ class OldClient(Client):
             self.acked(p.channel, p.msg, p.ts)
         elif isinstance(p, Chat):
             self.display(p)
+        elif isinstance(p, DirEvent):
+            self.on_directory_event(p)
 
     def on_closed(self, conn, reason):
         if conn in self.conns.values():
@@ -294,7 +372,7 @@ class NewClient(Client):
 
     def __init__(self, sim, name, region, *, gateway: str, hold_back: bool, hold_timeout: float, **kw):
         super().__init__(sim, name, region, **kw)
-        self.gateway = gateway
+        self.gateway = gateway  # its Flannel host: boot, directory and WebSocket
         self.hold_back = hold_back
         self.hold_timeout = hold_timeout
 
@@ -311,7 +389,12 @@ class NewClient(Client):
 
     # -- session ------------------------------------------------------------------
     def do_boot(self):
-        return (yield from self.rtm_boot("client.boot", self.webapp()))
+        return (yield from self.rtm_boot("flannel.boot", self.gateway))
+
+    def fetch_directory(self):
+        reply = yield self.sim.network.request(self, self.gateway, "flannel.directory", {}, size=80,
+                                               timeout=self.s["http_timeout"])
+        return reply
 
     def open_streams(self):
         conn = yield self.sim.network.connect(self, self.gateway, "ws")
@@ -370,6 +453,8 @@ class NewClient(Client):
     def on_message(self, conn, msg):
         if isinstance(msg.payload, Chat):
             self.receive(msg.payload)
+        elif isinstance(msg.payload, DirEvent):
+            self.on_directory_event(msg.payload)
 
     def receive(self, chat: Chat) -> None:
         ch = chat.channel

@@ -14,6 +14,7 @@ import math
 
 from ..kernel import Node
 from .protocol import Chat
+from .team import DirEvent, apply, snapshot_of
 
 MEDIAN = 0.002
 SIGMA = math.log(0.011 / 0.002) / 2.326  # p99 / median = exp(2.326 σ)
@@ -22,8 +23,10 @@ SIGMA = math.log(0.011 / 0.002) / 2.326  # p99 / median = exp(2.326 σ)
 class DB(Node):
     role = "db"
 
-    def __init__(self, sim, name: str, region: str):
+    def __init__(self, sim, name: str, region: str, directory: dict[str, set[str]] | None = None):
         super().__init__(sim, name, region)
+        self.durable["directory"] = {ch: set(ms) for ch, ms in (directory or {}).items()}
+        self.durable["dir_version"] = 0
         self.durable["rows"] = {}  # channel -> list[(ts float, seq, Chat)]
         self.durable["seq"] = 0
         self.durable["keys"] = set()  # unique keys already stored
@@ -55,7 +58,22 @@ class DB(Node):
                 return "ok", {"rows": rows}, 40 + sum(r.size for r in rows)
             msgs = [c.msg for c in rows]
             return "ok", {"msgs": msgs}, 40 + 30 * len(msgs)
+        if req.kind == "db.directory_get":
+            snap = snapshot_of(self.durable["dir_version"], self.durable["directory"])
+            return "ok", {"snapshot": snap}, 60 + 40 * sum(len(ms) for _, ms in snap.channels)
+        if req.kind == "db.directory_change":
+            p = req.payload
+            members = self.durable["directory"].get(p["channel"])
+            if members is None or (p["op"] == "join") == (p["user"] in members):
+                return "ok", {"event": None}, 40  # no change
+            self.durable["dir_version"] += 1
+            ev = DirEvent(self.durable["dir_version"], p["op"], p["channel"], p["user"])
+            apply(self.durable["directory"], ev)
+            return "ok", {"event": ev}, 60
         return "error", {"error": "unknown_method"}, 40
+
+    def directory_snapshot(self):
+        return snapshot_of(self.durable["dir_version"], self.durable["directory"])
 
     def channel(self, ch: str) -> list[Chat]:
         """A channel's rows in ts order (ties by insertion)."""

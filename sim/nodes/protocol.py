@@ -60,6 +60,7 @@ class Hello:
 
     user: str
     channels: tuple[str, ...]
+    dir_version: int = -1  # the directory version the client booted with (replay after it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,53 +1,80 @@
-"""The web app (Slack's PHP/Hack tier): boot, persistence API, history, auth.
+"""The web app (Slack's PHP/Hack tier): boot, persistence API, history,
+directory changes, auth.
 
 ``WebApp`` serves the old architecture: ``rtm.start`` (the full team
-snapshot), ``persist`` (the channel server's hand-off), ``history`` (final
-and gap reads). Its request handling queues on a pool of workers, so a boot
-storm shows up as queueing. The new architecture's stateless instances
-(``chat.postMessage`` → dedupe → ts → Kafka → broadcast) live in
-``sim/nodes/webapp_new.py`` and reuse the same boot, history and auth.
+snapshot: its size follows ``sim.nodes.team``), ``persist`` (the channel
+server's hand-off), ``conversations.history`` (final and gap reads) and
+``directory.change`` (a join/leave; the event goes to the ``publish_to``
+nodes: channel servers in the old design, Flannel hosts in the new).
+Requests queue on a pool of workers, and a boot costs CPU in proportion to
+its payload, so a boot storm shows up as queueing; ``boot_throttle`` admits
+at most that many boots at once and answers the rest ``ratelimited`` with a
+``retry_after``. The new architecture's instances
+(``sim/nodes/webapp_new.py``) add ``chat.postMessage`` and ``client.boot``.
+
+``meter`` is measurement, not state: it survives crashes and feeds the
+backend-load figures.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+
 import simpy
 
 from ..kernel import Node
+from .team import TeamSize
 
-# rtm.start payload model: users·profile + channels·(info + members·id)
-PROFILE_BYTES = 1000
-CHANNEL_INFO_BYTES = 300
-MEMBER_ID_BYTES = 12
+SERIALIZE_RATE = 200e6  # bytes/s of snapshot a worker builds and serialises
 
 
-def rtm_start_bytes(users: int, channels: int, members_per_channel: int) -> int:
-    return users * PROFILE_BYTES + channels * (CHANNEL_INFO_BYTES + members_per_channel * MEMBER_ID_BYTES)
+class Meter:
+    """Per-second counts of requests and boots, queue high-water marks, CPU time."""
+
+    def __init__(self):
+        self.requests: Counter = Counter()
+        self.boots: Counter = Counter()
+        self.queue: dict[int, int] = {}
+        self.busy = 0.0
+
+    def summary(self) -> dict:
+        return {"requests": sum(self.requests.values()), "boots": sum(self.boots.values()),
+                "cpu_seconds": round(self.busy, 6), "peak_requests_per_s": max(self.requests.values(), default=0),
+                "peak_boots_per_s": max(self.boots.values(), default=0),
+                "peak_queue": max(self.queue.values(), default=0)}
 
 
 class WebApp(Node):
     role = "webapp"
 
     def __init__(self, sim, name: str, region: str, *, db: str, members: dict[str, list[str]],
-                 team: dict, workers: int = 32):
+                 users: list[str], team: TeamSize, workers: int = 32, boot_throttle: int = 0,
+                 publish_to: list[str] = ()):
         super().__init__(sim, name, region)
         self.db = db
         self.members = {ch: frozenset(ms) for ch, ms in members.items()}
-        self.users = frozenset(u for ms in members.values() for u in ms)
+        self.users = frozenset(users)
         self.team = team
         self.n_workers = workers
+        self.boot_throttle = boot_throttle
+        self.publish_to = list(publish_to)
+        self.meter = Meter()
 
     def reset_volatile(self):
         self.workers = simpy.Resource(self.env, self.n_workers)
-        self.busy_samples = 0
-
-    def boot_bytes(self) -> int:
-        t = self.team
-        return rtm_start_bytes(t["users"], t["channels"], t["members_per_channel"])
+        self.booting = 0
 
     def on_request(self, req):
+        second = int(self.env.now)
+        self.meter.requests[second] += 1
+        self.meter.queue[second] = max(self.meter.queue.get(second, 0), len(self.workers.queue))
         with self.workers.request() as slot:
             yield slot
-            return (yield from self.serve(req))
+            t0 = self.env.now
+            try:
+                return (yield from self.serve(req))
+            finally:
+                self.meter.busy += self.env.now - t0
 
     def serve(self, req):
         """Dispatch on the request kind (override adds the new flow's methods)."""
@@ -56,15 +83,35 @@ class WebApp(Node):
             return "error", {"ok": False, "error": "unknown_method"}, 60
         return (yield from handler(self, req))
 
-    # -- methods -------------------------------------------------------------
+    # -- boot -------------------------------------------------------------------
+    def admit_boot(self) -> bool:
+        if self.boot_throttle and self.booting >= self.boot_throttle:
+            return False
+        self.booting += 1
+        self.meter.boots[int(self.env.now)] += 1
+        return True
+
+    def build_snapshot(self, size: int):
+        """Read the directory from the DB and spend the CPU of a ``size``-byte payload."""
+        reply = yield self.sim.network.request(self, self.db, "db.directory_get", {}, size=60, timeout=5.0)
+        yield self.env.timeout(0.005 + size / SERIALIZE_RATE)
+        return reply.payload["snapshot"] if reply.status == "ok" else None
+
     def rtm_start(self, req):
         if req.payload["user"] not in self.users:
             return "error", {"ok": False, "error": "not_authed"}, 60
-        size = self.boot_bytes()
-        # building and serialising the snapshot costs CPU in proportion to its size
-        yield self.env.timeout(0.005 + size / 200e6)
-        return "ok", {"ok": True, "bytes": size}, size
+        if not self.admit_boot():
+            return "error", {"ok": False, "error": "ratelimited", "retry_after": 2.0}, 60
+        try:
+            size = self.team.rtm_start_bytes()
+            snap = yield from self.build_snapshot(size)
+        finally:
+            self.booting -= 1
+        if snap is None:
+            return "error", {"ok": False, "error": "internal_error"}, 60
+        return "ok", {"ok": True, "bytes": size, "snapshot": snap}, size
 
+    # -- reads ---------------------------------------------------------------------
     def history(self, req):
         ch = req.payload["channel"]
         if req.payload["user"] not in self.members.get(ch, ()):
@@ -76,6 +123,7 @@ class WebApp(Node):
         msgs = reply.payload["msgs"]
         return "ok", {"ok": True, "msgs": msgs}, 60 + 30 * len(msgs)
 
+    # -- writes ----------------------------------------------------------------------
     def persist(self, req):
         rows = req.payload["rows"]
         reply = yield self.sim.network.request(self, self.db, "db.insert", {"rows": rows, "key": "ts"},
@@ -84,4 +132,22 @@ class WebApp(Node):
             return "error", {"ok": False, "error": "internal_error"}, 60
         return "ok", {"ok": True}, 40
 
-    HANDLERS = {"rtm.start": rtm_start, "conversations.history": history, "persist": persist}
+    def directory_change(self, req):
+        reply = yield self.sim.network.request(self, self.db, "db.directory_change", req.payload, size=80,
+                                               timeout=5.0)
+        if reply.status != "ok":
+            return "error", {"ok": False, "error": "internal_error"}, 60
+        ev = reply.payload["event"]
+        if ev is not None:
+            for node in self.publish_to:
+                self.sim.network.request(self, node, "directory.event", ev, size=80, timeout=5.0)
+        return "ok", {"ok": True}, 40
+
+    def directory_get(self, req):
+        reply = yield self.sim.network.request(self, self.db, "db.directory_get", {}, size=60, timeout=5.0)
+        if reply.status != "ok":
+            return "error", {"ok": False, "error": "internal_error"}, 60
+        return "ok", {"ok": True, "snapshot": reply.payload["snapshot"]}, reply.size
+
+    HANDLERS = {"rtm.start": rtm_start, "conversations.history": history, "persist": persist,
+                "directory.change": directory_change, "directory.get": directory_get}

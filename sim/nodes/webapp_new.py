@@ -149,6 +149,19 @@ class NewWebApp(WebApp):
         self.step("responded", msg=post.msg)
         return "ok", {"ok": True, "ts": chat.ts}, 80
 
+    def flannel_team(self, req):
+        """A Flannel cache miss: the team's full data, built here in the main region."""
+        if not self.admit_boot():
+            return "error", {"ok": False, "error": "ratelimited", "retry_after": 2.0}, 60
+        try:
+            size = self.team.rtm_start_bytes()
+            snap = yield from self.build_snapshot(size)
+        finally:
+            self.booting -= 1
+        if snap is None:
+            return "error", {"ok": False, "error": "internal_error"}, 60
+        return "ok", {"ok": True, "snapshot": snap}, size
+
     def client_boot(self, req):
         """A small boot payload: the user's channels and their members' profiles."""
         user = req.payload["user"]
@@ -174,4 +187,4 @@ class NewWebApp(WebApp):
         return "ok", {"ok": True, "rows": reply.payload["rows"]}, 60
 
     HANDLERS = {**WebApp.HANDLERS, "chat.postMessage": post_message, "client.boot": client_boot,
-                "conversations.history": history}
+                "conversations.history": history, "flannel.team": flannel_team}
