@@ -78,6 +78,18 @@ def scenarios() -> None:
 SCENARIO_HELP = "A built-in scenario name (see `chatsim scenarios`) or a path to a scenario .toml file."
 
 
+def scenario_options(default_out: str):
+    """--seed, --out and --set, shared by run, compare and sweep."""
+    def wrap(f):
+        f = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                         help="Override a scenario setting, e.g. --set workload.rate=2 --set kafka.acks=1.")(f)
+        f = click.option("--out", "out_dir", type=click.Path(file_okay=False),
+                         help=f"Output directory (default {default_out}).")(f)
+        return click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
+                            help="The run seed.")(f)
+    return wrap
+
+
 def _prepare(scenario_ref: str, overrides: tuple[str, ...]):
     from scenarios import load_scenario
 
@@ -107,6 +119,17 @@ def run_one(scn, arch: str, seed: int, out_dir: Path, plots: bool = False) -> di
     _, verdict = check_file(output.history)
     metrics = run_metrics(read_history(output.history), output.network_summary())
     metrics["simulated_seconds"] = round(output.end_time, 6)
+    metrics["backend"] = output.backend()
+    storm = metrics.get("storm")
+    if storm is not None:  # the backend's load after the heal, from its meters
+        series = metrics["backend"]["series"]
+        after, until = int(storm["heal"]), int(scn.workload.duration + scn.workload.settle)  # not the final reads
+        storm["backend_peak_requests_per_s"] = max(series["webapp_requests"][after:until], default=0)
+        storm["backend_peak_boots_per_s"] = max(series["webapp_boots"][after:until], default=0)
+        storm["backend_peak_queue"] = max(series["webapp_queue"][after:until], default=0)
+    # web-app work per client boot: rtm.start builds, or the Flannel cache loads behind many boots
+    metrics["webapp_cpu_per_boot"] = (round(metrics["backend"]["webapp"]["boot_cpu_seconds"] / metrics["boots"], 6)
+                                      if metrics["boots"] else None)
     expected = scn.expected(arch)
     result = {
         "scenario": scn.name, "arch": arch, "seed": seed, "valid": verdict["valid"],
@@ -188,11 +211,7 @@ def _lat(p: dict) -> str:
 @cli.command("run")
 @click.argument("scenario", metavar="SCENARIO")
 @click.option("--arch", type=click.Choice(["old", "new"]), required=True, help="Which architecture to simulate.")
-@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="The run seed.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output directory "
-              "(default runs/<scenario>/<arch>-seed<N>/).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a scenario setting, e.g. --set workload.rate=2 --set kafka.acks=1.")
+@scenario_options("runs/<scenario>/<arch>-seed<N>/")
 @click.option("--explain", "explain", metavar="MSG_ID", help="Also draw the message diagram of MSG_ID.")
 @click.option("--no-plots", is_flag=True, help="Skip the timeline plot (faster).")
 def run_cmd(scenario: str, arch: str, seed: int, out_dir: str | None, overrides: tuple[str, ...],
@@ -212,10 +231,7 @@ def run_cmd(scenario: str, arch: str, seed: int, out_dir: str | None, overrides:
 
 @cli.command()
 @click.argument("scenario", metavar="SCENARIO")
-@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="The run seed.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output directory "
-              "(default runs/<scenario>/compare-seed<N>/).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a scenario setting.")
+@scenario_options("runs/<scenario>/compare-seed<N>/")
 def compare(scenario: str, seed: int, out_dir: str | None, overrides: tuple[str, ...]) -> None:
     """Run SCENARIO under both architectures on the same seed, workload and
     fault schedule; write report.html and report.md."""
@@ -233,6 +249,76 @@ def compare(scenario: str, seed: int, out_dir: str | None, overrides: tuple[str,
         html_path, md_path = write_reports(runs, path, {"name": scn.name, "description": scn.description})
     out.print(compare_table(results, scn.name, seed))
     out.print(f"wrote {html_path} and {md_path}")
+
+
+@cli.command()
+@click.argument("scenario", metavar="SCENARIO")
+@scenario_options("runs/<scenario>/sweep-seed<N>/")
+def sweep(scenario: str, seed: int, out_dir: str | None, overrides: tuple[str, ...]) -> None:
+    """Run SCENARIO at each value of its [sweep] (or each of its [[variants]])
+    under both architectures; write sweep.json and the sweep's plots."""
+    from reports import plots as P
+    from reports import sweep as S
+    from reports.data import load_run
+    from scenarios import load_scenario
+
+    base = _prepare(scenario, overrides)
+    if not base.points():
+        raise ChatsimError(f"{base.source}: the scenario has no [sweep] or [[variants]] to run")
+    path = Path(out_dir) if out_dir else Path("runs") / base.name / f"sweep-seed{seed}"
+    points, load = [], []
+    for name, sets in base.points():
+        scn = load_scenario(scenario, list(overrides) + sets)
+        point = {"name": name, "set": sets}
+        if base.sweep is not None:
+            point["value"] = float(sets[0].split("=", 1)[1])
+        for arch in ("old", "new"):
+            safe = name.replace("/", "_").replace(" ", "_")
+            with progress(f"{base.name}: {name} / {arch}"):
+                r = run_one(scn, arch, seed, path / safe / arch)
+            m = r["metrics"]
+            point[arch] = {"valid": r["valid"], "bytes_per_boot": m["bytes_per_boot"],
+                           "time_to_usable_p50": m["time_to_usable"]["p50"],
+                           "time_to_usable_max": m["time_to_usable"]["p100"],
+                           "webapp_cpu_per_boot": m["webapp_cpu_per_boot"], "backend": m["backend"]["webapp"],
+                           "storm": m.get("storm"), "flannel": m["backend"].get("flannel")}
+            load.append((name, arch, m["backend"]["series"]["webapp_requests"][:int(scn.workload.duration
+                                                                                      + scn.workload.settle)]))
+        points.append(point)
+    doc = {"scenario": base.name, "seed": seed, "points": points}
+    if base.sweep is not None:
+        doc["fits"] = S.boot_fits(points)
+        P.save(S.boot_curve(points, base.sweep.key, doc["fits"]), path / "boot-curve")
+    faults = load_run(path / points[0]["name"].replace("/", "_").replace(" ", "_") / "old").faults()
+    P.save(S.backend_load(load, faults, f"{base.name}: web-app load"), path / "backend-load")
+    (path / "sweep.json").write_text(json.dumps(doc, indent=2))
+    out.print(sweep_table(doc))
+    if "fits" in doc:
+        for arch, f in doc["fits"].items():
+            out.print(f"{arch}: boot bytes grow as size^{f['exponent_large']} for teams ≥ 10k "
+                      f"(size^{f['exponent_all']} over the whole range)")
+    out.print(f"wrote {path / 'sweep.json'} and its plots")
+
+
+def sweep_table(doc: dict) -> Table:
+    t = Table(title=f"{doc['scenario']} sweep")
+    t.add_column("point")
+    for arch in ("old", "new"):
+        t.add_column(f"{arch}: boot bytes")
+        t.add_column(f"{arch}: usable after (p50)")
+        t.add_column(f"{arch}: backend peak req/s · boots/s · queue")
+    for p in doc["points"]:
+        row = [p["name"]]
+        for arch in ("old", "new"):
+            a = p[arch]
+            storm = a["storm"] or {}
+            peak = (f"{storm['backend_peak_requests_per_s']} · {storm['backend_peak_boots_per_s']} · "
+                    f"{storm['backend_peak_queue']}") if storm else \
+                f"{a['backend']['peak_requests_per_s']} · {a['backend']['peak_boots_per_s']} · {a['backend']['peak_queue']}"
+            usable = "-" if a["time_to_usable_p50"] is None else f"{a['time_to_usable_p50']:.2f} s"
+            row += [f"{a['bytes_per_boot']:,}", usable, peak]
+        t.add_row(*row)
+    return t
 
 
 @cli.command()

@@ -41,9 +41,38 @@ def latencies(ops) -> tuple[list[float], list[float]]:
     return ack, live
 
 
+def storm_metrics(ops) -> dict | None:
+    """After the last partition heals: how fast clients came back.
+
+    ``time_to_all_usable``: from the heal until the last client that was
+    disconnected at the heal is connected again; ``peak_reconnects_per_s``:
+    the busiest second of reconnects after the heal."""
+    heals = [op.time for op in ops if op.process == "nemesis" and op.f == "heal"]
+    if not heals:
+        return None
+    heal = heals[-1]
+    sessions = [op for op in ops if op.f in ("connect", "disconnect")]
+    state: dict[str, bool] = {}
+    for op in sessions:
+        if op.time <= heal:
+            state[op.process] = op.f == "connect"
+    down_at_heal = {c for c, up in state.items() if not up}
+    back: dict[str, float] = {}
+    per_second: dict[int, int] = {}
+    for op in sessions:
+        if op.time > heal and op.f == "connect":
+            per_second[int(op.time)] = per_second.get(int(op.time), 0) + 1
+            back.setdefault(op.process, op.time - heal)
+    delays = [back[c] for c in down_at_heal if c in back]
+    return {"heal": heal, "disconnected_at_heal": len(down_at_heal), "reconnected": len(delays),
+            "time_to_all_usable": round(max(delays), 6) if delays and len(delays) == len(down_at_heal) else None,
+            "reconnect_delay": percentiles(delays), "peak_reconnects_per_s": max(per_second.values(), default=0)}
+
+
 def run_metrics(h: History, network: dict | None = None) -> dict:
     ack, live = latencies(h.ops)
     boots = [op.value["bytes"] for op in h.ops if op.f == "boot"]
+    boot_seconds = [op.value["seconds"] for op in h.ops if op.f == "boot"]
     sends = sum(1 for op in h.ops if op.f == "send" and op.type == "invoke")
     outcomes = {t: sum(1 for op in h.ops if op.f == "send" and op.type == t) for t in ("ok", "fail")}
     m = {
@@ -53,9 +82,13 @@ def run_metrics(h: History, network: dict | None = None) -> dict:
         "live_latency": percentiles(live),
         "boots": len(boots),
         "bytes_per_boot": round(sum(boots) / len(boots)) if boots else 0,
+        "time_to_usable": percentiles(boot_seconds, (50, 99, 100)),
         "connects": sum(1 for op in h.ops if op.f == "connect"),
         "disconnects": sum(1 for op in h.ops if op.f == "disconnect"),
     }
+    storm = storm_metrics(h.ops)
+    if storm is not None:
+        m["storm"] = storm
     if network is not None:
         m["network"] = network
         # messages on a message's own path (send, append, broadcast, push, persist ...)

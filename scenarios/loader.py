@@ -50,6 +50,7 @@ class Topology(Strict):
     clients: list[ClientGroup] = Field(default_factory=lambda: [ClientGroup(count=4)])
     # channel name -> member client names; "*" means every client
     channels: dict[str, list[str]] = Field(default_factory=lambda: {"C1": ["*"]})
+    auto_channels: int = Field(0, ge=0, description="also channels A0..A<n-1>; client-k is in A<k mod n>")
     team: Team = Team()
 
     def client_names(self) -> list[str]:
@@ -61,6 +62,8 @@ class Topology(Strict):
         out = {}
         for ch, ms in self.channels.items():
             out[ch] = list(names) if ms == ["*"] else list(ms)
+        for j in range(self.auto_channels):
+            out[f"A{j}"] = [c for k, c in enumerate(names, start=1) if k % self.auto_channels == j]
         return out
 
     @model_validator(mode="after")
@@ -216,6 +219,11 @@ class Sweep(Strict):
     values: list[float | int | str] = Field(min_length=2)
 
 
+class Variant(Strict):
+    name: str
+    set: list[str] = []
+
+
 class Scenario(Strict):
     name: str
     description: str
@@ -228,7 +236,15 @@ class Scenario(Strict):
     new: NewSettings = NewSettings()
     expect: dict[Literal["old", "new"], Expect] = {}
     sweep: Sweep | None = None
+    variants: list[Variant] = []
     source: str = Field("", exclude=True)
+
+    def points(self) -> list[tuple[str, list[str]]]:
+        """What ``chatsim sweep`` runs: each sweep value, or each variant."""
+        if self.sweep is not None:
+            short = self.sweep.key.rsplit(".", 1)[-1]
+            return [(f"{short}={v}", [f"{self.sweep.key}={v}"]) for v in self.sweep.values]
+        return [(v.name, list(v.set)) for v in self.variants]
 
     def faults_for(self, arch: str) -> list[Fault]:
         return [f for f in self.faults if f.arch in (arch, "both")]
@@ -316,7 +332,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], where: str = "sce
                 raise ConfigError(f"--set {key}: ambiguous, say old.{key} or new.{key}")
             else:
                 raise ConfigError(f"--set {key}: unknown setting (top-level keys: {', '.join(sorted(top))})")
-        if path[0] in ("faults", "expect", "name", "sweep") or (path[0] == "topology" and path[1:2] != ["team"]):
+        if path[0] in ("faults", "expect", "name", "sweep", "variants") or (path[0] == "topology" and path[1:2] != ["team"]):
             raise ConfigError(f"--set {key}: {'.'.join(path[:2])} cannot be overridden from the command line")
         node = raw
         for part in path[:-1]:

@@ -87,19 +87,22 @@ class Simulation:
             raise WiringError(f"no node named {name!r}") from None
 
     def select(self, patterns: Iterable[str]) -> list["Node"]:
-        """Nodes matching names, globs (``client-*``) or ``region:NAME``."""
+        """Nodes matching names, globs (``client-*``), ``region:NAME`` or
+        ``role:NAME``; ``a&b`` is the intersection (``region:eu-west&role:client``)."""
         from fnmatch import fnmatchcase
+
+        def one(pat: str) -> list[Node]:
+            if pat.startswith("region:"):
+                return [n for n in self.nodes.values() if n.region == pat.split(":", 1)[1]]
+            if pat.startswith("role:"):
+                return [n for n in self.nodes.values() if n.role == pat.split(":", 1)[1]]
+            return [n for n in self.nodes.values() if fnmatchcase(n.name, pat)]
 
         out: dict[str, Node] = {}
         for pat in patterns:
-            if pat.startswith("region:"):
-                region = pat.split(":", 1)[1]
-                hits = [n for n in self.nodes.values() if n.region == region]
-            elif pat.startswith("role:"):
-                role = pat.split(":", 1)[1]
-                hits = [n for n in self.nodes.values() if n.role == role]
-            else:
-                hits = [n for n in self.nodes.values() if fnmatchcase(n.name, pat)]
+            parts = pat.split("&")
+            names = set.intersection(*({n.name for n in one(p)} for p in parts))
+            hits = [self.nodes[n] for n in sorted(names)]
             if not hits:
                 raise WiringError(f"fault target {pat!r} matches no node")
             for n in hits:

@@ -35,6 +35,8 @@ partition persists     both ends                                  keepalive
 HTTP is request/response over a short-lived stream with a client-side
 timeout. The reply is a ``Reply`` whose ``status`` tells what the client can
 know: ``ok`` (an answer), ``refused`` (nobody was listening: definitely no
+effect), ``unreachable`` (no connection could be set up through a partition
+within the connect timeout: the request was never sent, definitely no
 effect), ``reset`` (the server died while handling it: outcome unknown),
 ``timeout`` (outcome unknown).
 
@@ -503,6 +505,14 @@ class Network:
         if dst is None:
             raise WiringError(f"{src.name} sends {kind} to unknown node {dst_name!r}")
         ev = self.env.event()
+        if self.partitions and (self.blocked(src.name, dst_name) or self.blocked(dst_name, src.name)):
+            # no connection can be set up: the request is never sent (definite)
+            self.journal.add(next(self._ids), src.name, dst_name, kind, size, self.env.now, trace)
+            if self._rows is not None:
+                self._rows[-1][7] = "partition"
+            Timeout(self.env, min(timeout, self.config.connect_timeout)).callbacks.append(
+                lambda _e: ev.succeed(Reply("unreachable")))
+            return ev
         conn = self._open("http", src, dst, self.config.keepalive)
         conn.http = ev
 

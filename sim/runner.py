@@ -49,6 +49,36 @@ class RunOutput:
         tmp.replace(path)
         return path
 
+    def backend(self) -> dict:
+        """What the web apps and Flannel hosts measured (their meters, not state)."""
+        webapps = [n for n in self.sim.nodes.values() if n.role == "webapp"]
+        end = int(self.end_time) + 1
+        series = {"webapp_requests": [0] * end, "webapp_boots": [0] * end, "webapp_queue": [0] * end}
+        total = {"requests": 0, "boots": 0, "cpu_seconds": 0.0, "boot_cpu_seconds": 0.0}
+        for w in webapps:
+            m = w.meter
+            for key, counter in (("webapp_requests", m.requests), ("webapp_boots", m.boots)):
+                for sec, n in counter.items():
+                    if sec < end:
+                        series[key][sec] += n
+            for sec, q in m.queue.items():
+                if sec < end:
+                    series["webapp_queue"][sec] = max(series["webapp_queue"][sec], q)
+            s = m.summary()
+            for k in total:
+                total[k] += s[k]
+        total["cpu_seconds"] = round(total["cpu_seconds"], 6)
+        total["boot_cpu_seconds"] = round(total["boot_cpu_seconds"], 6)
+        total["peak_requests_per_s"] = max(series["webapp_requests"], default=0)
+        total["peak_boots_per_s"] = max(series["webapp_boots"], default=0)
+        total["peak_queue"] = max(series["webapp_queue"], default=0)
+        out = {"webapp": total, "series": series}
+        flannels = [n for n in self.sim.nodes.values() if n.role == "flannel"]
+        if flannels:
+            out["flannel"] = {k: sum(f.stats()[k] for f in flannels)
+                              for k in ("hits", "misses", "loads", "profile_pushes")}
+        return out
+
     def network_summary(self) -> dict:
         rows = self.journal
         kinds = Counter(r[3] for r in rows)

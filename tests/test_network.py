@@ -166,12 +166,18 @@ def test_http_ok_refused_reset_and_timeout():
     env.run(until=4)
     assert ref.value.status == "refused"
     s.restart()
-    # timeout: a partition swallows the request
-    net.partition({"c"}, {"s"})
-    to = net.request(c, "s", "echo", 3, timeout=2)
+    # timeout: the path breaks while the request is in flight (outcome unknown)
+    to = net.request(c, "s", "slow", 3.0, timeout=2)
+    env.run(until=4.1)
+    rules = net.partition({"c"}, {"s"})
     env.run(until=7)
     assert to.value.status == "timeout"
-    assert s.durable["served"] == [1, 5.0] or s.durable["served"] == [1]
+    # unreachable: no connection can be set up through a partition (never sent)
+    un = net.request(c, "s", "echo", 4, timeout=10)
+    env.run(until=12)
+    assert un.value.status == "unreachable"
+    net.heal(rules)
+    assert s.durable["served"] == [1, 3.0]  # the timed-out request took effect: unknown, not failed
 
 
 def test_journal_records_send_receive_and_drop():

@@ -443,7 +443,7 @@ class NewClient(Client):
                     p.maybe_applied = True  # internal_error: the outcome is unknown
             elif reply.status in ("timeout", "reset"):
                 p.maybe_applied = True
-            # "refused" and service_unavailable are definite: nothing happened
+            # "refused", "unreachable" and service_unavailable are definite: nothing happened
             if msg not in self.pending:
                 return
             yield from self.sleep(wait)

@@ -39,8 +39,9 @@ class Flannel(Gateway):
         self.webapps = list(webapps)
         self.team = team
         self.broken_warmup = broken_warmup
-        self.hits = 0
-        self.misses = 0
+        self.hits = 0  # boots served from a warm cache
+        self.misses = 0  # boots that found it cold (and waited for a load)
+        self.loads = 0  # cache loads from the main region
         self.profile_pushes = 0
         self.rng = sim.rng(f"node/{name}/flannel")
 
@@ -65,7 +66,7 @@ class Flannel(Gateway):
         return ok
 
     def load(self):
-        self.misses += 1
+        self.loads += 1
         self.buffer = []
         size = self.team.rtm_start_bytes()  # the whole team's data comes over once
         reply = yield self.sim.network.request(self, self.webapps[self.rng.randrange(len(self.webapps))],
@@ -103,6 +104,8 @@ class Flannel(Gateway):
                 return "error", {"ok": False, "error": "internal_error"}, 60
             if hit:
                 self.hits += 1
+            else:
+                self.misses += 1
             size = self.team.flannel_boot_bytes()
             snap = snapshot_of(self.cache["version"], self.cache["channels"])
             return "ok", {"ok": True, "bytes": size, "snapshot": snap, "hit": hit}, size
@@ -148,4 +151,4 @@ class Flannel(Gateway):
         super().on_closed(conn, reason)
 
     def stats(self) -> dict:
-        return {"hits": self.hits, "misses": self.misses, "profile_pushes": self.profile_pushes}
+        return {"hits": self.hits, "misses": self.misses, "loads": self.loads, "profile_pushes": self.profile_pushes}

@@ -6,7 +6,8 @@ Payload model (DESIGN §5, issue 7)::
 
 with compact user objects (``PROFILE_BYTES``) so that a 100k-user team whose
 membership grows with its size (channels = users/20, members per channel =
-users/50) boots with ≈ 111 MB, the quadratic term dominating. Flannel's
+users/40) boots with ≈ 118 MB, the member lists (quadratic in the team size)
+dominating from about 10k users on. Flannel's
 initial payload is the user's own channels and a handful of profiles; the
 rest is fetched lazily.
 
@@ -22,9 +23,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-PROFILE_BYTES = 100
-CHANNEL_INFO_BYTES = 200
-MEMBER_ID_BYTES = 10
+PROFILE_BYTES = 50  # a compact user object: id, name, flags
+CHANNEL_INFO_BYTES = 100
+MEMBER_ID_BYTES = 9  # "U01ABCDEF"
 FLANNEL_BASE_BYTES = 2000
 FLANNEL_PROFILES = 50  # profiles in the initial payload (the rest on demand)
 
@@ -38,7 +39,7 @@ class TeamSize:
     @classmethod
     def derive(cls, users: int, channels: int = 0, members: int = 0) -> "TeamSize":
         """Membership grows with size unless channels/members are given."""
-        return cls(users, channels or max(1, users // 20), members or max(2, min(users, users // 50)))
+        return cls(users, channels or max(1, users // 20), members or max(2, min(users, users // 40)))
 
     def rtm_start_bytes(self) -> int:
         return self.users * PROFILE_BYTES + self.channels * (CHANNEL_INFO_BYTES

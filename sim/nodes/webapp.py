@@ -36,10 +36,11 @@ class Meter:
         self.boots: Counter = Counter()
         self.queue: dict[int, int] = {}
         self.busy = 0.0
+        self.boot_busy = 0.0  # CPU spent building boot payloads (rtm.start, Flannel loads)
 
     def summary(self) -> dict:
         return {"requests": sum(self.requests.values()), "boots": sum(self.boots.values()),
-                "cpu_seconds": round(self.busy, 6), "peak_requests_per_s": max(self.requests.values(), default=0),
+                "cpu_seconds": round(self.busy, 6), "boot_cpu_seconds": round(self.boot_busy, 6), "peak_requests_per_s": max(self.requests.values(), default=0),
                 "peak_boots_per_s": max(self.boots.values(), default=0),
                 "peak_queue": max(self.queue.values(), default=0)}
 
@@ -64,9 +65,26 @@ class WebApp(Node):
         self.workers = simpy.Resource(self.env, self.n_workers)
         self.booting = 0
 
+    BOOTS = ("rtm.start", "flannel.team")
+
     def on_request(self, req):
         second = int(self.env.now)
         self.meter.requests[second] += 1
+        if req.kind in self.BOOTS:
+            # admission control before queueing: a throttled boot costs no worker
+            if self.boot_throttle and self.booting >= self.boot_throttle:
+                return "error", {"ok": False, "error": "ratelimited", "retry_after": 2.0}, 60
+            self.booting += 1
+            self.meter.boots[second] += 1
+            try:
+                return (yield from self.work(req))
+            finally:
+                self.booting -= 1
+        return (yield from self.work(req))
+
+    def work(self, req):
+        """Queue for a worker, then serve."""
+        second = int(self.env.now)
         self.meter.queue[second] = max(self.meter.queue.get(second, 0), len(self.workers.queue))
         with self.workers.request() as slot:
             yield slot
@@ -84,29 +102,19 @@ class WebApp(Node):
         return (yield from handler(self, req))
 
     # -- boot -------------------------------------------------------------------
-    def admit_boot(self) -> bool:
-        if self.boot_throttle and self.booting >= self.boot_throttle:
-            return False
-        self.booting += 1
-        self.meter.boots[int(self.env.now)] += 1
-        return True
-
     def build_snapshot(self, size: int):
         """Read the directory from the DB and spend the CPU of a ``size``-byte payload."""
         reply = yield self.sim.network.request(self, self.db, "db.directory_get", {}, size=60, timeout=5.0)
-        yield self.env.timeout(0.005 + size / SERIALIZE_RATE)
+        work = 0.005 + size / SERIALIZE_RATE
+        yield self.env.timeout(work)
+        self.meter.boot_busy += work
         return reply.payload["snapshot"] if reply.status == "ok" else None
 
     def rtm_start(self, req):
         if req.payload["user"] not in self.users:
             return "error", {"ok": False, "error": "not_authed"}, 60
-        if not self.admit_boot():
-            return "error", {"ok": False, "error": "ratelimited", "retry_after": 2.0}, 60
-        try:
-            size = self.team.rtm_start_bytes()
-            snap = yield from self.build_snapshot(size)
-        finally:
-            self.booting -= 1
+        size = self.team.rtm_start_bytes()
+        snap = yield from self.build_snapshot(size)
         if snap is None:
             return "error", {"ok": False, "error": "internal_error"}, 60
         return "ok", {"ok": True, "bytes": size, "snapshot": snap}, size

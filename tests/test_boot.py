@@ -1,0 +1,97 @@
+"""Session boot at scale: payload growth, Flannel, boot consistency, storms."""
+
+import json
+
+import pytest
+
+from helpers import cli, run_scenario, verdicts
+from sim.nodes.team import TeamSize
+from reports.sweep import fit_exponent
+
+
+def test_rtm_start_payload_is_calibrated_and_quadratic():
+    assert 90e6 < TeamSize.derive(100_000).rtm_start_bytes() < 130e6  # ~100 MB at 100k users
+    sizes = [10_000, 30_000, 100_000]
+    old = fit_exponent(sizes, [TeamSize.derive(n).rtm_start_bytes() for n in sizes])
+    new = fit_exponent(sizes, [TeamSize.derive(n).flannel_boot_bytes() for n in sizes])
+    assert 1.75 < old <= 2.0
+    assert new < 0.6
+
+
+def test_boot_sweep_fits_exponents_and_draws_the_curve(tmp_path):
+    code, stdout, err = cli("sweep", "large-team-boot", "--out", str(tmp_path))
+    assert code == 0, err
+    doc = json.loads((tmp_path / "sweep.json").read_text())
+    fits = doc["fits"]
+    assert 1.75 < fits["old"]["exponent_large"] <= 2.05
+    assert fits["new"]["exponent_large"] < 0.6
+    pts = doc["points"]
+    assert [p["value"] for p in pts] == sorted(p["value"] for p in pts)
+    big = pts[-1]
+    assert big["old"]["time_to_usable_p50"] > 10  # tens of seconds to download and parse ~100 MB
+    assert big["new"]["bytes_per_boot"] < big["old"]["bytes_per_boot"] / 1000
+    svg = (tmp_path / "boot-curve.svg").read_text()
+    assert 'id="boot-bytes-old"' in svg and 'id="boot-bytes-new"' in svg and "exponent" in svg
+    assert "grow as size^" in stdout
+
+
+def test_boot_consistency_holds_in_both_architectures_under_churn(tmp_path):
+    for arch in ("old", "new"):
+        result, _ = run_scenario("flannel-cold-restart", arch, 1, tmp_path / arch)
+        bc = result["invariants"]["boot-consistency"]
+        assert bc["valid"] is True and bc["counts"]["clients_checked"] == 40
+        assert bc["counts"]["version"] > 50  # the directory really churned
+
+
+def test_broken_flannel_warmup_is_caught(tmp_path):
+    result, _ = run_scenario("flannel-cold-restart", "new", 1, tmp_path, ["new.flannel.broken_warmup=true"])
+    bc = result["invariants"]["boot-consistency"]
+    assert bc["valid"] is False
+    assert all(v["kind"] == "stale-view" for v in bc["violations"])
+    assert "unlike the directory" in bc["violations"][0]["explanation"]
+
+
+def test_cold_flannel_sends_its_boot_load_to_the_backend(tmp_path):
+    result, _ = run_scenario("flannel-cold-restart", "new", 1, tmp_path)
+    fl = result["metrics"]["backend"]["flannel"]
+    assert fl["loads"] == 3  # us-east and eu-west at start, eu-west again after the cold restart
+    assert fl["misses"] > 0 and fl["hits"] > 0 and fl["profile_pushes"] > 0
+    assert result["metrics"]["backend"]["webapp"]["boot_cpu_seconds"] > 0
+
+
+@pytest.fixture(scope="module")
+def storm(tmp_path_factory):
+    out = tmp_path_factory.mktemp("storm")
+    code, _, err = cli("sweep", "partition-reconnect-storm", "--out", str(out))
+    assert code == 0, err
+    return out, json.loads((out / "sweep.json").read_text())
+
+
+def _peak(doc, variant, arch, key="backend_peak_boots_per_s"):
+    return next(p for p in doc["points"] if p["name"] == variant)[arch]["storm"][key]
+
+
+def test_storm_peak_drops_with_jitter_throttle_and_flannel(storm):
+    out, doc = storm
+    assert _peak(doc, "jitter", "old") < _peak(doc, "no-jitter", "old") / 2
+    assert _peak(doc, "jitter", "old", "backend_peak_queue") < _peak(doc, "no-jitter", "old", "backend_peak_queue")
+    assert _peak(doc, "jitter+throttle", "old") <= _peak(doc, "jitter", "old")
+    for variant in ("no-jitter", "jitter", "jitter+throttle"):
+        assert _peak(doc, variant, "new") == 0  # reconnects boot from Flannel's warm cache
+    for p in doc["points"]:
+        for arch in ("old", "new"):
+            s = p[arch]["storm"]
+            assert s["reconnected"] == s["disconnected_at_heal"] == 600
+            assert s["time_to_all_usable"] is not None
+    svg = (out / "backend-load.svg").read_text()
+    assert 'id="load-old-no-jitter"' in svg and 'id="load-new-jitter"' in svg
+
+
+def test_storm_run_reports_figures_in_result_json(storm):
+    out, _ = storm
+    result = json.loads((out / "jitter" / "old" / "result.json").read_text())
+    s = result["metrics"]["storm"]
+    for key in ("heal", "time_to_all_usable", "peak_reconnects_per_s", "backend_peak_requests_per_s",
+                "backend_peak_boots_per_s", "backend_peak_queue"):
+        assert key in s
+    assert result["valid"] is True
