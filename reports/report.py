@@ -30,6 +30,8 @@ code{background:#f6f8fa;padding:1px 4px}li{margin:.2em 0}.muted{color:#777}
 
 
 def _verdict(v) -> tuple[str, str]:
+    if v == "maybe":
+        return "maybe", "unk"
     if v is True:
         return "ok", "ok"
     if v is False:

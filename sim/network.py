@@ -298,7 +298,8 @@ class Network:
                 keep *= 1.0 - rule.loss
                 dup = 1.0 - (1.0 - dup) * (1.0 - rule.dup)
                 extra += rule.latency
-        rng = old.rng if old is not None else self.sim.rng(f"net/{src.name}>{dst.name}")
+        light = src.light_rng or dst.light_rng
+        rng = old.rng if old is not None else self.sim.rng(f"net/{src.name}>{dst.name}", light)
         rto = max(cfg.rto_min, 2 * (rtt + 2 * extra))
         return Link(base, 1.0 - keep, dup, extra, rng, cfg.jitter_sigma, rto, self._version)
 

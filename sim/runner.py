@@ -104,7 +104,10 @@ def check_wiring(sim: Simulation, arch_module, faults: list[FaultSpec]) -> None:
                 sim.select(group)
 
 
-def run(*, scenario: str, arch: str, seed: int, cfg: dict, faults: list[FaultSpec], out: Path) -> RunOutput:
+def run(*, scenario: str, arch: str, seed: int, cfg: dict, faults: list[FaultSpec], out: Path,
+        probe_at: float | None = None, probe=None) -> RunOutput | None:
+    """Run to the end, or — with ``probe_at`` — only until then, call
+    ``probe(sim)`` and stop without writing anything (benchmarks use it)."""
     module = ARCHITECTURES.get(arch)
     if module is None:
         raise WiringError(f"unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})")
@@ -124,6 +127,11 @@ def run(*, scenario: str, arch: str, seed: int, cfg: dict, faults: list[FaultSpe
         w = cfg["workload"]
         sim.start()
         nemesis.start()
+        if probe_at is not None:
+            env.run(until=probe_at)
+            probe(sim)
+            writer.abort()
+            return None
         env.run(until=w["duration"])
         sim.phase = "settle"
         nemesis.heal_all()

@@ -25,6 +25,13 @@ def verdicts(result):
     return {k: v["valid"] for k, v in result["invariants"].items()}
 
 
+def assert_expected(result):
+    """Each invariant as the scenario expects ("maybe": either way)."""
+    got = verdicts(result)
+    wrong = {k: (got[k], want) for k, want in result["expected"].items() if want != "maybe" and got[k] != want}
+    assert not wrong, (wrong, [v["explanation"] for r in result["invariants"].values() for v in r["violations"][:2]])
+
+
 def raw(name):
     return load_raw(name)[0]
 

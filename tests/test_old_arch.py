@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from helpers import history_ops, raw, run_scenario, verdicts
+from helpers import assert_expected, history_ops, raw, run_scenario, verdicts
 from sim.architectures.old import STEPS
 
 SCENARIOS = ["steady", "crash-mid-send", "webapp-outage", "flaky-mobile"]
@@ -15,7 +15,7 @@ SCENARIOS = ["steady", "crash-mid-send", "webapp-outage", "flaky-mobile"]
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_expected_verdicts_hold(name, seed, tmp_path):
     result, _ = run_scenario(name, "old", seed, tmp_path)
-    assert verdicts(result) == result["expected"], result["invariants"]
+    assert_expected(result)
 
 
 def test_crash_mid_send_names_the_lost_acked_message(tmp_path):

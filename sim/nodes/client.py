@@ -33,6 +33,7 @@ class Pending:
 
 class Client(Node):
     role = "client"
+    light_rng = True
 
     def __init__(self, sim, name: str, region: str, *, kind: str, channels: list[str], settings: dict,
                  workload: dict, webapp: str | list[str], directory: list[str] = ()):
@@ -49,8 +50,8 @@ class Client(Node):
         self.parse_rate = settings["parse_mobile" if kind == "mobile" else "parse_desktop"]
         self.bandwidth = settings["bandwidth_mobile" if kind == "mobile" else "bandwidth_desktop"]
         self.durable["next"] = 0  # message counter: ids are never reused, even after a crash
-        self.rng = sim.rng(f"node/{name}/client")
-        self.wrng = sim.rng(f"node/{name}/workload")
+        self.rng = sim.rng(f"node/{name}/client", light=True)
+        self.wrng = sim.rng(f"node/{name}/workload", light=True)
 
     def reset_volatile(self):
         self.pending: dict[str, Pending] = {}

@@ -27,19 +27,19 @@ def ring_owner(ring: tuple[str, ...], channel: str) -> str | None:
     """Consistent hashing with virtual nodes: the owner of ``channel``."""
     if not ring:
         return None
-    points = _points(ring)
-    keys = [k for k, _ in points]
-    i = bisect(keys, stable_hash(channel)) % len(points)
-    return points[i][1]
+    keys, owners = _points(ring)
+    return owners[bisect(keys, stable_hash(channel)) % len(keys)]
 
 
-_cache: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+# ring -> (sorted point hashes, their owners): a pure function's cache
+_cache: dict[tuple[str, ...], tuple[list[int], list[str]]] = {}
 
 
-def _points(ring: tuple[str, ...]) -> list[tuple[int, str]]:
+def _points(ring: tuple[str, ...]) -> tuple[list[int], list[str]]:
     pts = _cache.get(ring)
     if pts is None:
-        pts = _cache[ring] = sorted((stable_hash(f"{s}#{v}"), s) for s in ring for v in range(VNODES))
+        ordered = sorted((stable_hash(f"{s}#{v}"), s) for s in ring for v in range(VNODES))
+        pts = _cache[ring] = ([k for k, _ in ordered], [s for _, s in ordered])
     return pts
 
 

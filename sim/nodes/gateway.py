@@ -40,10 +40,11 @@ class Gateway(Node):
             yield from self.resubscribe()
             yield from self.sleep(1.0)
 
-    def resubscribe(self):
+    def resubscribe(self, channels=None):
+        """Subscribe where the ring says, for ``channels`` (default: all local ones)."""
         want: dict[str, list[str]] = {}
-        for ch, users in self.local.items():
-            if users:
+        for ch in (self.local if channels is None else channels):
+            if self.local.get(ch):
                 owner = ring_owner(self.ring, ch)
                 if owner is not None and self.subscribed.get(ch) != owner:
                     want.setdefault(owner, []).append(ch)
@@ -72,7 +73,9 @@ class Gateway(Node):
             conn.meta = {"user": p.user, "channels": p.channels}
             for ch in p.channels:
                 self.local.setdefault(ch, {})[p.user] = conn
-            self.spawn(self.resubscribe())
+            new = [ch for ch in p.channels if ch not in self.subscribed]
+            if new:
+                self.spawn(self.resubscribe(new))
         elif isinstance(p, Ephemeral):
             if conn.meta is not None and "user" in conn.meta:  # from a client: upstream
                 server = self.subscribed.get(p.channel) if p.channel else None

@@ -169,7 +169,11 @@ class Broker(Node):
                 return "error", {"error": "OFFSET_OUT_OF_RANGE", "leo": hw}, 40
             recs = log[offset:min(hw, offset + 200)]
             return "ok", {"records": recs, "hw": hw}, 60 + sum(r.chat.size for r in recs)
-        end = epoch_end(log, p.get("last_epoch"))
+        last_epoch = p.get("last_epoch")
+        if 0 < offset <= len(log) and log[offset - 1].epoch == last_epoch and last_epoch == self.view[part][1]:
+            end = offset  # the follower's last record is ours, from this epoch: nothing diverges
+        else:
+            end = epoch_end(log, last_epoch)
         if end < offset:
             return "ok", {"truncate": end, "hw": hw}, 60
         st = self.follower[part].setdefault(who, [0, self.env.now])
