@@ -1,6 +1,7 @@
 """The command line contract (DESIGN §8): outputs, exit statuses, errors."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,17 @@ def test_bench_json_prints_the_ratio():
     assert figures["network.ratio_vs_simpy"] > 0
     assert figures["check.records_per_s"] > 0
     assert figures["memory.bytes_per_connected_client"] > 0
+
+
+def test_readme_worked_example_matches_a_fresh_run(tmp_path):
+    """The README's example output is checked against the real thing."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    start = readme.index("$ .venv/bin/chatsim run crash-mid-send --arch old --seed 1")
+    example = readme[start:readme.index("$ echo $?", start)]
+    code, out, _ = cli("run", "crash-mid-send", "--arch", "old", "--seed", "1", "--no-plots",
+                       "--out", str(tmp_path))
+    assert code == 1
+    claimed = [line.strip() for line in example.splitlines() if line.strip().startswith("•")]
+    assert claimed and all(line in " ".join(out.split()) for line in (" ".join(c.split()) for c in claimed))
+    sends = next(line for line in example.splitlines() if line.startswith("sends:"))
+    assert sends in out
