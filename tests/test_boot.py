@@ -95,3 +95,26 @@ def test_storm_run_reports_figures_in_result_json(storm):
                 "backend_peak_boots_per_s", "backend_peak_queue"):
         assert key in s
     assert result["as_expected"] is True
+
+
+def test_flannel_validates_sessions():
+    from conftest import Probe, make_net
+    from sim.nodes.discovery import Discovery
+    from sim.nodes.flannel import Flannel
+    from sim.nodes.protocol import Hello
+
+    sim, net = make_net()
+    Discovery(sim, "discovery", "us-east", servers=[], redis=[], reassign_delay=20, failover_delay=2)
+    fl = Flannel(sim, "flannel-0", "eu-west", discovery="discovery", webapps=["webapp-0"],
+                 team=TeamSize.derive(100), broken_warmup=False, users=["client-1"])
+    intruder = Probe(sim, "client-9", "eu-west")
+    sim.start()
+    boot = net.request(intruder, "flannel-0", "flannel.boot", {"user": "client-9"}, timeout=5)
+    conn_ev = net.connect(intruder, "flannel-0")
+    sim.env.run(until=1)
+    assert boot.value.status == "error" and boot.value.payload["error"] == "invalid_auth"
+    conn = conn_ev.value
+    conn.send(intruder, "hello", Hello("client-9", ("C1",)), 100)
+    sim.env.run(until=2)
+    assert not conn.open and [r for _, r, _ in intruder.closed] == ["invalid_auth"]
+    assert fl.clients == set()

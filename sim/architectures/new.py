@@ -64,7 +64,7 @@ def build(sim: Simulation, cfg: dict) -> System:
     for region, names in hosts.items():
         for h in names:
             Flannel(sim, h, region, discovery="discovery", webapps=webapps, team=team,
-                    broken_warmup=s["flannel"]["broken_warmup"])
+                    broken_warmup=s["flannel"]["broken_warmup"], users=client_names(cfg))
     clients = []
     for c in make_clients(sim, cfg, NewClient, webapp=webapps, gateway="flannel-?",
                           hold_back=s["hold_back"], hold_timeout=s["hold_timeout"], directory=sorted(directory)):

@@ -34,8 +34,9 @@ class Flannel(Gateway):
     role = "flannel"
 
     def __init__(self, sim, name, region, *, discovery: str, webapps: list[str], team: TeamSize,
-                 broken_warmup: bool):
+                 broken_warmup: bool, users: list[str]):
         super().__init__(sim, name, region, discovery=discovery)
+        self.users = frozenset(users)  # whose sessions are valid
         self.webapps = list(webapps)
         self.team = team
         self.broken_warmup = broken_warmup
@@ -98,6 +99,8 @@ class Flannel(Gateway):
     # -- requests --------------------------------------------------------------------------
     def on_request(self, req):
         if req.kind == "flannel.boot":
+            if req.payload["user"] not in self.users:
+                return "error", {"ok": False, "error": "invalid_auth"}, 60
             hit = self.cache is not None
             ok = yield from self.warm()
             if not ok:
@@ -131,6 +134,9 @@ class Flannel(Gateway):
     def on_message(self, conn, msg):
         p = msg.payload
         if isinstance(p, Hello):
+            if p.user not in self.users:  # an invalid session: the socket is closed
+                conn.close(self, "invalid_auth")
+                return
             self.clients.add(conn)
             for ev in self.dir_log:
                 if ev.version > p.dir_version:
