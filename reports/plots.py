@@ -109,16 +109,21 @@ def timeline(run: Run, max_clients: int = 12) -> Figure:
         else:
             ax.scatter(ts, [y[lane] + dy] * len(ts), marker=marker, s=9, color=color, linewidths=0.6,
                        rasterized=len(ts) > 300)
-    # violating messages
-    for i, (msg, names) in enumerate(sorted(vio.items())[:20]):
+    # violating messages: all marked (up to 40), the first few labelled
+    labelled = 6
+    for i, (msg, names) in enumerate(sorted(vio.items())[:40]):
         times = [(op.time, op.process) for op in run.ops
                  if op.value.get("msg") == msg and op.process in y and op.f in ("send", "deliver")]
         if not times:
             continue
         ts, ls = zip(*times)
         ax.scatter(ts, [y[p] for p in ls], marker="x", s=30, color="#d62728", zorder=5, gid=f"violation-{msg}")
-        ax.annotate(f"{msg} ({', '.join(names)})", (ts[0], y[ls[0]]), xytext=(4, 6 + 7 * (i % 3)),
-                    textcoords="offset points", color="#d62728", fontsize=7, gid=f"violation-{msg}-label")
+        if i < labelled:
+            ax.annotate(f"{msg} ({', '.join(names)})", (ts[0], y[ls[0]]), xytext=(4, 6 + 7 * (i % 3)),
+                        textcoords="offset points", color="#d62728", fontsize=7, gid=f"violation-{msg}-label")
+    if len(vio) > labelled:
+        ax.text(0.01, 0.01, f"{len(vio)} violating messages; the first {labelled} labelled (see result.json)",
+                transform=ax.transAxes, color="#d62728", fontsize=7)
     ax.set_yticks(range(len(lanes)))
     ax.set_yticklabels(lanes)
     ax.set_ylim(-0.8, len(lanes) + 0.2)

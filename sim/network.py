@@ -424,21 +424,28 @@ class Network:
             self._watch(conn)
             return
         dst = conn.b if d == 0 else conn.a
+        if not dst.up and conn.http is None:  # e.g. what a crashed process had sent, to a dead peer
+            if row is not None:
+                row[7] = "crashed"
+            return
         if conn.http is None and not dst.paused:
             if row is not None:
                 row[6] = self.env._now
-            if dst.up:
-                try:
-                    dst.on_message(conn, msg)
-                except NodeCrashed:
-                    pass
+            try:
+                dst.on_message(conn, msg)
+            except NodeCrashed:
+                pass
             return
         self._stream_deliver(conn, d, msg, row)
 
     def _stream_deliver(self, conn: Connection, d: int, msg: Message, row) -> None:
+        dst = conn.b if d == 0 else conn.a
+        if not dst.up and conn.http is None:
+            if row is not None:
+                row[7] = "crashed"
+            return
         if row is not None:
             row[6] = self.env._now
-        dst = conn.b if d == 0 else conn.a
         if conn.http is not None:
             self._http_arrive(conn, d, dst, msg)
         elif dst.paused:
@@ -508,9 +515,9 @@ class Network:
         ev = self.env.event()
         if self.partitions and (self.blocked(src.name, dst_name) or self.blocked(dst_name, src.name)):
             # no connection can be set up: the request is never sent (definite)
-            self.journal.add(next(self._ids), src.name, dst_name, kind, size, self.env.now, trace)
-            if self._rows is not None:
-                self._rows[-1][7] = "partition"
+            row = self.journal.add(next(self._ids), src.name, dst_name, kind, size, self.env.now, trace)
+            if row is not None:
+                row[7] = "partition"
             Timeout(self.env, min(timeout, self.config.connect_timeout)).callbacks.append(
                 lambda _e: ev.succeed(Reply("unreachable")))
             return ev

@@ -10,7 +10,7 @@ Requests queue on a pool of workers, and a boot costs CPU in proportion to
 its payload, so a boot storm shows up as queueing; ``boot_throttle`` admits
 at most that many boots at once and answers the rest ``ratelimited`` with a
 ``retry_after``. The new architecture's instances
-(``sim/nodes/webapp_new.py``) add ``chat.postMessage`` and ``client.boot``.
+(``sim/nodes/webapp_new.py``) add ``chat.postMessage`` and ``flannel.team``.
 
 ``meter`` is measurement, not state: it survives crashes and feeds the
 backend-load figures.

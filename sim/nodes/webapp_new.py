@@ -157,17 +157,6 @@ class NewWebApp(WebApp):
             return "error", {"ok": False, "error": "internal_error"}, 60
         return "ok", {"ok": True, "snapshot": snap}, size
 
-    def client_boot(self, req):
-        """A small boot payload: the user's channels and their members' profiles."""
-        user = req.payload["user"]
-        if user not in self.users:
-            return "error", {"ok": False, "error": "not_authed"}, 60
-        chans = [ch for ch, ms in self.members.items() if user in ms]
-        people = {u for ch in chans for u in self.members[ch]}
-        size = 2000 + len(chans) * 300 + len(people) * 200
-        yield self.env.timeout(0.002)
-        return "ok", {"ok": True, "bytes": size}, size
-
     def history(self, req):
         """conversations.history; ``rows`` asks for whole messages (gap fill)."""
         if not req.payload.get("rows"):
@@ -181,5 +170,5 @@ class NewWebApp(WebApp):
             return "error", {"ok": False, "error": "internal_error"}, 60
         return "ok", {"ok": True, "rows": reply.payload["rows"]}, 60
 
-    HANDLERS = {**WebApp.HANDLERS, "chat.postMessage": post_message, "client.boot": client_boot,
-                "conversations.history": history, "flannel.team": flannel_team}
+    HANDLERS = {**WebApp.HANDLERS, "chat.postMessage": post_message, "conversations.history": history,
+                "flannel.team": flannel_team}
