@@ -190,6 +190,7 @@ class Node:
         self.name = name
         self.region = region
         self.up = True
+        self.host_down = False  # crashed silently: nothing answers, not even a reset
         self.paused = False
         self.incarnation = 0
         self.skew = 0.0
@@ -218,6 +219,7 @@ class Node:
         if not self.up:
             return
         self.up = False
+        self.host_down = silent
         self.paused = False
         self._held.clear()
         self.incarnation += 1
@@ -234,6 +236,7 @@ class Node:
         if self.up:
             return
         self.up = True
+        self.host_down = False
         self.boot()
 
     def pause(self) -> None:

@@ -376,7 +376,7 @@ class Network:
                     lambda _e: ev.succeed("timeout"))
                 return
             if not dst.up or dst.paused:
-                if dst.paused:
+                if dst.paused or dst.host_down:
                     Timeout(self.env, max(0.0, self.config.connect_timeout - rtt)).callbacks.append(
                         lambda _e: ev.succeed("timeout"))
                 else:
@@ -440,9 +440,12 @@ class Network:
 
     def _stream_deliver(self, conn: Connection, d: int, msg: Message, row) -> None:
         dst = conn.b if d == 0 else conn.a
-        if not dst.up and conn.http is None:
+        if not dst.up:
+            refused = conn.http is not None and d == 0 and not dst.host_down
             if row is not None:
-                row[7] = "crashed"
+                row[7] = "refused" if refused else "crashed"
+            if refused:
+                self._http_arrive(conn, d, dst, msg)  # the host's kernel answers with a reset
             return
         if row is not None:
             row[6] = self.env._now
@@ -544,7 +547,8 @@ class Network:
             self._forget(conn)
             return
         if not dst.up:
-            # Nothing listening: a definite refusal (the request had no effect).
+            # Nothing listening (the host is up, the process is not): a definite
+            # refusal, the request had no effect.
             wait = self.one_way(dst, conn.a)
             Timeout(self.env, wait).callbacks.append(lambda _e: ev.triggered or ev.succeed(Reply("refused")))
             conn.open = False

@@ -206,3 +206,21 @@ def test_same_seed_same_journal_other_seed_differs():
 
     assert run(3) == run(3)
     assert run(3) != run(4)
+
+
+def test_a_vanished_host_answers_nothing_a_dead_process_is_refused():
+    sim, net = make_net(connect_timeout=3.0)
+    c, s = Probe(sim, "c", "us-east"), Probe(sim, "s", "us-east")
+    sim.start()
+    s.crash(silent=True)
+    req = net.request(c, "s", "echo", 1, timeout=5)
+    conn = net.connect(c, "s")
+    sim.env.run(until=10)
+    assert req.value.status == "timeout" and conn.value == "timeout"
+    assert net.journal.rows[0][6] is None and net.journal.rows[0][7] == "crashed"
+    s.restart()
+    s.crash(silent=False)
+    req = net.request(c, "s", "echo", 2, timeout=5)
+    conn = net.connect(c, "s")
+    sim.env.run(until=12)
+    assert req.value.status == "refused" and conn.value == "refused"
