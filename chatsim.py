@@ -402,9 +402,9 @@ def bench_storm(clients: int = 10_000) -> dict:
                                                                        "sweep", "variants"})
             cfg["members"] = scn.topology.members()
             cfg["network"]["journal"] = False  # a log of messages, not state per client
-            seen = {}
+            seen: dict = {}
 
-            def probe(sim):
+            def probe(sim, seen=seen):
                 seen["bytes"] = tracemalloc.get_traced_memory()[0]
                 seen["connected"] = sum(1 for n in sim.nodes.values() if n.role == "client" and n.usable)
 

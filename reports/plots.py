@@ -173,7 +173,7 @@ def message_diagram(run: Run, msg: str) -> Figure:
             order.append(name)
     x = {n: i for i, n in enumerate(order)}
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(order) + 2), 7))
-    for n, i in x.items():
+    for i in x.values():
         ax.plot([i, i], [t0 - pad, t1 + pad], color="#bbbbbb", linewidth=0.8, zorder=0)
     for w in run.faults():
         if w.end < t0 - pad or w.start > t1 + pad:

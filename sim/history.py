@@ -133,10 +133,6 @@ class HistoryWriter:
         self._part.unlink(missing_ok=True)
 
 
-def encode_op(op: Op) -> bytes:
-    return _encoder.encode(op)
-
-
 def parse_history(data: bytes, name: str = "<history>", slim: bool = False) -> History:
     """Parse and validate a whole history held in memory.
 

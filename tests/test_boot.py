@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from helpers import cli, run_scenario, verdicts
+from helpers import cli, run_scenario
 from sim.nodes.team import TeamSize
 from reports.sweep import fit_exponent
 

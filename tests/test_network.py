@@ -182,7 +182,7 @@ def test_http_ok_refused_reset_and_timeout():
 
 def test_journal_records_send_receive_and_drop():
     sim, net = make_net()
-    a, b = Probe(sim, "a", "us-east"), Probe(sim, "b", "us-east")
+    a, _ = Probe(sim, "a", "us-east"), Probe(sim, "b", "us-east")
     sim.start()
     net.send_datagram(a, "b", "hello", 1, size=42, trace="m1")
     sim.env.run(until=1)
@@ -197,7 +197,7 @@ def test_journal_records_send_receive_and_drop():
 def test_same_seed_same_journal_other_seed_differs():
     def run(seed):
         sim, net = make_net(seed=seed, loss=0.2)
-        a, b = Probe(sim, "a", "us-east"), Probe(sim, "b", "eu-west")
+        a, _ = Probe(sim, "a", "us-east"), Probe(sim, "b", "eu-west")
         sim.start()
         for i in range(200):
             net.send_datagram(a, "b", "m", i)

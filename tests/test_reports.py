@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cli, run_scenario
+from helpers import cli
 from invariants.synth import reference_history, to_jsonl
 from reports import plots
 from reports.data import Run, load_run

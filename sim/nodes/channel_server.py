@@ -91,7 +91,7 @@ class OldChannelServer(Node):
         self.last_ts[ch] = t
         self.seq[ch] = self.seq.get(ch, 0) + 1
         chat = Chat(ch, post.msg, post.text, post.sender, fmt_ts(t), self.seq[ch])
-        for user, c in self.subs.get(ch, {}).items():
+        for c in self.subs.get(ch, {}).values():
             c.send(self, "message", chat, chat.size, post.msg)
         self.step("broadcast", msg=post.msg)
         conn.send(self, "ack", Ack(ch, post.msg, chat.ts), 60, post.msg)

@@ -62,7 +62,6 @@ class Client(Node):
         self.dir_pending: dict[int, DirEvent] = {}
         self.resyncing = False
         self._broken = None
-        self.reads_done = False
 
     def start(self):
         self.spawn(self.session())
@@ -259,7 +258,6 @@ class Client(Node):
             else:
                 err = reply.payload.get("error") if reply.payload else reply.status
                 self.sim.record(self.name, "fail", "read", {"channel": ch, "error": err})
-        self.reads_done = True
 
     # -- subclass hooks -------------------------------------------------------------------
     def do_boot(self):
@@ -291,7 +289,6 @@ class OldClient(Client):
     def reset_volatile(self):
         super().reset_volatile()
         self.conns: dict[str, object] = {}
-        self.unacked_order: list[str] = []
 
     def do_boot(self):
         return (yield from self.rtm_boot("rtm.start", self.webapps[0]))

@@ -144,7 +144,7 @@ class Flannel(Gateway):
         elif isinstance(p, Chat):
             # lazy loading: push the sender's profile just ahead of its first message
             for users in (self.local.get(p.channel, {}),):
-                for user, c in users.items():
+                for c in users.values():
                     known = c.meta.setdefault("known", set()) if c.meta is not None else set()
                     if p.sender not in known:
                         known.add(p.sender)

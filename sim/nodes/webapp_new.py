@@ -30,9 +30,6 @@ from .discovery import ring_owner
 from .webapp import WebApp
 from ..kernel import stable_hash
 
-DEFINITE = {"not_authed", "not_in_channel", "channel_not_found", "service_unavailable", "ratelimited"}
-
-
 class NewWebApp(WebApp):
     def __init__(self, sim, name, region, *, controller: str, discovery: str, settings: dict, **kw):
         super().__init__(sim, name, region, **kw)
