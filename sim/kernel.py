@@ -195,7 +195,9 @@ class Node:
         self.incarnation = 0
         self.skew = 0.0
         self.durable: dict[str, Any] = {}
-        self._procs: set[simpy.Process] = set()
+        # insertion-ordered (a dict, not a set): crash interrupts them in a
+        # deterministic order, whatever the objects' addresses
+        self._procs: dict[simpy.Process, None] = {}
         self._held: list[Callable[[], None]] = []  # work that arrived while paused
         sim.add(self)
 
@@ -267,12 +269,12 @@ class Node:
     def spawn(self, gen: Generator) -> simpy.Process:
         """Run ``gen`` as one of this node's processes; a crash ends it quietly."""
         proc = self.env.process(self._guard(gen))
-        self._procs.add(proc)
+        self._procs[proc] = None
         proc.callbacks.append(self._procs_discard)
         return proc
 
     def _procs_discard(self, event: simpy.Event) -> None:
-        self._procs.discard(event)
+        self._procs.pop(event, None)
 
     def _guard(self, gen: Generator) -> Generator:
         inc = self.incarnation

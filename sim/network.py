@@ -271,7 +271,9 @@ class Network:
         self._version = 0
         self.partitions: list[Rule] = []
         self.degradations: list[Rule] = []
-        self.conns: dict[str, set[Connection]] = {}
+        # node -> its open connections, insertion-ordered (never a set of objects:
+        # iteration order must not depend on memory addresses)
+        self.conns: dict[str, dict[Connection, None]] = {}
         self._arrive_cb = self._stream_timeout  # bound once: the hot path's callback
         sim.network = self
 
@@ -399,15 +401,15 @@ class Network:
 
     def _open(self, kind: str, a: Node, b: Node, keepalive: float) -> Connection:
         conn = Connection(self, next(self._conn_ids), kind, a, b, keepalive)
-        self.conns.setdefault(a.name, set()).add(conn)
-        self.conns.setdefault(b.name, set()).add(conn)
+        self.conns.setdefault(a.name, {})[conn] = None
+        self.conns.setdefault(b.name, {})[conn] = None
         return conn
 
     def _forget(self, conn: Connection) -> None:
         for n in (conn.a, conn.b):
             s = self.conns.get(n.name)
             if s is not None:
-                s.discard(conn)
+                s.pop(conn, None)
 
     def _stream_timeout(self, ev) -> None:
         """A segment reaches the far end (the hot path: kept flat on purpose)."""
@@ -589,7 +591,7 @@ class Network:
             rules.append(Rule(next(self._rule_ids), frozenset(dsts), frozenset(srcs)))
         self.partitions.extend(rules)
         for rule in rules:
-            for name in rule.srcs:
+            for name in sorted(rule.srcs):
                 for conn in list(self.conns.get(name, ())):
                     other = conn.b if conn.a.name == name else conn.a
                     if other.name in rule.dsts:

@@ -36,8 +36,12 @@ def raw(name):
     return load_raw(name)[0]
 
 
-def cli(*args, cwd=None):
-    p = subprocess.run([sys.executable, "-m", "chatsim", *args], capture_output=True, text=True, cwd=cwd or ROOT)
+def cli(*args, cwd=None, env=None):
+    import os
+
+    full_env = {**os.environ, **(env or {})}
+    p = subprocess.run([sys.executable, "-m", "chatsim", *args], capture_output=True, text=True, cwd=cwd or ROOT,
+                       env=full_env)
     return p.returncode, p.stdout, p.stderr
 
 

@@ -117,4 +117,4 @@ def test_flannel_validates_sessions():
     conn.send(intruder, "hello", Hello("client-9", ("C1",)), 100)
     sim.env.run(until=2)
     assert not conn.open and [r for _, r, _ in intruder.closed] == ["invalid_auth"]
-    assert fl.clients == set()
+    assert fl.clients == {}

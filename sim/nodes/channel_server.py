@@ -40,7 +40,7 @@ class OldChannelServer(Node):
         self.seq: dict[str, int] = {}
         self.buffer: list[Chat] = []  # the hand-off buffer: volatile by design
         self.presence: dict[str, str] = {}
-        self.conns: set = set()  # every client WebSocket of the team
+        self.conns: dict = {}  # every client WebSocket of the team (ordered, not a set)
         self.dir_log: list[DirEvent] = []  # directory events since this incarnation started
 
     def start(self):
@@ -53,7 +53,7 @@ class OldChannelServer(Node):
             self.handle_send(conn, p)
         elif isinstance(p, Hello):
             conn.meta = {"user": p.user}
-            self.conns.add(conn)
+            self.conns[conn] = None
             for ch in p.channels:
                 if p.user in self.members.get(ch, ()):
                     self.subs.setdefault(ch, {})[p.user] = conn
@@ -75,7 +75,7 @@ class OldChannelServer(Node):
         yield  # pragma: no cover
 
     def on_closed(self, conn, reason):
-        self.conns.discard(conn)
+        self.conns.pop(conn, None)
         user = (conn.meta or {}).get("user")
         for subs in self.subs.values():
             if subs.get(user) is conn:

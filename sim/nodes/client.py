@@ -412,7 +412,7 @@ class NewClient(Client):
             self.stream_broke(reason)
 
     def ephemeral(self, kind: str, channel: str | None) -> None:
-        if self.conn is not None and channel is not None:
+        if self.conn is not None:
             self.conn.send(self, kind, Ephemeral(kind, channel, self.name), 60)
 
     # -- sending --------------------------------------------------------------------

@@ -53,7 +53,7 @@ class Flannel(Gateway):
         self.buffer: list[DirEvent] = []
         self.pending: dict[int, DirEvent] = {}
         self.dir_log: list[DirEvent] = []
-        self.clients: set = set()
+        self.clients: dict = {}  # client sockets, insertion-ordered
 
     # -- the cache -------------------------------------------------------------------
     def warm(self):
@@ -137,7 +137,7 @@ class Flannel(Gateway):
             if p.user not in self.users:  # an invalid session: the socket is closed
                 conn.close(self, "invalid_auth")
                 return
-            self.clients.add(conn)
+            self.clients[conn] = None
             for ev in self.dir_log:
                 if ev.version > p.dir_version:
                     conn.send(self, "directory", ev, 80)
@@ -153,7 +153,7 @@ class Flannel(Gateway):
         super().on_message(conn, msg)
 
     def on_closed(self, conn, reason):
-        self.clients.discard(conn)
+        self.clients.pop(conn, None)
         super().on_closed(conn, reason)
 
     def stats(self) -> dict:

@@ -76,6 +76,12 @@ class Gateway(Node):
             new = [ch for ch in p.channels if ch not in self.subscribed]
             if new:
                 self.spawn(self.resubscribe(new))
+        elif isinstance(p, Ephemeral) and p.channel is None:
+            # presence: to this host's other clients (the team's clients of the region)
+            if conn.meta is not None and "user" in conn.meta:
+                targets = {u: c for users in self.local.values() for u, c in users.items() if u != p.user}
+                for c in targets.values():
+                    c.send(self, p.kind, p, 60)
         elif isinstance(p, Ephemeral):
             if conn.meta is not None and "user" in conn.meta:  # from a client: upstream
                 server = self.subscribed.get(p.channel) if p.channel else None
