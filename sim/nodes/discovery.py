@@ -109,3 +109,33 @@ def heartbeat_loop(node: Node, target: str):
     while True:
         net.send_datagram(node, target, "heartbeat", None, 40)
         yield from node.sleep(HEARTBEAT)
+
+
+class ClusterView:
+    """Mixin for nodes that cache where things are: Kafka partition leaders
+    (from the controller) and the channel-server ring and Redis primary (from
+    discovery). ``refresh_view`` asks both; ``view_loop`` does so every second.
+    The node sets ``controller`` and ``discovery`` (names) in its constructor."""
+
+    controller: str
+    discovery: str
+
+    def reset_view(self) -> None:
+        self.leaders: dict[int, str | None] = {}
+        self.ring: tuple[str, ...] = ()
+        self.redis: str | None = None
+
+    def refresh_view(self):
+        net = self.sim.network
+        meta = yield net.request(self, self.controller, "kafka.metadata", {}, timeout=1.0)
+        if meta.status == "ok":
+            self.leaders = {p: lead for p, (lead, _) in meta.payload["leaders"].items()}
+        disc = yield net.request(self, self.discovery, "discovery.get", {}, timeout=1.0)
+        if disc.status == "ok":
+            self.ring = disc.payload["ring"]
+            self.redis = disc.payload["redis"]
+
+    def view_loop(self):
+        while True:
+            yield from self.refresh_view()
+            yield from self.sleep(1.0)

@@ -26,11 +26,11 @@ Errors follow Slack's Web API: ``internal_error`` means the outcome is unknown.
 
 from __future__ import annotations
 
-from .discovery import ring_owner
+from .discovery import ClusterView, ring_owner
 from .webapp import WebApp
 from ..kernel import stable_hash
 
-class NewWebApp(WebApp):
+class NewWebApp(ClusterView, WebApp):
     def __init__(self, sim, name, region, *, controller: str, discovery: str, settings: dict, **kw):
         super().__init__(sim, name, region, **kw)
         self.controller = controller
@@ -40,28 +40,11 @@ class NewWebApp(WebApp):
 
     def reset_volatile(self):
         super().reset_volatile()
-        self.leaders: dict[int, str | None] = {}
-        self.ring: tuple[str, ...] = ()
-        self.redis: str | None = None
+        self.reset_view()
         self.rate: dict[str, list[float]] = {}
 
     def start(self):
-        self.spawn(self.refresh_loop())
-
-    def refresh_loop(self):
-        while True:
-            yield from self.refresh()
-            yield from self.sleep(1.0)
-
-    def refresh(self):
-        net = self.sim.network
-        meta = yield net.request(self, self.controller, "kafka.metadata", {}, timeout=1.0)
-        if meta.status == "ok":
-            self.leaders = {p: lead for p, (lead, _) in meta.payload["leaders"].items()}
-        disc = yield net.request(self, self.discovery, "discovery.get", {}, timeout=1.0)
-        if disc.status == "ok":
-            self.ring = disc.payload["ring"]
-            self.redis = disc.payload["redis"]
+        self.spawn(self.view_loop())
 
     def partition_of(self, channel: str) -> int:
         return stable_hash(channel) % self.k["partitions"]
@@ -96,7 +79,7 @@ class NewWebApp(WebApp):
             reply = yield from self.redis_cmd("SETNX", key, "pending", self.s["redis"]["ttl"], post.msg)
             if reply is None or reply.status != "ok":
                 if reply is not None and reply.status == "error":
-                    yield from self.refresh()  # READONLY: a failover happened
+                    yield from self.refresh_view()  # READONLY: a failover happened
                 return "error", {"ok": False, "error": "service_unavailable"}, 60
             if not reply.payload["set"]:
                 value = reply.payload["value"]
@@ -112,7 +95,7 @@ class NewWebApp(WebApp):
         for _ in range(3):
             leader = self.leaders.get(part)
             if leader is None:
-                yield from self.refresh()
+                yield from self.refresh_view()
                 leader = self.leaders.get(part)
                 if leader is None:
                     break
@@ -124,10 +107,10 @@ class NewWebApp(WebApp):
                 result = reply.payload
                 break
             if reply.status == "error" and reply.payload["error"] == "NOT_LEADER":
-                yield from self.refresh()  # definitely not appended: try the new leader
+                yield from self.refresh_view()  # definitely not appended: try the new leader
                 continue
             if reply.status in ("refused", "unreachable"):
-                yield from self.refresh()
+                yield from self.refresh_view()
                 continue
             # timeout, reset, NOT_LEADER_OR_FOLLOWER after append: may or may not be in the log
             return "error", {"ok": False, "error": "internal_error"}, 60

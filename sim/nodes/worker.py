@@ -13,9 +13,10 @@ leader's log (after an unclean election) resets to its end, like
 from __future__ import annotations
 
 from ..kernel import Node
+from .discovery import ClusterView
 
 
-class Worker(Node):
+class Worker(ClusterView, Node):
     role = "worker"
 
     def __init__(self, sim, name, region, *, partitions: list[int], controller: str, discovery: str, db: str,
@@ -30,24 +31,12 @@ class Worker(Node):
         self.durable["offsets"] = {p: 0 for p in partitions}
 
     def reset_volatile(self):
-        self.leaders: dict[int, str | None] = {}
-        self.redis: str | None = None
+        self.reset_view()
 
     def start(self):
-        self.spawn(self.refresh_loop())
+        self.spawn(self.view_loop())
         for p in self.partitions:
             self.spawn(self.consume(p))
-
-    def refresh_loop(self):
-        net = self.sim.network
-        while True:
-            meta = yield net.request(self, self.controller, "kafka.metadata", {}, timeout=1.0)
-            if meta.status == "ok":
-                self.leaders = {p: lead for p, (lead, _) in meta.payload["leaders"].items()}
-            disc = yield net.request(self, self.discovery, "discovery.get", {}, timeout=1.0)
-            if disc.status == "ok":
-                self.redis = disc.payload["redis"]
-            yield from self.sleep(1.0)
 
     def consume(self, p: int):
         net = self.sim.network
