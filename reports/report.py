@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import plots
 from .data import Run
+from .sweep import backend_load
 
 INVARIANTS = ["validity", "integrity", "total-order", "no-duplicates", "durability", "boot-consistency"]
 DIAGRAMS_PER_RUN = 4
@@ -71,6 +72,15 @@ def build_figures(runs: list[Run], out: Path) -> dict[str, Path]:
     figs: dict[str, Path] = {}
     figs["rates"] = plots.save(plots.rates(runs), out / "rates")[0]
     figs["cdf"] = plots.save(plots.latency_cdf(runs), out / "latency-cdf")[0]
+    def until(r: Run) -> int:  # up to the final reads, which are the harness's, not the workload's
+        w = r.result["config"]["workload"]
+        return int(w["duration"] + w["settle"])
+
+    load = [("this run", r.arch, r.result["metrics"]["backend"]["series"]["webapp_requests"][:until(r)])
+            for r in runs if "backend" in r.result.get("metrics", {})]
+    if load:
+        figs["load"] = plots.save(backend_load(load, runs[0].faults(), "web-app load (requests per second)"),
+                                  out / "backend-load")[0]
     for run in runs:
         tl = run.path / "timeline.png"
         if not tl.exists():
@@ -128,7 +138,8 @@ def render_html(runs: list[Run], figs: dict[str, Path], scenario: dict) -> str:
     for label, vals in metric_rows(runs):
         h.append(f"<tr><td>{e(label)}</td>" + "".join(f"<td>{e(v)}</td>" for v in vals) + "</tr>")
     h.append("</tbody></table>")
-    h.append("<h2>Rates and latency</h2>" + _img(figs["rates"]) + _img(figs["cdf"]))
+    h.append("<h2>Rates, latency and backend load</h2>" + _img(figs["rates"]) + _img(figs["cdf"])
+             + (_img(figs["load"]) if "load" in figs else ""))
     h.append("<h2>Failure timelines</h2>")
     for r in runs:
         h.append(f"<h3>{e(r.arch)}</h3>" + _img(figs[f"timeline-{r.arch}"]))
@@ -176,6 +187,8 @@ def render_md(runs: list[Run], figs: dict[str, Path], scenario: dict, out: Path)
               "|---|" + "---|" * len(runs)]
     lines += [f"| {label} | " + " | ".join(vals) + " |" for label, vals in metric_rows(runs)]
     lines += ["", "## Plots", "", f"![rates]({rel(figs['rates'])})", "", f"![latency]({rel(figs['cdf'])})", ""]
+    if "load" in figs:
+        lines += [f"![backend load]({rel(figs['load'])})", ""]
     for r in runs:
         lines.append(f"![timeline {r.arch}]({rel(figs[f'timeline-{r.arch}'])})")
     lines += ["", "## Violations", ""]

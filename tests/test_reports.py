@@ -65,9 +65,11 @@ def test_cdf_and_rates_overlay_both_architectures(compared):
     out, _ = compared
     cdf = (out / "latency-cdf.svg").read_text()
     rates = (out / "rates.svg").read_text()
+    load = (out / "backend-load.svg").read_text()
     for arch in ("old", "new"):
         assert f'id="cdf-{arch}' in cdf
         assert f'id="rate-{arch}-invoke' in rates and f'id="rate-{arch}-ok' in rates
+        assert f'id="load-{arch}-this run' in load
 
 
 def test_run_explain_draws_one_message(tmp_path):
