@@ -151,10 +151,14 @@ def parse_history(data: bytes, name: str = "<history>", slim: bool = False) -> H
     gc_was = gc.isenabled()
     gc.disable()  # millions of small acyclic objects: collection passes are pure cost
     try:
-        ops = decoder.decode_lines(body)
-    except msgspec.DecodeError:
-        _find_bad_line(body, name, decoder)
-        raise  # pragma: no cover - _find_bad_line always raises
+        try:
+            ops = decoder.decode_lines(body)
+        except msgspec.DecodeError:
+            if not slim:
+                _find_bad_line(body, name, decoder)
+            # Another tool's event may use a field name checkers know with another
+            # type; only the ops checkers read must have the slim shape.
+            ops = _slim_from_full(body, name)
     finally:
         if gc_was:
             gc.enable()
@@ -167,6 +171,31 @@ def parse_history(data: bytes, name: str = "<history>", slim: bool = False) -> H
         i = next(i for i in range(1, len(times)) if times[i] < times[i - 1])
         raise HistoryError(f"{name}: line {i + 2}: time {times[i]} goes backwards (previous {times[i - 1]})")
     return History(meta, ops)
+
+
+CHECKED_OPS = frozenset({"send", "read", "deliver", "stored", "directory", "directory-truth"})
+_slim_value_decoder = msgspec.json.Decoder(SlimValue)
+
+
+def _slim_from_full(body: bytes, name: str) -> list[SlimOp]:
+    """Decode generically, then give the ops checkers read their slim value
+    (validated: a bad one is bad input) and every other op an empty one."""
+    try:
+        full = _op_decoder.decode_lines(body)
+    except msgspec.DecodeError:
+        _find_bad_line(body, name, _op_decoder)
+        raise  # pragma: no cover - _find_bad_line always raises
+    empty = SlimValue()
+    out = []
+    for i, op in enumerate(full):
+        value = empty
+        if op.f in CHECKED_OPS:
+            try:
+                value = _slim_value_decoder.decode(_encoder.encode(op.value))
+            except msgspec.DecodeError as e:
+                raise HistoryError(f"{name}: line {i + 2}: {op.f} value: {e}") from None
+        out.append(SlimOp(op.index, op.time, op.process, op.type, op.f, value))
+    return out
 
 
 def _find_bad_line(body: bytes, name: str, decoder: msgspec.json.Decoder) -> None:

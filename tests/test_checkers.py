@@ -224,3 +224,11 @@ def test_a_send_acked_after_the_read_began_is_concurrent_with_it():
     v, r = verdicts(H(*ops))
     assert v == only()
     assert r["invariants"]["validity"]["counts"]["acked_after_read"] == 1
+
+
+def test_foreign_events_with_odd_fields_are_ignored_but_checked_ops_are_validated():
+    ops = [("c1", "event", "connect", {"channel": 5, "version": "v2", "msgs": "n/a"}), *clean()]
+    v, _ = verdicts(H(*ops))
+    assert v == only()
+    with pytest.raises(HistoryError, match="line 2: deliver value"):
+        check_bytes(H(("c1", "event", "deliver", {"channel": "C1", "msg": 7})))
