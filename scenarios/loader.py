@@ -106,6 +106,7 @@ class Fault(Strict):
     dup: float = Field(0.0, ge=0, le=1)
     skew: float = 0.0
     silent: bool = False
+    params: dict[str, int | float | str | bool] = {}  # component faults, e.g. kafka-leader-crash's partition
 
     @model_validator(mode="after")
     def _one_trigger(self):

@@ -133,3 +133,28 @@ def test_new_run_is_deterministic(tmp_path):
     _, a = run_scenario("kafka-unclean-election", "new", 5, tmp_path / "a")
     _, b = run_scenario("kafka-unclean-election", "new", 5, tmp_path / "b")
     assert (a / "history.jsonl").read_bytes() == (b / "history.jsonl").read_bytes()
+
+
+def test_kafka_leader_crash_elects_a_new_leader_and_keeps_acked_messages(tmp_path):
+    from sim.kernel import stable_hash
+
+    r = copy.deepcopy(raw("steady"))
+    part = stable_hash("general") % 4
+    r["faults"] = [{"kind": "kafka-leader-crash", "arch": "new", "at": 8, "duration": 10, "silent": True,
+                    "params": {"partition": part}}]
+    result, out = run_scenario(r, "new", 1, tmp_path)
+    ops = history_ops(out)
+    crash = next(o for o in ops if o["f"] == "kafka-leader-crash")
+    assert crash["value"]["partition"] == part and crash["value"]["node"].startswith("kafka-")
+    elections = [o for o in ops if o["f"] == "election" and o["value"]["partition"] == part]
+    assert elections and elections[0]["value"]["clean"] is True
+    assert elections[0]["value"]["leader"] != crash["value"]["node"]
+    v = verdicts(result)
+    assert v["durability"] is True and v["validity"] is True
+
+
+def test_flannel_restart_fault_is_recorded_and_cold(tmp_path):
+    result, out = run_scenario("flannel-cold-restart", "new", 2, tmp_path)
+    ops = history_ops(out)
+    assert [o["f"] for o in ops if o["process"] == "nemesis"] == ["flannel-restart", "restart"]
+    assert result["metrics"]["backend"]["flannel"]["loads"] == 3

@@ -3,9 +3,10 @@
 Main region (us-east): web app instances behind a load balancer, the DB,
 Kafka brokers and controller, a Redis primary and replica, discovery, the
 channel servers and one job worker per partition. Every region with clients
-gets a gateway. Component faults registered here: ``kafka-leader-crash``
-(crash the current leader of ``params.partition``) and ``redis-failover``
-(the Redis primary's host vanishes; discovery promotes the replica).
+has Flannel hosts. Component faults registered here: ``kafka-leader-crash``
+(crash the current leader of ``params.partition``), ``redis-failover`` (the
+Redis primary's host vanishes; discovery promotes the replica) and
+``flannel-restart`` (Flannel hosts restart, cold).
 """
 
 from __future__ import annotations
@@ -101,5 +102,21 @@ def _redis_failover(nem, spec, hit):
     return {"node": primary}, node
 
 
+def _flannel_restart(nem, spec, hit):
+    """Flannel hosts (``targets``, default all) go down; they come back cold."""
+    hosts = nem.sim.select(spec.targets or ["role:flannel"])
+    for h in hosts:
+        h.crash()
+    names = ",".join(sorted(h.name for h in hosts))
+    return {"node": names}, hosts
+
+
+def _flannel_back(nem, spec, hosts):
+    for h in hosts:
+        h.restart()
+    return {"node": ",".join(sorted(h.name for h in hosts))}
+
+
 faults.register("kafka-leader-crash", _kafka_leader_crash, _restart, "restart")
 faults.register("redis-failover", _redis_failover, _restart, "restart")
+faults.register("flannel-restart", _flannel_restart, _flannel_back, "restart")
