@@ -440,19 +440,6 @@ class Network:
             held[d].append((msg, row))
             self._watch(conn)
             return
-        dst = conn.b if d == 0 else conn.a
-        if not dst.up and conn.http is None:  # e.g. what a crashed process had sent, to a dead peer
-            if row is not None:
-                row[7] = "crashed"
-            return
-        if conn.http is None and not dst.paused:
-            if row is not None:
-                row[6] = self.env._now
-            try:
-                dst.on_message(conn, msg)
-            except NodeCrashed:
-                pass
-            return
         self._stream_deliver(conn, d, msg, row)
 
     def _stream_deliver(self, conn: Connection, d: int, msg: Message, row) -> None:
