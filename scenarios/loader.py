@@ -250,6 +250,14 @@ class Scenario(Strict):
             return [(f"{short}={v}", [f"{self.sweep.key}={v}"]) for v in self.sweep.values]
         return [(v.name, list(v.set)) for v in self.variants]
 
+    def run_config(self) -> dict[str, Any]:
+        """The settings the simulation takes, as plain data (``sim`` never
+        imports ``scenarios``), with each channel's members resolved."""
+        cfg = self.model_dump(mode="json", by_alias=True,
+                              exclude={"faults", "expect", "name", "description", "sweep", "variants"})
+        cfg["members"] = self.topology.members()
+        return cfg
+
     def faults_for(self, arch: str) -> list[Fault]:
         return [f for f in self.faults if f.arch in (arch, "both")]
 

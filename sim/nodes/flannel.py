@@ -143,13 +143,12 @@ class Flannel(Gateway):
                     conn.send(self, "directory", ev, 80)
         elif isinstance(p, Chat):
             # lazy loading: push the sender's profile just ahead of its first message
-            for users in (self.local.get(p.channel, {}),):
-                for c in users.values():
-                    known = c.meta.setdefault("known", set()) if c.meta is not None else set()
-                    if p.sender not in known:
-                        known.add(p.sender)
-                        c.send(self, "user", {"user": p.sender}, PROFILE_BYTES)
-                        self.profile_pushes += 1
+            for c in self.local.get(p.channel, {}).values():
+                known = c.meta.setdefault("known", set()) if c.meta is not None else set()
+                if p.sender not in known:
+                    known.add(p.sender)
+                    c.send(self, "user", {"user": p.sender}, PROFILE_BYTES)
+                    self.profile_pushes += 1
         super().on_message(conn, msg)
 
     def on_closed(self, conn, reason):
