@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import chatsim
+from chatsim import api
 from scenarios import Scenario, load_scenario
 from scenarios.loader import load_raw
 
@@ -18,7 +18,7 @@ def run_scenario(name_or_raw, arch, seed, tmp_path, overrides=()):
     else:
         scn = load_scenario(name_or_raw, list(overrides))
     out = Path(tmp_path) / f"{scn.name}-{arch}-{seed}"
-    return chatsim.run_one(scn, arch, seed, out), out
+    return api.run_one(scn, arch, seed, out), out
 
 
 def verdicts(result):

@@ -16,7 +16,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from sim.errors import ChatsimError, WiringError
+from sim.errors import ChatsimError
+
+from .api import bench_storm, explain_msg, run_one
 
 EXIT_OK, EXIT_VIOLATED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 
@@ -96,74 +98,6 @@ def _prepare(scenario_ref: str, overrides: tuple[str, ...]):
     from scenarios import load_scenario
 
     return load_scenario(scenario_ref, list(overrides))
-
-
-def run_one(scn, arch: str, seed: int, out_dir: Path, plots: bool = False) -> dict:
-    """Run one architecture on a scenario; write history.jsonl, journal.jsonl,
-    result.json and (with ``plots``) timeline.png / timeline.svg."""
-    from invariants import check
-    from reports.metrics import run_metrics
-    from sim.faults import FaultSpec
-    from sim.history import parse_history
-    from sim.runner import run
-
-    cfg = scn.run_config()
-    faults = [FaultSpec(**{k: (tuple(v) if isinstance(v, list) else v)
-                           for k, v in f.model_dump().items() if k != "arch"})
-              for f in scn.faults_for(arch)]
-    try:
-        output = run(scenario=scn.name, arch=arch, seed=seed, cfg=cfg, faults=faults,
-                     out=out_dir / "history.jsonl")
-    except WiringError as e:
-        raise WiringError(f"{scn.source}: {e}") from None
-    output.write_journal(out_dir / "journal.jsonl")
-    data = output.history.read_bytes()  # read once: checkers decode it slim, metrics in full
-    verdict = check(parse_history(data, str(output.history), slim=True))
-    metrics = run_metrics(parse_history(data, str(output.history)), output.network_summary())
-    metrics["simulated_seconds"] = round(output.end_time, 6)
-    metrics["backend"] = output.backend()
-    storm = metrics.get("storm")
-    if storm is not None:  # the backend's load after the heal, from its meters
-        series = metrics["backend"]["series"]
-        after, until = int(storm["heal"]), int(scn.workload.duration + scn.workload.settle)  # not the final reads
-        storm["backend_peak_requests_per_s"] = max(series["webapp_requests"][after:until], default=0)
-        storm["backend_peak_boots_per_s"] = max(series["webapp_boots"][after:until], default=0)
-        storm["backend_peak_queue"] = max(series["webapp_queue"][after:until], default=0)
-    # web-app work per client boot: rtm.start builds, or the Flannel cache loads behind many boots
-    metrics["webapp_cpu_per_boot"] = (round(metrics["backend"]["webapp"]["boot_cpu_seconds"] / metrics["boots"], 6)
-                                      if metrics["boots"] else None)
-    expected = scn.expected(arch)
-    result = {
-        "scenario": scn.name, "arch": arch, "seed": seed, "valid": verdict["valid"],
-        "invariants": verdict["invariants"], "sends": verdict["sends"], "ops": verdict["ops"],
-        "expected": expected,
-        "as_expected": matches_expected(verdict, expected),
-        "metrics": metrics, "config": cfg,
-    }
-    tmp = out_dir / "result.json.part"
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(out_dir / "result.json")
-    if plots:
-        from reports import plots as P
-        from reports.data import load_run
-
-        P.save(P.timeline(load_run(out_dir)), out_dir / "timeline")
-    return result
-
-
-def matches_expected(verdict: dict, expected: dict) -> bool:
-    """Every invariant as the scenario expects ("maybe" accepts either)."""
-    return all(want == "maybe" or verdict["invariants"][name]["valid"] == want for name, want in expected.items())
-
-
-def explain_msg(out_dir: Path, msg: str) -> Path:
-    from reports import plots as P
-    from reports.data import load_run
-
-    run = load_run(out_dir)
-    if not any(op.value.get("msg") == msg for op in run.ops):
-        raise ChatsimError(f"--explain: no message {msg!r} in this run (ids look like client-1:4)")
-    return P.save(P.message_diagram(run, msg), out_dir / f"explain-{msg.replace(':', '_')}")[0]
 
 
 def print_run(result: dict, out_dir: Path) -> None:
@@ -373,48 +307,6 @@ def bench(as_json: bool, quick: bool, storm_clients: int | None) -> None:
     for k, v in figures.items():
         t.add_row(k, f"{v:,}" if isinstance(v, int) else str(v))
     out.print(t)
-
-
-def bench_storm(clients: int = 10_000) -> dict:
-    """The partition-reconnect-storm at ``clients`` clients, both architectures:
-    wall seconds per simulated client (a full run), and memory per connected
-    client (tracemalloc, all clients connected, before the partition)."""
-    import time
-    import tracemalloc
-    import tempfile
-
-    from scenarios.loader import Scenario, load_raw
-    from sim.runner import run
-
-    raw, _ = load_raw("partition-reconnect-storm")
-    raw["topology"]["clients"][1]["count"] = clients - raw["topology"]["clients"][0]["count"]
-    raw["topology"]["auto_channels"] = max(40, clients // 15)  # channels of ~15 members
-    raw["workload"]["rate"] = 0.02
-    scn = Scenario.model_validate({**raw, "source": "bench"})
-    figures: dict = {"storm.clients": clients}
-    for arch in ("old", "new"):
-        with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
-            run_one(scn, arch, 1, Path(tmp) / "run")
-            wall = time.perf_counter() - t0
-            cfg = scn.run_config()
-            cfg["network"]["journal"] = False  # a log of messages, not state per client
-            seen: dict = {}
-
-            def probe(sim, seen=seen):
-                seen["bytes"] = tracemalloc.get_traced_memory()[0]
-                seen["connected"] = sum(1 for n in sim.nodes.values() if n.role == "client" and n.usable)
-
-            tracemalloc.start()
-            base = tracemalloc.get_traced_memory()[0]
-            run(scenario=scn.name, arch=arch, seed=1, cfg=cfg, faults=[], out=Path(tmp) / "probe.jsonl",
-                probe_at=8.0, probe=probe)
-            tracemalloc.stop()
-        figures[f"storm.{arch}.wall_seconds"] = round(wall, 2)
-        figures[f"storm.{arch}.ms_per_client"] = round(1000 * wall / clients, 3)
-        figures[f"storm.{arch}.connected_at_probe"] = seen["connected"]
-        figures[f"storm.{arch}.bytes_per_connected_client"] = round((seen["bytes"] - base) / max(1, seen["connected"]))
-    return figures
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,3 @@
+from chatsim.cli import main
+
+main()
