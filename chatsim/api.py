@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sim import architectures
 from sim.errors import ChatsimError, WiringError
 
 
@@ -20,13 +21,12 @@ def run_one(scn, arch: str, seed: int, out_dir: Path, plots: bool = False) -> di
     from sim.history import parse_history
     from sim.runner import run
 
-    cfg = scn.run_config()
+    cfg = scn.run_config(arch)
     faults = [FaultSpec(**{k: (tuple(v) if isinstance(v, list) else v)
                            for k, v in f.model_dump().items() if k != "arch"})
               for f in scn.faults_for(arch)]
     try:
-        output = run(scenario=scn.name, arch=arch, seed=seed, cfg=cfg, faults=faults,
-                     out=out_dir / "history.jsonl")
+        output = run(scenario=scn.name, seed=seed, cfg=cfg, faults=faults, out=out_dir / "history.jsonl")
     except WiringError as e:
         raise WiringError(f"{scn.source}: {e}") from None
     output.write_journal(out_dir / "journal.jsonl")
@@ -51,7 +51,7 @@ def run_one(scn, arch: str, seed: int, out_dir: Path, plots: bool = False) -> di
         "invariants": verdict["invariants"], "sends": verdict["sends"], "ops": verdict["ops"],
         "expected": expected,
         "as_expected": matches_expected(verdict, expected),
-        "metrics": metrics, "config": cfg,
+        "metrics": metrics, "config": cfg.as_json(),
     }
     tmp = out_dir / "result.json.part"
     tmp.write_text(json.dumps(result, indent=2))
@@ -96,13 +96,12 @@ def bench_storm(clients: int = 10_000) -> dict:
     raw["workload"]["rate"] = 0.02
     scn = Scenario.model_validate({**raw, "source": "bench"})
     figures: dict = {"storm.clients": clients}
-    for arch in ("old", "new"):
+    for arch in architectures.names():
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             run_one(scn, arch, 1, Path(tmp) / "run")
             wall = time.perf_counter() - t0
-            cfg = scn.run_config()
-            cfg["network"]["journal"] = False  # a log of messages, not state per client
+            cfg = scn.run_config(arch)
             seen: dict = {}
 
             def probe(sim, seen=seen):
@@ -111,8 +110,8 @@ def bench_storm(clients: int = 10_000) -> dict:
 
             tracemalloc.start()
             base = tracemalloc.get_traced_memory()[0]
-            run(scenario=scn.name, arch=arch, seed=1, cfg=cfg, faults=[], out=Path(tmp) / "probe.jsonl",
-                probe_at=8.0, probe=probe)
+            run(scenario=scn.name, seed=1, cfg=cfg, faults=[], out=Path(tmp) / "probe.jsonl",
+                probe_at=8.0, probe=probe, journal=False)  # a log of messages, not state per client
             tracemalloc.stop()
         figures[f"storm.{arch}.wall_seconds"] = round(wall, 2)
         figures[f"storm.{arch}.ms_per_client"] = round(1000 * wall / clients, 3)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sim.errors import ChatsimError
@@ -68,15 +69,65 @@ def cli() -> None:
 
 @cli.command()
 def scenarios() -> None:
-    """List the built-in scenarios with one-line descriptions."""
+    """List the built-in scenarios and the registered architectures, one line each."""
     from scenarios import list_builtin
+    from sim import architectures
 
     t = Table(title="scenarios")
     t.add_column("name")
     t.add_column("description")
     for name, desc in list_builtin():
-        t.add_row(name, desc)
+        t.add_row(escape(name), escape(desc))
     out.print(t)
+    a = Table(title="architectures")
+    a.add_column("name")
+    a.add_column("description")
+    a.add_column("send-path steps")
+    a.add_column("component faults")
+    for arch in architectures.registry().values():
+        a.add_row(escape(arch.name), escape(arch.description), " → ".join(arch.step_names()),
+                  ", ".join(arch.faults) or "-")
+    out.print(a)
+
+
+class ArchType(click.ParamType):
+    """A registered architecture (checked against the registry when used, so
+    the registry is loaded only by commands that need it)."""
+
+    name = "ARCH"
+
+    def convert(self, value, param, ctx):
+        from sim import architectures
+
+        if value not in architectures.registry():
+            self.fail(f"{value!r} is not a registered architecture ({', '.join(architectures.names())})",
+                      param, ctx)
+        return value
+
+
+class ArchListType(click.ParamType):
+    """A comma-separated list of registered architectures."""
+
+    name = "A,B,..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        names = [v.strip() for v in value.split(",") if v.strip()]
+        if not names:
+            self.fail("expected at least one architecture", param, ctx)
+        seen = []
+        for n in names:
+            ArchType().convert(n, param, ctx)
+            if n not in seen:
+                seen.append(n)
+        return seen
+
+
+def all_archs(chosen: list[str] | None) -> list[str]:
+    from sim import architectures
+
+    return chosen or architectures.names()
 
 
 SCENARIO_HELP = "A built-in scenario name (see `chatsim scenarios`) or a path to a scenario .toml file."
@@ -118,7 +169,7 @@ def print_run(result: dict, out_dir: Path) -> None:
 def compare_table(results: dict, name: str, seed: int) -> Table:
     from reports.report import INVARIANTS
 
-    t = Table(title=f"{name} / seed {seed}: old vs new")
+    t = Table(title=f"{name} / seed {seed}: {' vs '.join(results)}")
     t.add_column("")
     for arch in results:
         t.add_column(arch)
@@ -151,7 +202,7 @@ def _lat(p: dict) -> str:
 
 @cli.command("run")
 @click.argument("scenario", metavar="SCENARIO")
-@click.option("--arch", type=click.Choice(["old", "new"]), required=True, help="Which architecture to simulate.")
+@click.option("--arch", type=ArchType(), required=True, help="Which registered architecture to simulate.")
 @scenario_options("runs/<scenario>/<arch>-seed<N>/")
 @click.option("--explain", "explain", metavar="MSG_ID", help="Also draw the message diagram of MSG_ID.")
 @click.option("--no-plots", is_flag=True, help="Skip the timeline plot (faster).")
@@ -172,21 +223,25 @@ def run_cmd(scenario: str, arch: str, seed: int, out_dir: str | None, overrides:
 
 @cli.command()
 @click.argument("scenario", metavar="SCENARIO")
+@click.option("--arch", "archs", type=ArchListType(), default=None,
+              help="Architectures to compare, comma-separated (default: every registered one).")
 @scenario_options("runs/<scenario>/compare-seed<N>/")
-def compare(scenario: str, seed: int, out_dir: str | None, overrides: tuple[str, ...]) -> None:
-    """Run SCENARIO under both architectures on the same seed, workload and
-    fault schedule; write report.html and report.md."""
+def compare(scenario: str, archs: list[str] | None, seed: int, out_dir: str | None,
+            overrides: tuple[str, ...]) -> None:
+    """Run SCENARIO under several architectures on the same seed, workload
+    and fault schedule; write report.html and report.md."""
     from reports.data import load_run
     from reports.report import write_reports
 
     scn = _prepare(scenario, overrides)
     path = Path(out_dir) if out_dir else Path("runs") / scn.name / f"compare-seed{seed}"
+    archs = all_archs(archs)
     results = {}
-    for arch in ("old", "new"):
+    for arch in archs:
         with progress(f"running {scn.name} / {arch} / seed {seed}"):
             results[arch] = run_one(scn, arch, seed, path / arch, plots=True)
     with progress("drawing the report"):
-        runs = [load_run(path / arch) for arch in ("old", "new")]
+        runs = [load_run(path / arch) for arch in archs]
         html_path, md_path = write_reports(runs, path, {"name": scn.name, "description": scn.description})
     out.print(compare_table(results, scn.name, seed))
     out.print(f"wrote {html_path} and {md_path}")
@@ -197,7 +252,7 @@ def compare(scenario: str, seed: int, out_dir: str | None, overrides: tuple[str,
 @scenario_options("runs/<scenario>/sweep-seed<N>/")
 def sweep(scenario: str, seed: int, out_dir: str | None, overrides: tuple[str, ...]) -> None:
     """Run SCENARIO at each value of its [sweep] (or each of its [[variants]])
-    under both architectures; write sweep.json and the sweep's plots."""
+    under every registered architecture; write sweep.json and the sweep's plots."""
     from reports import plots as P
     from reports import sweep as S
     from reports.data import load_run
@@ -213,7 +268,7 @@ def sweep(scenario: str, seed: int, out_dir: str | None, overrides: tuple[str, .
         point = {"name": name, "set": sets}
         if base.sweep is not None:
             point["value"] = float(sets[0].split("=", 1)[1])
-        for arch in ("old", "new"):
+        for arch in all_archs(None):
             safe = name.replace("/", "_").replace(" ", "_")
             with progress(f"{base.name}: {name} / {arch}"):
                 r = run_one(scn, arch, seed, path / safe / arch)
@@ -230,7 +285,7 @@ def sweep(scenario: str, seed: int, out_dir: str | None, overrides: tuple[str, .
     if base.sweep is not None:
         doc["fits"] = S.boot_fits(points)
         P.save(S.boot_curve(points, base.sweep.key, doc["fits"]), path / "boot-curve")
-    faults = load_run(path / points[0]["name"].replace("/", "_").replace(" ", "_") / "old").faults()
+    faults = load_run(path / points[0]["name"].replace("/", "_").replace(" ", "_") / all_archs(None)[0]).faults()
     P.save(S.backend_load(load, faults, f"{base.name}: web-app load"), path / "backend-load")
     (path / "sweep.json").write_text(json.dumps(doc, indent=2))
     out.print(sweep_table(doc))
@@ -244,13 +299,14 @@ def sweep(scenario: str, seed: int, out_dir: str | None, overrides: tuple[str, .
 def sweep_table(doc: dict) -> Table:
     t = Table(title=f"{doc['scenario']} sweep")
     t.add_column("point")
-    for arch in ("old", "new"):
+    archs = [a for a in doc["points"][0] if a not in ("name", "set", "value")] if doc["points"] else []
+    for arch in archs:
         t.add_column(f"{arch}: boot bytes")
         t.add_column(f"{arch}: usable after (p50)")
         t.add_column(f"{arch}: backend peak req/s · boots/s · queue")
     for p in doc["points"]:
         row = [p["name"]]
-        for arch in ("old", "new"):
+        for arch in archs:
             a = p[arch]
             storm = a["storm"] or {}
             peak = (f"{storm['backend_peak_requests_per_s']} · {storm['backend_peak_boots_per_s']} · "

@@ -35,7 +35,17 @@ ROLE_ORDER = ["webapp", "channel-server", "gateway", "kafka-controller", "kafka"
               "discovery"]
 FAULT_COLORS = {"crash": "#d62728", "pause": "#ff7f0e", "partition": "#9467bd", "degrade": "#8c564b",
                 "skew": "#17becf", "kafka-leader-crash": "#d62728", "redis-failover": "#e377c2"}
-ARCH_COLORS = {"old": "#1f77b4", "new": "#2ca02c"}
+_PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+_BUILTIN_ORDER = ("old", "new", "rt2023")
+
+
+def arch_color(arch: str) -> str:
+    """A stable color per architecture: the built-ins fixed, others by a stable hash."""
+    if arch in _BUILTIN_ORDER:
+        return _PALETTE[_BUILTIN_ORDER.index(arch)]
+    import zlib
+
+    return _PALETTE[3 + zlib.crc32(arch.encode()) % (len(_PALETTE) - 3)]
 
 
 def _role_key(name: str) -> tuple:
@@ -224,7 +234,7 @@ def latency_cdf(runs: list[Run]) -> Figure:
             if xs:
                 xs = sorted(x * 1000 for x in xs)
                 ax.step(xs, [(i + 1) / len(xs) for i in range(len(xs))], where="post",
-                        color=ARCH_COLORS.get(run.arch), label=f"{run.arch} (n={len(xs)})", gid=f"cdf-{run.arch}")
+                        color=arch_color(run.arch), label=f"{run.arch} (n={len(xs)})", gid=f"cdf-{run.arch}")
             ax.set_title(what)
             ax.set_xscale("log")
             ax.set_xlabel("ms (log)")
@@ -240,7 +250,7 @@ def rates(runs: list[Run], bin_s: float = 1.0) -> Figure:
     t_end = max(r.end_time for r in runs)
     nb = max(1, int(t_end / bin_s) + 1)
     for run in runs:
-        color = ARCH_COLORS.get(run.arch)
+        color = arch_color(run.arch)
         for kind, style in (("invoke", "--"), ("ok", "-")):
             counts = [0] * nb
             for op in run.ops:

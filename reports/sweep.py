@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from . import plots
-from .plots import ARCH_COLORS, plt
+from .plots import arch_color, plt
 
 
 def fit_exponent(xs: list[float], ys: list[float]) -> float | None:
@@ -26,10 +26,15 @@ def fit_exponent(xs: list[float], ys: list[float]) -> float | None:
     return round(sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx, 3) if sxx else None
 
 
+def archs_of(points: list[dict]) -> list[str]:
+    """The architectures a sweep ran (every key of a point that is not its name, set or value)."""
+    return [k for k in points[0] if k not in ("name", "set", "value")] if points else []
+
+
 def boot_fits(points: list[dict]) -> dict:
     """Exponents per architecture: over all sizes and over sizes ≥ 10k."""
     out = {}
-    for arch in ("old", "new"):
+    for arch in archs_of(points):
         xs = [p["value"] for p in points]
         ys = [p[arch]["bytes_per_boot"] for p in points]
         big = [(x, y) for x, y in zip(xs, ys) if x >= 10_000]
@@ -42,8 +47,8 @@ def boot_fits(points: list[dict]) -> dict:
 def boot_curve(points: list[dict], key: str, fits: dict):
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     xs = [p["value"] for p in points]
-    for arch in ("old", "new"):
-        color = ARCH_COLORS[arch]
+    for arch in archs_of(points):
+        color = arch_color(arch)
         f = fits[arch]
         label = f"{arch}: exponent {f['exponent_large']} (≥10k), {f['exponent_all']} (all)"
         axes[0].loglog(xs, [p[arch]["bytes_per_boot"] for p in points], "o-", color=color, label=label,
@@ -71,7 +76,7 @@ def backend_load(series: list[tuple[str, str, list[int]]], faults: list, title: 
     after = int(max((w.end for w in faults), default=0))  # the peak that matters: after the last fault ends
     for variant, arch, ys in series:
         peak = max(ys[after:], default=0)
-        ax.plot(range(len(ys)), ys, styles[variants.index(variant) % len(styles)], color=ARCH_COLORS[arch],
+        ax.plot(range(len(ys)), ys, styles[variants.index(variant) % len(styles)], color=arch_color(arch),
                 label=f"{arch} · {variant} (peak {peak}/s{' after the heal' if after else ''})",
                 gid=f"load-{arch}-{variant}")
     for w in faults:

@@ -3,13 +3,18 @@
 A ``FaultSpec`` says *what* (``kind`` and its targets), *when* (``at`` a
 simulated time, or at the ``nth`` time a node matching ``node`` reaches the
 protocol ``step``) and *for how long* (``duration``; a crash with a duration
-restarts the node after it). Each kind is a ``FaultKind``: a start, an end
-and the names its two records carry. Architectures plug their component
-faults (Kafka leader crash, Redis failover, Flannel cold restart) into the
-same table with ``register``.
+restarts the node after it). Each kind is a ``FaultKind``: a start, an end,
+the name its end record carries, and the params it takes. ``KERNEL_KINDS``
+are the kinds every architecture has (crash, pause, partition, degrade,
+skew); an architecture declares its component kinds (Kafka leader crash,
+Redis failover, Flannel cold restart, ...) in its ``Architecture`` value, and
+the nemesis of a run knows exactly the union of the two: a component fault
+of one design is unknown to another.
 
-Every start and every end is recorded as a ``nemesis`` ``info`` op, so the
-history alone tells which faults the system met. ``heal_all`` ends every
+Every start and every end is recorded as a ``nemesis`` ``info`` op whose
+value carries ``fault``, an id shared by the start and its end (numbered
+from 1 in firing order), so the history alone tells which faults the system
+met and reports pair them without guessing from labels. ``heal_all`` ends every
 fault still in force and disarms step triggers that never fired: it is the
 first step of the end-of-run sequence heal → settle → final reads.
 """
@@ -46,16 +51,17 @@ class FaultSpec:
 
 @dataclass(frozen=True)
 class FaultKind:
+    """One fault kind: ``start(nemesis, spec, hit) -> (record value, state)``
+    applies it (``hit`` is the node whose step fired it, if any); ``end(nemesis,
+    spec, state) -> record value`` undoes it; ``end_name`` is the ``f`` of the
+    end record; ``params`` the component-specific parameters it accepts
+    (name → type), validated when the scenario is loaded."""
+
     start: Callable[["Nemesis", FaultSpec, Node | None], tuple[dict, Any]]
-    end: Callable[["Nemesis", FaultSpec, Any], None]
+    end: Callable[["Nemesis", FaultSpec, Any], dict]
     end_name: str
-
-
-FAULT_KINDS: dict[str, FaultKind] = {}
-
-
-def register(kind: str, start, end, end_name: str) -> None:
-    FAULT_KINDS[kind] = FaultKind(start, end, end_name)
+    params: dict[str, type] = field(default_factory=dict)
+    doc: str = ""
 
 
 def _targets(nem: "Nemesis", spec: FaultSpec, hit: Node | None) -> list[Node]:
@@ -141,25 +147,30 @@ def _skew_end(nem, spec, nodes):
     return {"node": ",".join(_names(nodes))}
 
 
-register("crash", _crash_start, _crash_end, "restart")
-register("pause", _pause_start, _pause_end, "resume")
-register("partition", _partition_start, _partition_end, "heal")
-register("degrade", _degrade_start, _degrade_end, "degrade-end")
-register("skew", _skew_start, _skew_end, "skew-end")
+KERNEL_KINDS: dict[str, FaultKind] = {
+    "crash": FaultKind(_crash_start, _crash_end, "restart",
+                       doc="crash targets (or the node that reached the step); restart after duration"),
+    "pause": FaultKind(_pause_start, _pause_end, "resume", doc="hang targets, state kept"),
+    "partition": FaultKind(_partition_start, _partition_end, "heal", doc="cut a from b (oneway: only a → b)"),
+    "degrade": FaultKind(_degrade_start, _degrade_end, "degrade-end", doc="extra latency, loss, dup on a ↔ b"),
+    "skew": FaultKind(_skew_start, _skew_end, "skew-end", doc="offset the targets' local clocks by skew seconds"),
+}
 
 
 class Nemesis:
     """Applies a fault schedule to a simulation and records every fault."""
 
-    def __init__(self, sim: Simulation, schedule: list[FaultSpec]):
+    def __init__(self, sim: Simulation, schedule: list[FaultSpec], kinds: dict[str, FaultKind] | None = None):
         self.sim = sim
+        self.kinds = dict(KERNEL_KINDS if kinds is None else kinds)
         self.schedule = list(schedule)
-        self.active: list[tuple[FaultSpec, Any]] = []
+        self.active: list[tuple[FaultSpec, Any, int]] = []
         self.armed: list[FaultSpec] = []
         self._counts: dict[int, int] = {}
+        self._next_id = 0
         for spec in self.schedule:
-            if spec.kind not in FAULT_KINDS:
-                raise ConfigError(f"unknown fault kind {spec.kind!r}; known: {', '.join(sorted(FAULT_KINDS))}")
+            if spec.kind not in self.kinds:
+                raise ConfigError(f"unknown fault kind {spec.kind!r}; known: {', '.join(sorted(self.kinds))}")
             if (spec.at is None) == (spec.step is None):
                 raise ConfigError(f"{spec.kind} fault needs exactly one of 'at' or 'step'")
         sim.step_listeners.append(self._on_step)
@@ -185,26 +196,27 @@ class Nemesis:
              ctx: dict[str, Any] | None = None) -> None:
         if self.sim.phase != "workload":
             return
-        kind = FAULT_KINDS[spec.kind]
+        kind = self.kinds[spec.kind]
         value, state = kind.start(self, spec, hit)
         if step is not None:
             value = {**value, "step": step, "nth": spec.nth}
             if ctx and "msg" in ctx:
                 value["msg"] = ctx["msg"]
-        entry = (spec, state)
+        self._next_id += 1
+        entry = (spec, state, self._next_id)
         self.active.append(entry)
-        self.sim.record("nemesis", "info", spec.kind, value)
+        self.sim.record("nemesis", "info", spec.kind, {**value, "fault": self._next_id})
         if spec.duration is not None:
             self.sim.env.timeout(spec.duration).callbacks.append(lambda _e: self.end(entry))
 
-    def end(self, entry: tuple[FaultSpec, Any]) -> None:
+    def end(self, entry: tuple[FaultSpec, Any, int]) -> None:
         if entry not in self.active:
             return
         self.active.remove(entry)
-        spec, state = entry
-        kind = FAULT_KINDS[spec.kind]
+        spec, state, fid = entry
+        kind = self.kinds[spec.kind]
         value = kind.end(self, spec, state)
-        self.sim.record("nemesis", "info", kind.end_name, value)
+        self.sim.record("nemesis", "info", kind.end_name, {**value, "fault": fid})
 
     def heal_all(self) -> None:
         """End every fault in force and disarm the step triggers."""

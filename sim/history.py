@@ -46,6 +46,7 @@ class Meta(msgspec.Struct, frozen=True, kw_only=True):
     seed: int
     channels: dict[str, list[str]]
     config: dict[str, Any] = {}
+    steps: list[dict[str, str]] = []  # the architecture's named send-path steps, in order
 
 
 class Op(msgspec.Struct, frozen=True):

@@ -296,8 +296,15 @@ class Node:
             yield self.env.timeout(0.05)
 
     def step(self, name: str, **ctx: Any) -> None:
-        """Mark a named protocol step; the nemesis may crash the node here."""
+        """Mark a named protocol step; the nemesis may crash the node here.
+
+        A step taken for a message (``msg`` in ``ctx``) is recorded as an
+        ``event`` op ``step`` ({step, msg}) before the nemesis hears of it, so
+        a message's path — and where it stopped — can be read off the history."""
         inc = self.incarnation
+        msg = ctx.get("msg")
+        if msg is not None:
+            self.sim.record(self.name, "event", "step", {"step": name, "msg": msg})
         self.sim.notify_step(self, name, ctx)
         if self.incarnation != inc or not self.up:
             raise NodeCrashed(f"{self.name} crashed at step {name}")
@@ -313,10 +320,29 @@ class Node:
     def on_closed(self, conn, reason: str) -> None:
         """A stream we hold broke or was closed (reason: reset, timeout, closed)."""
 
+    # Request kind → handler ``(self, req) -> (status, payload, size)``, a
+    # plain function or a generator that waits on other nodes. One table per
+    # node class: the protocol a role speaks, read in one place (STYLE 5).
+    HANDLERS: dict[str, Callable] = {}
+
     def on_request(self, req) -> Generator:
-        """Handle an HTTP request; return ``(status, payload, size)``."""
-        raise WiringError(f"{self.name} ({self.role}) serves no HTTP requests")
-        yield  # pragma: no cover
+        """Handle an HTTP request; return ``(status, payload, size)``. The
+        default serves it from ``HANDLERS``; nodes that spend time before any
+        handler (a disk, a queue) override this and then call ``dispatch``."""
+        return (yield from self.dispatch(req))
+
+    def dispatch(self, req) -> Generator:
+        """Serve ``req`` from the class's handler table; a kind the table
+        lacks is answered ``unknown_method``."""
+        if not self.HANDLERS:
+            raise WiringError(f"{self.name} ({self.role}) serves no HTTP requests")
+        handler = self.HANDLERS.get(req.kind)
+        if handler is None:
+            return "error", {"ok": False, "error": "unknown_method"}, 40
+        result = handler(self, req)
+        if isinstance(result, Generator):
+            result = yield from result
+        return result
 
     def __repr__(self) -> str:
         return f"<{self.role} {self.name}@{self.region}{'' if self.up else ' DOWN'}>"

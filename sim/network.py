@@ -111,7 +111,20 @@ _new_tuple = tuple.__new__
 
 
 class Reply(NamedTuple):
-    status: str  # ok | refused | reset | timeout
+    """What a request's sender learns. ``status`` is one of:
+
+    - ``ok``: the handler answered ``("ok", payload, size)``;
+    - ``error``: the handler answered ``("error", payload, size)``; the
+      payload's ``error`` code is looked up in the architecture's error table
+      (``sim.nodes.protocol``) to tell definite from unknown;
+    - ``refused``: nobody listening (definite: never received);
+    - ``unreachable``: no connection within the connect timeout (definite);
+    - ``reset``: the server died or the connection broke while handling it
+      (unknown: it may have taken effect);
+    - ``timeout``: no answer within the client's timeout (unknown).
+    """
+
+    status: str
     payload: Any = None
     size: int = 0
 

@@ -1,10 +1,11 @@
 """One run, start to finish: wire → fault schedule → workload → heal all →
 settle → final reads → store report (DESIGN §6, STYLE 9).
 
-The runner takes plain data (the scenario's settings as a dict and a list of
-``FaultSpec``): ``sim`` never imports ``scenarios``. Wiring is checked before
-time starts, so a fault aimed at a node that does not exist, or at a step the
-architecture does not have, fails fast and names it.
+The runner takes a typed ``RunConfig`` (``sim.config``) and a list of
+``FaultSpec``: ``sim`` never imports ``scenarios``. The architecture comes
+from the registry by name. Wiring is checked before time starts, so a fault
+aimed at a node that does not exist, at a step the architecture does not
+have, or of a kind it does not know, fails fast and names it.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from .architectures import ARCHITECTURES
+from . import architectures
+from .architectures import Architecture
+from .config import RunConfig
 from .errors import WiringError
-from .faults import FAULT_KINDS, FaultSpec, Nemesis
+from .faults import KERNEL_KINDS, FaultSpec, Nemesis
 from .history import HistoryWriter, Meta
 from .kernel import Simulation
 from .network import NetConfig, Network
@@ -88,15 +91,22 @@ class RunOutput:
                 "by_kind": dict(sorted(kinds.items())), "dropped": dict(sorted(dropped.items()))}
 
 
-def check_wiring(sim: Simulation, arch_module, faults: list[FaultSpec]) -> None:
-    steps = set(arch_module.STEPS)
+def fault_kinds(arch: Architecture) -> dict:
+    """The fault kinds of a run under ``arch``: the kernel's and its own."""
+    return {**KERNEL_KINDS, **arch.faults}
+
+
+def check_wiring(sim: Simulation, arch: Architecture, faults: list[FaultSpec]) -> None:
+    steps = arch.step_names()
+    kinds = fault_kinds(arch)
     for f in faults:
-        if f.kind not in FAULT_KINDS:
-            raise WiringError(f"unknown fault kind {f.kind!r} (known: {', '.join(sorted(FAULT_KINDS))})")
+        if f.kind not in kinds:
+            raise WiringError(f"unknown fault kind {f.kind!r} for architecture {arch.name} "
+                              f"(known: {', '.join(sorted(kinds))})")
         if f.step is not None:
             if f.step not in steps:
-                raise WiringError(f"fault {f.kind} at step {f.step!r}: this architecture's steps are "
-                                  f"{', '.join(arch_module.STEPS)}")
+                raise WiringError(f"fault {f.kind} at step {f.step!r}: {arch.name}'s steps are "
+                                  f"{', '.join(steps)}")
             if not any(fnmatchcase(n, f.node) for n in sim.nodes):
                 raise WiringError(f"fault {f.kind} at step {f.step}: node {f.node!r} matches no node")
         for group in (f.targets, f.a, f.b):
@@ -104,27 +114,27 @@ def check_wiring(sim: Simulation, arch_module, faults: list[FaultSpec]) -> None:
                 sim.select(group)
 
 
-def run(*, scenario: str, arch: str, seed: int, cfg: dict, faults: list[FaultSpec], out: Path,
-        probe_at: float | None = None, probe=None) -> RunOutput | None:
-    """Run to the end, or — with ``probe_at`` — only until then, call
-    ``probe(sim)`` and stop without writing anything (benchmarks use it)."""
-    module = ARCHITECTURES.get(arch)
-    if module is None:
-        raise WiringError(f"unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})")
-    members = cfg["members"]
-    meta = Meta(scenario=scenario, arch=arch, seed=seed, channels=members, config=cfg)
+def run(*, scenario: str, seed: int, cfg: RunConfig, faults: list[FaultSpec], out: Path,
+        probe_at: float | None = None, probe=None, journal: bool = True) -> RunOutput | None:
+    """Run ``cfg.arch_name`` to the end, or — with ``probe_at`` — only until
+    then, call ``probe(sim)`` and stop without writing anything (benchmarks
+    use it). ``journal=False`` keeps no per-message journal (many-run farms)."""
+    arch = architectures.get(cfg.arch_name)
+    if not isinstance(cfg.arch, arch.settings):
+        raise WiringError(f"{arch.name} needs {arch.settings.__name__}, got {type(cfg.arch).__name__}")
+    meta = Meta(scenario=scenario, arch=arch.name, seed=seed, channels=cfg.members, config=cfg.as_json(),
+                steps=arch.steps_meta())
     sim = Simulation(seed)
-    net_cfg = cfg["network"]
-    Network(sim, NetConfig(**net_cfg))
-    system = module.build(sim, cfg)
-    check_wiring(sim, module, faults)
-    nemesis = Nemesis(sim, faults)
+    Network(sim, NetConfig(**cfg.network.model_dump(), journal=journal))
+    system = arch.build(sim, cfg)
+    check_wiring(sim, arch, faults)
+    nemesis = Nemesis(sim, faults, fault_kinds(arch))
 
     writer = HistoryWriter(out, meta)
     sim.history = writer
     try:
         env = sim.env
-        w = cfg["workload"]
+        w = cfg.workload
         sim.start()
         nemesis.start()
         if probe_at is not None:
@@ -132,13 +142,13 @@ def run(*, scenario: str, arch: str, seed: int, cfg: dict, faults: list[FaultSpe
             probe(sim)
             writer.abort()
             return None
-        env.run(until=w["duration"])
+        env.run(until=w.duration)
         sim.phase = "settle"
         nemesis.heal_all()
-        env.run(until=w["duration"] + w["settle"])
+        env.run(until=w.duration + w.settle)
         sim.phase = "final"
         reads = system.final_reads()
-        deadline = env.now + 4 * cfg["clients"]["read_timeout"]
+        deadline = env.now + 4 * cfg.clients.read_timeout
         while env.now < deadline and not all(not p.is_alive for p in reads):
             env.run(until=min(deadline, env.now + 0.5))
         system.finish()

@@ -16,15 +16,14 @@ from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
 from helpers import raw, run_scenario, verdicts
-from sim.architectures import new as new_arch
-from sim.architectures import old as old_arch
+from sim import architectures
 
 NODES = {
     "old": ["channel-server-0", "webapp-0", "db", "client-1", "client-4"],
     "new": ["channel-server-0", "channel-server-1", "webapp-0", "webapp-1", "kafka-0", "kafka-1", "redis-0",
             "worker-0", "worker-1", "flannel-us-east-0", "flannel-us-east-1", "db", "client-2"],
 }
-STEPS = {"old": old_arch.STEPS, "new": new_arch.STEPS}
+STEPS = {name: architectures.get(name).step_names() for name in NODES}
 
 
 def faults(arch):

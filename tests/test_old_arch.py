@@ -6,7 +6,9 @@ import copy
 import pytest
 
 from helpers import assert_expected, history_ops, raw, run_scenario, verdicts
-from sim.architectures.old import STEPS
+from sim.architectures.old import ARCHITECTURE
+
+STEPS = ARCHITECTURE.step_names()
 
 SCENARIOS = ["steady", "crash-mid-send", "webapp-outage", "flaky-mobile"]
 

@@ -1,13 +1,63 @@
-"""What every wired architecture hands back to the runner."""
+"""The architecture seam: what an architecture declares, and what its
+``build`` hands back to the runner.
+
+An architecture is one ``Architecture`` value (DESIGN §5): its name and
+one-line description, its typed settings (a frozen pydantic model with
+defaults; the scenario loader validates ``[<name>]`` tables and ``--set``
+against it, and ``build`` receives the instance), the named steps of its send
+path (fault triggers, and what message diagrams draw), its component fault
+kinds (each with its start, its end and its params), the error table of its
+API (which errors are definite, which leave the outcome unknown) and its
+client class (the workload's behaviour). Everything else — the command line,
+the loader, the runner, the reports, the tests — iterates the registry
+(``sim.architectures.registry()``) and never spells out a list of designs.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
-from ..kernel import Node, Simulation, stable_hash  # noqa: F401 (re-exported)
+from ..config import RunConfig, Strict
+from ..faults import FaultKind
+from ..nodes.protocol import ApiError
+
+from ..kernel import Node, Simulation
 from ..nodes.client import Client
 from ..nodes.db import DB
 from ..nodes.team import TeamSize
+
+
+@dataclass(frozen=True)
+class Step:
+    """A named point of the send path: where a fault can be triggered
+    (``crash channel-server-0 the 3rd time it reaches ack_sent``) and what a
+    message diagram draws. ``role`` is the node role that reaches it;
+    ``label`` says what happens there, in a few words."""
+
+    name: str
+    role: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    description: str
+    settings: type[Strict]
+    build: Callable[..., "System"]  # (sim, RunConfig) -> System; RunConfig.arch is a ``settings`` instance
+    steps: tuple[Step, ...]
+    errors: Mapping[str, ApiError]
+    client: type
+    faults: Mapping[str, FaultKind] = field(default_factory=dict)
+    doc: str = ""  # a docs page, for `chatsim scenarios`
+
+    def step_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.steps)
+
+    def steps_meta(self) -> list[dict[str, str]]:
+        """The steps as the history header carries them (reports read them)."""
+        return [{"step": s.name, "role": s.role, "label": s.label} for s in self.steps]
 
 
 @dataclass
@@ -34,39 +84,36 @@ class System:
                             {"version": snap.version, "channels": {ch: list(ms) for ch, ms in snap.channels}})
 
 
-def client_names(cfg: dict) -> list[str]:
-    return [f"client-{i}" for i in range(1, sum(g["count"] for g in cfg["topology"]["clients"]) + 1)]
-
-
-def make_clients(sim: Simulation, cfg: dict, cls, **kw) -> list[Client]:
-    members = cfg["members"]
+def make_clients(sim: Simulation, cfg: RunConfig, cls, **kw) -> list[Client]:
+    """Every simulated client, ``cls`` with the run's client settings and
+    workload; each knows the channels it belongs to."""
+    channels_of: dict[str, list[str]] = {}
+    for ch, ms in cfg.members.items():
+        for m in ms:
+            channels_of.setdefault(m, []).append(ch)
     clients = []
     i = 0
-    for group in cfg["topology"]["clients"]:
-        for _ in range(group["count"]):
+    for group in cfg.topology.clients:
+        for _ in range(group.count):
             i += 1
             name = f"client-{i}"
-            chans = [ch for ch, ms in members.items() if name in ms]
-            clients.append(cls(sim, name, group["region"], kind=group["kind"], channels=chans,
-                               settings=cfg["clients"], workload=cfg["workload"], **kw))
+            clients.append(cls(sim, name, group.region, kind=group.kind, channels=channels_of.get(name, []),
+                               settings=cfg.clients, workload=cfg.workload, **kw))
     return clients
 
 
-def team_of(cfg: dict) -> TeamSize:
+def team_of(cfg: RunConfig) -> TeamSize:
     """Team size for boot payloads: the scenario's (membership growing with
     size unless given), or the simulated one."""
-    t = cfg["topology"]["team"]
-    members = cfg["members"]
-    if t["users"]:
-        return TeamSize.derive(t["users"], t["channels"], t["members_per_channel"])
-    n_clients = sum(g["count"] for g in cfg["topology"]["clients"])
-    return TeamSize(n_clients, t["channels"] or len(members),
-                    t["members_per_channel"] or max((len(m) for m in members.values()), default=0))
+    t = cfg.topology.team
+    if t.users:
+        return TeamSize.derive(t.users, t.channels, t.members_per_channel)
+    return TeamSize(len(cfg.client_names()), t.channels or len(cfg.members),
+                    t.members_per_channel or max((len(m) for m in cfg.members.values()), default=0))
 
 
-def directory_of(cfg: dict, rng) -> dict[str, set[str]]:
+def directory_of(cfg: RunConfig, rng) -> dict[str, set[str]]:
     """The initial directory: ``team.directory`` channels, each with a random
     half of the simulated clients."""
-    n = cfg["topology"]["team"]["directory"]
-    names = [f"client-{i}" for i in range(1, sum(g["count"] for g in cfg["topology"]["clients"]) + 1)]
-    return {f"D{j}": {c for c in names if rng.random() < 0.5} for j in range(1, n + 1)}
+    names = cfg.client_names()
+    return {f"D{j}": {c for c in names if rng.random() < 0.5} for j in range(1, cfg.topology.team.directory + 1)}

@@ -37,40 +37,47 @@ class DB(Node):
 
     def on_request(self, req):
         yield self.env.timeout(self.service_time())
-        if req.kind == "db.insert":
-            rows: list[Chat] = req.payload["rows"]
-            unique = req.payload.get("key")
-            table, keys = self.durable["rows"], self.durable["keys"]
-            inserted = 0
-            for chat in rows:
-                if unique is not None:
-                    key = (chat.channel, unique, chat.ts if unique == "ts" else chat.msg)
-                    if key in keys:
-                        continue
-                    keys.add(key)
-                self.durable["seq"] += 1
-                table.setdefault(chat.channel, []).append((float(chat.ts), self.durable["seq"], chat))
-                inserted += 1
-            return "ok", {"inserted": inserted}, 40
-        if req.kind == "db.history":
-            rows = self.channel(req.payload["channel"])
-            if req.payload.get("rows"):
-                return "ok", {"rows": rows}, 40 + sum(r.size for r in rows)
-            msgs = [c.msg for c in rows]
-            return "ok", {"msgs": msgs}, 40 + 30 * len(msgs)
-        if req.kind == "db.directory_get":
-            snap = snapshot_of(self.durable["dir_version"], self.durable["directory"])
-            return "ok", {"snapshot": snap}, 60 + 40 * sum(len(ms) for _, ms in snap.channels)
-        if req.kind == "db.directory_change":
-            p = req.payload
-            members = self.durable["directory"].get(p["channel"])
-            if members is None or (p["op"] == "join") == (p["user"] in members):
-                return "ok", {"event": None}, 40  # no change
-            self.durable["dir_version"] += 1
-            ev = DirEvent(self.durable["dir_version"], p["op"], p["channel"], p["user"])
-            apply(self.durable["directory"], ev)
-            return "ok", {"event": ev}, 60
-        return "error", {"error": "unknown_method"}, 40
+        return (yield from self.dispatch(req))
+
+    def insert(self, req):
+        rows: list[Chat] = req.payload["rows"]
+        unique = req.payload.get("key")
+        table, keys = self.durable["rows"], self.durable["keys"]
+        inserted = 0
+        for chat in rows:
+            if unique is not None:
+                key = (chat.channel, unique, chat.ts if unique == "ts" else chat.msg)
+                if key in keys:
+                    continue
+                keys.add(key)
+            self.durable["seq"] += 1
+            table.setdefault(chat.channel, []).append((float(chat.ts), self.durable["seq"], chat))
+            inserted += 1
+        return "ok", {"inserted": inserted}, 40
+
+    def history(self, req):
+        rows = self.channel(req.payload["channel"])
+        if req.payload.get("rows"):
+            return "ok", {"rows": rows}, 40 + sum(r.size for r in rows)
+        msgs = [c.msg for c in rows]
+        return "ok", {"msgs": msgs}, 40 + 30 * len(msgs)
+
+    def directory_get(self, req):
+        snap = snapshot_of(self.durable["dir_version"], self.durable["directory"])
+        return "ok", {"snapshot": snap}, 60 + 40 * sum(len(ms) for _, ms in snap.channels)
+
+    def directory_change(self, req):
+        p = req.payload
+        members = self.durable["directory"].get(p["channel"])
+        if members is None or (p["op"] == "join") == (p["user"] in members):
+            return "ok", {"event": None}, 40  # no change
+        self.durable["dir_version"] += 1
+        ev = DirEvent(self.durable["dir_version"], p["op"], p["channel"], p["user"])
+        apply(self.durable["directory"], ev)
+        return "ok", {"event": ev}, 60
+
+    HANDLERS = {"db.insert": insert, "db.history": history, "db.directory_get": directory_get,
+                "db.directory_change": directory_change}
 
     def directory_snapshot(self):
         return snapshot_of(self.durable["dir_version"], self.durable["directory"])

@@ -96,11 +96,10 @@ class Discovery(Node):
                 if reply.status == "ok":
                     return
 
-    def on_request(self, req):
-        if req.kind == "discovery.get":
-            return "ok", {"ring": self.ring, "redis": self.primary, "version": self.version}, 200
-        return "error", {"error": "unknown_method"}, 40
-        yield  # pragma: no cover
+    def view(self, req):
+        return "ok", {"ring": self.ring, "redis": self.primary, "version": self.version}, 200
+
+    HANDLERS = {"discovery.get": view}
 
 
 def heartbeat_loop(node: Node, target: str):

@@ -24,7 +24,7 @@ volatile).
 from __future__ import annotations
 
 from .gateway import Gateway
-from .protocol import Chat, Hello
+from .protocol import Chat, Hello, api_error
 from .team import PROFILE_BYTES, DirEvent, TeamSize, apply, snapshot_of
 
 BACKBONE = 125e6  # bytes/s between regions for the cache load
@@ -97,38 +97,41 @@ class Flannel(Gateway):
             cache["version"] = e.version
 
     # -- requests --------------------------------------------------------------------------
-    def on_request(self, req):
-        if req.kind == "flannel.boot":
-            if req.payload["user"] not in self.users:
-                return "error", {"ok": False, "error": "invalid_auth"}, 60
-            hit = self.cache is not None
-            ok = yield from self.warm()
-            if not ok:
-                return "error", {"ok": False, "error": "internal_error"}, 60
-            if hit:
-                self.hits += 1
-            else:
-                self.misses += 1
-            size = self.team.flannel_boot_bytes()
-            snap = snapshot_of(self.cache["version"], self.cache["channels"])
-            return "ok", {"ok": True, "bytes": size, "snapshot": snap, "hit": hit}, size
-        if req.kind == "flannel.directory":
-            ok = yield from self.warm()
-            if not ok:
-                return "error", {"ok": False, "error": "internal_error"}, 60
-            snap = snapshot_of(self.cache["version"], self.cache["channels"])
-            return "ok", {"ok": True, "snapshot": snap}, 200
-        if req.kind == "directory.event":
-            ev: DirEvent = req.payload
-            self.dir_log.append(ev)
-            for c in list(self.clients):
-                c.send(self, "directory", ev, 80)
-            if self.cache is not None:
-                self.cache_event(ev)
-            elif self.loading is not None and not self.broken_warmup:
-                self.buffer.append(ev)
-            return "ok", {}, 40
-        return "error", {"ok": False, "error": "unknown_method"}, 40
+    def serve_boot(self, req):
+        if req.payload["user"] not in self.users:
+            return api_error("invalid_auth")
+        hit = self.cache is not None
+        ok = yield from self.warm()
+        if not ok:
+            return api_error("internal_error")
+        if hit:
+            self.hits += 1
+        else:
+            self.misses += 1
+        size = self.team.flannel_boot_bytes()
+        snap = snapshot_of(self.cache["version"], self.cache["channels"])
+        return "ok", {"ok": True, "bytes": size, "snapshot": snap, "hit": hit}, size
+
+    def serve_directory(self, req):
+        ok = yield from self.warm()
+        if not ok:
+            return api_error("internal_error")
+        snap = snapshot_of(self.cache["version"], self.cache["channels"])
+        return "ok", {"ok": True, "snapshot": snap}, 200
+
+    def serve_directory_event(self, req):
+        ev: DirEvent = req.payload
+        self.dir_log.append(ev)
+        for c in list(self.clients):
+            c.send(self, "directory", ev, 80)
+        if self.cache is not None:
+            self.cache_event(ev)
+        elif self.loading is not None and not self.broken_warmup:
+            self.buffer.append(ev)
+        return "ok", {}, 40
+
+    HANDLERS = {"flannel.boot": serve_boot, "flannel.directory": serve_directory,
+                "directory.event": serve_directory_event}
 
     # -- client sockets ------------------------------------------------------------------------
     def on_message(self, conn, msg):

@@ -107,26 +107,26 @@ class Broker(Node):
                     ev.succeed(False)
 
     # -- requests --------------------------------------------------------------------
-    def on_request(self, req):
-        p = req.payload
-        kind = req.kind
-        if kind == "kafka.leader_and_isr":
-            for part, leader, epoch, isr in p["partitions"]:
-                if part in self.replicas and epoch >= self.view.get(part, (None, -1))[1]:
-                    self.become(part, leader, epoch, isr)
-            return "ok", {}, 40
-        if kind == "kafka.produce":
-            return (yield from self.produce(p))
-        if kind == "kafka.fetch":
-            return self.serve_fetch(p)
-        return "error", {"error": "unknown_method"}, 40
+    def leader_and_isr(self, req):
+        for part, leader, epoch, isr in req.payload["partitions"]:
+            if part in self.replicas and epoch >= self.view.get(part, (None, -1))[1]:
+                self.become(part, leader, epoch, isr)
+        return "ok", {}, 40
+
+    def on_produce(self, req):
+        return (yield from self.produce(req.payload))
+
+    def on_fetch(self, req):
+        return self.serve_fetch(req.payload)
+
+    HANDLERS = {"kafka.leader_and_isr": leader_and_isr, "kafka.produce": on_produce, "kafka.fetch": on_fetch}
 
     def produce(self, p):
         part = p["partition"]
         if not self.is_leader(part):
             return "error", {"error": "NOT_LEADER"}, 40
-        acks_all = self.cfg["acks"] == "all"
-        if acks_all and len(self.isr[part]) < self.cfg["min_insync"]:
+        acks_all = self.cfg.acks == "all"
+        if acks_all and len(self.isr[part]) < self.cfg.min_insync:
             return "error", {"error": "NOT_ENOUGH_REPLICAS"}, 40
         post = p["post"]
         log = self.log(part)
@@ -149,7 +149,7 @@ class Broker(Node):
             ok = yield ev
             if not ok:
                 return "error", {"error": "NOT_LEADER_OR_FOLLOWER"}, 40  # outcome unknown
-            if len(self.isr[part]) < self.cfg["min_insync"]:
+            if len(self.isr[part]) < self.cfg.min_insync:
                 # the HW moved because the ISR shrank, not because replicas caught
                 # up (Kafka's checkEnoughReplicasReachOffset): appended, not safe
                 return "error", {"error": "NOT_ENOUGH_REPLICAS_AFTER_APPEND"}, 40
@@ -223,7 +223,7 @@ class Broker(Node):
                     continue
                 now = self.env.now
                 lagging = {f for f in self.isr[p] if f != self.name
-                           and now - self.follower[p].get(f, [0, now])[1] > self.cfg["replica_lag_max"]}
+                           and now - self.follower[p].get(f, [0, now])[1] > self.cfg.replica_lag_max}
                 if lagging:
                     self.isr[p] -= lagging
                     self.alter_isr(p)
@@ -233,7 +233,7 @@ class Broker(Node):
         """As follower: pull from the leader, truncating where logs diverge."""
         net = self.sim.network
         while True:
-            yield from self.sleep(self.cfg["fetch_interval"])
+            yield from self.sleep(self.cfg.fetch_interval)
             leader, _ = self.view.get(p, (None, 0))
             if leader is None or leader == self.name:
                 continue
@@ -309,7 +309,7 @@ class Controller(Node):
         while True:
             yield from self.sleep(0.25)
             for b in self.brokers:
-                if self.alive[b] and self.env.now - self.seen[b][0] > self.cfg["election_delay"]:
+                if self.alive[b] and self.env.now - self.seen[b][0] > self.cfg.election_delay:
                     self.alive[b] = False
                     self.fail_over(b)
 
@@ -327,7 +327,7 @@ class Controller(Node):
             clean = [b for b in isr if b != dead and self.alive[b]]
             if clean:
                 st[p] = [clean[0], epoch + 1, clean]
-            elif self.cfg["unclean_election"] and any(self.alive[b] for b in rs if b != dead):
+            elif self.cfg.unclean_election and any(self.alive[b] for b in rs if b != dead):
                 new = next(b for b in rs if b != dead and self.alive[b])
                 st[p] = [new, epoch + 1, [new]]
             else:
@@ -336,15 +336,15 @@ class Controller(Node):
                             {"partition": p, "leader": st[p][0], "epoch": st[p][1], "clean": bool(clean)})
             self.announce(p)
 
-    def on_request(self, req):
+    def metadata(self, req):
+        return "ok", {"leaders": {part: (s[0], s[1]) for part, s in self.durable["state"].items()}}, 200
+
+    def alter_isr(self, req):
         p = req.payload
         st = self.durable["state"]
-        if req.kind == "kafka.metadata":
-            return "ok", {"leaders": {part: (s[0], s[1]) for part, s in st.items()}}, 200
-        if req.kind == "kafka.alter_isr":
-            part = p["partition"]
-            if st[part][1] == p["epoch"]:
-                st[part][2] = list(p["isr"])
-            return "ok", {}, 40
-        return "error", {"error": "unknown_method"}, 40
-        yield  # pragma: no cover
+        part = p["partition"]
+        if st[part][1] == p["epoch"]:
+            st[part][2] = list(p["isr"])
+        return "ok", {}, 40
+
+    HANDLERS = {"kafka.metadata": metadata, "kafka.alter_isr": alter_isr}

@@ -62,47 +62,68 @@ class Redis(Node):
         self.outbox.append((self.env.now, key, value, ttl))
 
     def on_request(self, req):
-        p = req.payload
         yield self.env.timeout(0.0001)
-        if req.kind == "redis.cmd":
-            op = p["op"]
-            if op == "GET":
-                return "ok", {"value": self.get(p["key"])}, 60
-            if not self.durable["primary"]:
-                return "error", {"error": "READONLY"}, 40
-            if op == "SETNX":
-                if self.get(p["key"]) is not None:
-                    return "ok", {"set": False, "value": self.get(p["key"])}, 60
-                self.write(p["key"], p["value"], p.get("ttl"))
-                return "ok", {"set": True}, 40
-            if op == "SET":
-                self.write(p["key"], p["value"], p.get("ttl"))
-                return "ok", {}, 40
-            if op == "DEL":
-                self.write(p["key"], None, None)
-                return "ok", {}, 40
+        return (yield from self.dispatch(req))
+
+    # -- commands (a primary's writes; a replica answers READONLY) -------------------
+    def cmd_get(self, p):
+        return "ok", {"value": self.get(p["key"])}, 60
+
+    def cmd_setnx(self, p):
+        if self.get(p["key"]) is not None:
+            return "ok", {"set": False, "value": self.get(p["key"])}, 60
+        self.write(p["key"], p["value"], p.get("ttl"))
+        return "ok", {"set": True}, 40
+
+    def cmd_set(self, p):
+        self.write(p["key"], p["value"], p.get("ttl"))
+        return "ok", {}, 40
+
+    def cmd_del(self, p):
+        self.write(p["key"], None, None)
+        return "ok", {}, 40
+
+    COMMANDS = {"GET": (cmd_get, False), "SETNX": (cmd_setnx, True), "SET": (cmd_set, True),
+                "DEL": (cmd_del, True)}  # op -> (handler, is a write)
+
+    def serve_command(self, req):
+        p = req.payload
+        entry = self.COMMANDS.get(p["op"])
+        if entry is None:
             return "error", {"error": "unknown_command"}, 40
-        if req.kind == "redis.promote":
-            self.durable["primary"] = True
-            return "ok", {}, 40
-        if req.kind == "redis.replicaof":
-            self.durable["primary"] = False
-            self.durable["peer"] = p["primary"]
-            self.data.clear()  # full resync from the new primary
+        handler, write = entry
+        if write and not self.durable["primary"]:
+            return "error", {"error": "READONLY"}, 40
+        return handler(self, p)
+
+    # -- replication and failover ----------------------------------------------------
+    def serve_promote(self, req):
+        self.durable["primary"] = True
+        return "ok", {}, 40
+
+    def serve_replicaof(self, req):
+        p = req.payload
+        self.durable["primary"] = False
+        self.durable["peer"] = p["primary"]
+        self.data.clear()  # full resync from the new primary
+        self.outbox.clear()
+        snap = yield self.sim.network.request(self, p["primary"], "redis.snapshot", {}, timeout=5.0)
+        if snap.status == "ok":
+            self.data.update(snap.payload["data"])
+        return "ok", {}, 40
+
+    def serve_snapshot(self, req):
+        return "ok", {"data": dict(self.data)}, 100 + 50 * len(self.data)
+
+    def serve_replicate(self, req):
+        if not self.durable["primary"]:
+            for _, key, value, ttl in req.payload["writes"]:
+                self.write(key, value, ttl)
             self.outbox.clear()
-            snap = yield self.sim.network.request(self, p["primary"], "redis.snapshot", {}, timeout=5.0)
-            if snap.status == "ok":
-                self.data.update(snap.payload["data"])
-            return "ok", {}, 40
-        if req.kind == "redis.snapshot":
-            return "ok", {"data": dict(self.data)}, 100 + 50 * len(self.data)
-        if req.kind == "redis.replicate":
-            if not self.durable["primary"]:
-                for _, key, value, ttl in p["writes"]:
-                    self.write(key, value, ttl)
-                self.outbox.clear()
-            return "ok", {}, 40
-        return "error", {"error": "unknown_method"}, 40
+        return "ok", {}, 40
+
+    HANDLERS = {"redis.cmd": serve_command, "redis.promote": serve_promote, "redis.replicaof": serve_replicaof,
+                "redis.snapshot": serve_snapshot, "redis.replicate": serve_replicate}
 
     def replicate(self):
         """Ship each write ``lag`` seconds after it was made (asynchronous)."""

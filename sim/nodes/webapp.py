@@ -23,6 +23,7 @@ from collections import Counter
 import simpy
 
 from ..kernel import Node
+from .protocol import api_error
 from .team import TeamSize
 
 SERIALIZE_RATE = 200e6  # bytes/s of snapshot a worker builds and serialises
@@ -73,7 +74,7 @@ class WebApp(Node):
         if req.kind in self.BOOTS:
             # admission control before queueing: a throttled boot costs no worker
             if self.boot_throttle and self.booting >= self.boot_throttle:
-                return "error", {"ok": False, "error": "ratelimited", "retry_after": 2.0}, 60
+                return api_error("ratelimited", retry_after=2.0)
             self.booting += 1
             self.meter.boots[second] += 1
             try:
@@ -95,11 +96,8 @@ class WebApp(Node):
                 self.meter.busy += self.env.now - t0
 
     def serve(self, req):
-        """Dispatch on the request kind (override adds the new flow's methods)."""
-        handler = self.HANDLERS.get(req.kind)
-        if handler is None:
-            return "error", {"ok": False, "error": "unknown_method"}, 60
-        return (yield from handler(self, req))
+        """Dispatch on the request kind (``HANDLERS``; subclasses add their methods)."""
+        return (yield from self.dispatch(req))
 
     # -- boot -------------------------------------------------------------------
     def build_snapshot(self, size: int):
@@ -112,22 +110,22 @@ class WebApp(Node):
 
     def rtm_start(self, req):
         if req.payload["user"] not in self.users:
-            return "error", {"ok": False, "error": "not_authed"}, 60
+            return api_error("not_authed")
         size = self.team.rtm_start_bytes()
         snap = yield from self.build_snapshot(size)
         if snap is None:
-            return "error", {"ok": False, "error": "internal_error"}, 60
+            return api_error("internal_error")
         return "ok", {"ok": True, "bytes": size, "snapshot": snap}, size
 
     # -- reads ---------------------------------------------------------------------
     def history(self, req):
         ch = req.payload["channel"]
         if req.payload["user"] not in self.members.get(ch, ()):
-            return "error", {"ok": False, "error": "not_in_channel"}, 60
+            return api_error("not_in_channel")
         reply = yield self.sim.network.request(self, self.db, "db.history", {"channel": ch},
                                                size=80, timeout=5.0, trace=None)
         if reply.status != "ok" or reply.payload is None or "msgs" not in reply.payload:
-            return "error", {"ok": False, "error": "internal_error"}, 60
+            return api_error("internal_error")
         msgs = reply.payload["msgs"]
         return "ok", {"ok": True, "msgs": msgs}, 60 + 30 * len(msgs)
 
@@ -137,14 +135,14 @@ class WebApp(Node):
         reply = yield self.sim.network.request(self, self.db, "db.insert", {"rows": rows, "key": "ts"},
                                                size=sum(r.size for r in rows), timeout=5.0, trace=req.trace)
         if reply.status != "ok" or reply.payload.get("inserted") is None:
-            return "error", {"ok": False, "error": "internal_error"}, 60
+            return api_error("internal_error")
         return "ok", {"ok": True}, 40
 
     def directory_change(self, req):
         reply = yield self.sim.network.request(self, self.db, "db.directory_change", req.payload, size=80,
                                                timeout=5.0)
         if reply.status != "ok":
-            return "error", {"ok": False, "error": "internal_error"}, 60
+            return api_error("internal_error")
         ev = reply.payload["event"]
         if ev is not None:
             for node in self.publish_to:
@@ -154,7 +152,7 @@ class WebApp(Node):
     def directory_get(self, req):
         reply = yield self.sim.network.request(self, self.db, "db.directory_get", {}, size=60, timeout=5.0)
         if reply.status != "ok":
-            return "error", {"ok": False, "error": "internal_error"}, 60
+            return api_error("internal_error")
         return "ok", {"ok": True, "snapshot": reply.payload["snapshot"]}, reply.size
 
     HANDLERS = {"rtm.start": rtm_start, "conversations.history": history, "persist": persist,

@@ -1,6 +1,4 @@
-"""Channel servers.
-
-Old architecture (``OldChannelServer``): stateful. It holds the team's
+"""The old architecture's channel server (``OldChannelServer``): stateful. It holds the team's
 WebSocket connections, is the arbiter of each channel's order (it assigns
 ts), broadcasts, acks the sender, and only then hands the message to the web
 app through an in-memory buffer drained by a retry loop. The send path's
@@ -16,9 +14,9 @@ a new ts and becomes a second message.
 
 from __future__ import annotations
 
-from ..kernel import Node
-from .protocol import Ack, Chat, Ephemeral, Hello, Post, Subscribe, fmt_ts
-from .team import DirEvent
+from ...kernel import Node
+from ...nodes.protocol import Ack, Chat, Ephemeral, Hello, Post, fmt_ts
+from ...nodes.team import DirEvent
 
 BATCH = 50
 
@@ -63,16 +61,15 @@ class OldChannelServer(Node):
         elif isinstance(p, Ephemeral):
             self.fan_out_ephemeral(conn, p)
 
-    def on_request(self, req):
+    def directory_event(self, req):
         """``directory.event`` from the web app: log it and push it to the team."""
-        if req.kind != "directory.event":
-            return "error", {"error": "unknown_method"}, 40
         ev: DirEvent = req.payload
         self.dir_log.append(ev)
         for c in list(self.conns):
             c.send(self, "directory", ev, 80)
         return "ok", {}, 40
-        yield  # pragma: no cover
+
+    HANDLERS = {"directory.event": directory_event}
 
     def on_closed(self, conn, reason):
         self.conns.pop(conn, None)
@@ -128,49 +125,3 @@ class OldChannelServer(Node):
                     self.step("persisted", msg=chat.msg)
             else:
                 yield from self.sleep(self.retry)
-
-
-class NewChannelServer(Node):
-    """New architecture: stateless. Gateways subscribe to the channels the
-    consistent-hash ring gives this server; a web app's ``broadcast`` request
-    fans the message out to them (step ``broadcast``). Nothing here is
-    durable: a crash loses only broadcasts in flight, which clients recover
-    by gap detection and history reads."""
-
-    role = "channel-server"
-
-    def __init__(self, sim, name: str, region: str, *, discovery: str):
-        super().__init__(sim, name, region)
-        self.discovery = discovery
-
-    def reset_volatile(self):
-        self.subs: dict[str, dict[str, object]] = {}  # channel -> gateway -> connection
-
-    def start(self):
-        from .discovery import heartbeat_loop
-
-        self.spawn(heartbeat_loop(self, self.discovery))
-
-    def on_message(self, conn, msg):
-        p = msg.payload
-        if isinstance(p, Subscribe):
-            for ch in p.channels:
-                self.subs.setdefault(ch, {})[p.gateway] = conn
-        elif isinstance(p, Ephemeral) and p.channel is not None:
-            for c in self.subs.get(p.channel, {}).values():
-                c.send(self, p.kind, p, 60)
-
-    def on_closed(self, conn, reason):
-        for subs in self.subs.values():
-            for gw in [g for g, c in subs.items() if c is conn]:
-                del subs[gw]
-
-    def on_request(self, req):
-        if req.kind != "broadcast":
-            return "error", {"error": "unknown_method"}, 40
-        chat: Chat = req.payload
-        for c in list(self.subs.get(chat.channel, {}).values()):
-            c.send(self, "message", chat, chat.size, chat.msg)
-        self.step("broadcast", msg=chat.msg)
-        return "ok", {}, 40
-        yield  # pragma: no cover

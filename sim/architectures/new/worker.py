@@ -12,8 +12,8 @@ leader's log (after an unclean election) resets to its end, like
 
 from __future__ import annotations
 
-from ..kernel import Node
-from .discovery import ClusterView
+from ...kernel import Node
+from ...nodes.discovery import ClusterView
 
 
 class Worker(ClusterView, Node):

@@ -26,9 +26,10 @@ Errors follow Slack's Web API: ``internal_error`` means the outcome is unknown.
 
 from __future__ import annotations
 
-from .discovery import ClusterView, ring_owner
-from .webapp import WebApp
-from ..kernel import stable_hash
+from ...nodes.discovery import ClusterView, ring_owner
+from ...nodes.protocol import api_error
+from ...nodes.webapp import WebApp
+from ...kernel import stable_hash
 
 class NewWebApp(ClusterView, WebApp):
     def __init__(self, sim, name, region, *, controller: str, discovery: str, settings: dict, **kw):
@@ -36,7 +37,7 @@ class NewWebApp(ClusterView, WebApp):
         self.controller = controller
         self.discovery = discovery
         self.s = settings
-        self.k = settings["kafka"]
+        self.k = settings.kafka
 
     def reset_volatile(self):
         super().reset_volatile()
@@ -47,7 +48,7 @@ class NewWebApp(ClusterView, WebApp):
         self.spawn(self.view_loop())
 
     def partition_of(self, channel: str) -> int:
-        return stable_hash(channel) % self.k["partitions"]
+        return stable_hash(channel) % self.k.partitions
 
     # -- Redis ---------------------------------------------------------------------
     def redis_cmd(self, op: str, key: str, value=None, ttl=None, trace: str | None = None):
@@ -63,32 +64,32 @@ class NewWebApp(ClusterView, WebApp):
         post = req.payload
         self.step("received", msg=post.msg)
         if post.sender not in self.users:
-            return "error", {"ok": False, "error": "not_authed"}, 60
+            return api_error("not_authed")
         if post.channel not in self.members:
-            return "error", {"ok": False, "error": "channel_not_found"}, 60
+            return api_error("channel_not_found")
         if post.sender not in self.members[post.channel]:
-            return "error", {"ok": False, "error": "not_in_channel"}, 60
-        if self.s["rate_limit"]:
+            return api_error("not_in_channel")
+        if self.s.rate_limit:
             window = [t for t in self.rate.get(post.sender, []) if t > self.env.now - 1.0]
-            if len(window) >= self.s["rate_limit"]:
+            if len(window) >= self.s.rate_limit:
                 self.rate[post.sender] = window
-                return "error", {"ok": False, "error": "ratelimited", "retry_after": 1.0}, 60
+                return api_error("ratelimited", retry_after=1.0)
             self.rate[post.sender] = window + [self.env.now]
         key = f"dedupe:{post.channel}:{post.msg}"
-        if self.s["dedupe"]:
-            reply = yield from self.redis_cmd("SETNX", key, "pending", self.s["redis"]["ttl"], post.msg)
+        if self.s.dedupe:
+            reply = yield from self.redis_cmd("SETNX", key, "pending", self.s.redis.ttl, post.msg)
             if reply is None or reply.status != "ok":
                 if reply is not None and reply.status == "error":
                     yield from self.refresh_view()  # READONLY: a failover happened
-                return "error", {"ok": False, "error": "service_unavailable"}, 60
+                return api_error("service_unavailable")
             if not reply.payload["set"]:
                 value = reply.payload["value"]
                 if value.startswith("done:"):
                     return "ok", {"ok": True, "ts": value[5:], "replayed": True}, 80
-                return "error", {"ok": False, "error": "internal_error"}, 60
+                return api_error("internal_error")
         self.step("deduped", msg=post.msg)
         ts = None
-        if self.s["ts_source"] == "webapp":
+        if self.s.ts_source == "webapp":
             ts = f"{self.clock():.6f}"
         part = self.partition_of(post.channel)
         result = None
@@ -101,7 +102,7 @@ class NewWebApp(ClusterView, WebApp):
                     break
             reply = yield self.sim.network.request(self, leader, "kafka.produce",
                                                    {"partition": part, "post": post, "ts": ts},
-                                                   size=post.size, timeout=self.k["request_timeout"],
+                                                   size=post.size, timeout=self.k.request_timeout,
                                                    trace=post.msg)
             if reply.status == "ok":
                 result = reply.payload
@@ -113,15 +114,15 @@ class NewWebApp(ClusterView, WebApp):
                 yield from self.refresh_view()
                 continue
             # timeout, reset, NOT_LEADER_OR_FOLLOWER after append: may or may not be in the log
-            return "error", {"ok": False, "error": "internal_error"}, 60
+            return api_error("internal_error")
         if result is None:
-            if self.s["dedupe"]:
+            if self.s.dedupe:
                 yield from self.redis_cmd("DEL", key, trace=post.msg)
-            return "error", {"ok": False, "error": "service_unavailable"}, 60
+            return api_error("service_unavailable")
         self.step("appended", msg=post.msg)
         chat = result["chat"]
-        if self.s["dedupe"]:
-            self.spawn(self.redis_cmd("SET", key, f"done:{chat.ts}", self.s["redis"]["ttl"], post.msg))
+        if self.s.dedupe:
+            self.spawn(self.redis_cmd("SET", key, f"done:{chat.ts}", self.s.redis.ttl, post.msg))
         server = ring_owner(self.ring, chat.channel)
         if server is not None:
             self.sim.network.request(self, server, "broadcast", chat, size=chat.size, timeout=2.0,
@@ -134,7 +135,7 @@ class NewWebApp(ClusterView, WebApp):
         size = self.team.rtm_start_bytes()
         snap = yield from self.build_snapshot(size)
         if snap is None:
-            return "error", {"ok": False, "error": "internal_error"}, 60
+            return api_error("internal_error")
         return "ok", {"ok": True, "snapshot": snap}, size
 
     def history(self, req):
@@ -143,11 +144,11 @@ class NewWebApp(ClusterView, WebApp):
             return (yield from super().history(req))
         ch = req.payload["channel"]
         if req.payload["user"] not in self.members.get(ch, ()):
-            return "error", {"ok": False, "error": "not_in_channel"}, 60
+            return api_error("not_in_channel")
         reply = yield self.sim.network.request(self, self.db, "db.history", {"channel": ch, "rows": True},
                                                size=80, timeout=5.0)
         if reply.status != "ok":
-            return "error", {"ok": False, "error": "internal_error"}, 60
+            return api_error("internal_error")
         return "ok", {"ok": True, "rows": reply.payload["rows"]}, 60
 
     HANDLERS = {**WebApp.HANDLERS, "chat.postMessage": post_message, "conversations.history": history,

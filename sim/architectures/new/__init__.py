@@ -1,0 +1,151 @@
+"""The new architecture (DESIGN §5 "new"); see docs/new-architecture.md.
+
+Main region (us-east): web app instances behind a load balancer, the DB,
+Kafka brokers and controller, a Redis primary and replica, discovery, the
+channel servers and one job worker per partition. Every region with clients
+has Flannel hosts. Component faults registered here: ``kafka-leader-crash``
+(crash the current leader of ``params.partition``), ``redis-failover`` (the
+Redis primary's host vanishes; discovery promotes the replica) and
+``flannel-restart`` (Flannel hosts restart, cold).
+"""
+
+from __future__ import annotations
+
+from ...config import RunConfig
+from ...faults import FaultKind
+from ...kernel import Simulation
+from ...nodes.db import DB
+from ...nodes.discovery import Discovery, ring_owner
+from ...nodes.flannel import Flannel
+from ...nodes.kafka import Broker, Controller
+from ...nodes.protocol import SLACK_WEB_API
+from ...nodes.redis import Redis
+from ..base import Architecture, Step, System, directory_of, make_clients, team_of
+from .channel_server import NewChannelServer
+from .client import NewClient
+from .settings import NewSettings
+from .webapp import NewWebApp
+from .worker import Worker
+
+TEAM_ID = "T1"
+MAIN = "us-east"
+STEPS = (
+    Step("received", "webapp", "chat.postMessage reaches a web app"),
+    Step("deduped", "webapp", "client_msg_id claimed in Redis (SETNX)"),
+    Step("appended", "webapp", "append to the channel's Kafka partition acknowledged"),
+    Step("replicated", "kafka", "a follower copied the record"),
+    Step("responded", "webapp", "{ok: true, ts} answered to the sender"),
+    Step("broadcast", "channel-server", "fanned out to the subscribed gateways"),
+    Step("pushed", "flannel", "pushed down the members' WebSockets"),
+    Step("persisted", "worker", "a job worker stored it in the DB"),
+)
+
+
+def build(sim: Simulation, cfg: RunConfig) -> System:
+    s: NewSettings = cfg.arch
+    k = s.kafka
+    members = cfg.members
+    directory = directory_of(cfg, sim.rng("directory"))
+    db = DB(sim, "db", MAIN, directory)
+    brokers = [f"kafka-{i}" for i in range(k.brokers)]
+    rf = min(k.replication, k.brokers)
+    replicas = {p: [brokers[(p + i) % len(brokers)] for i in range(rf)] for p in range(k.partitions)}
+    Controller(sim, "kafka-controller", MAIN, brokers=brokers, replicas=replicas, cfg=k)
+    for b in brokers:
+        Broker(sim, b, MAIN, controller="kafka-controller", replicas=replicas, cfg=k)
+    servers = [f"channel-server-{i}" for i in range(s.channel_servers)]
+    Discovery(sim, "discovery", MAIN, servers=servers, redis=["redis-0", "redis-1"],
+              reassign_delay=s.reassign_delay, failover_delay=s.redis.failover_delay)
+    r = s.redis
+    Redis(sim, "redis-0", MAIN, primary=True, peer="redis-1", persistence=r.persistence,
+          lag=r.replication_lag, discovery="discovery")
+    Redis(sim, "redis-1", MAIN, primary=False, peer="redis-0", persistence=r.persistence,
+          lag=r.replication_lag, discovery="discovery")
+    cs = [NewChannelServer(sim, n, MAIN, discovery="discovery") for n in servers]
+    webapps = [f"webapp-{i}" for i in range(s.webapps)]
+    regions = sorted({g.region for g in cfg.topology.clients})
+    hosts = {r: [f"flannel-{r}-{i}" for i in range(s.flannel.hosts_per_region)] for r in regions}
+    team = team_of(cfg)
+    for w in webapps:
+        NewWebApp(sim, w, MAIN, db="db", members=members, users=cfg.client_names(), team=team,
+                  controller="kafka-controller", discovery="discovery", settings=s, workers=s.webapp_workers,
+                  boot_throttle=s.boot_throttle, publish_to=[h for hs in hosts.values() for h in hs])
+    for p in range(k.partitions):
+        Worker(sim, f"worker-{p}", MAIN, partitions=[p], controller="kafka-controller", discovery="discovery",
+               db="db", idempotent=s.workers.idempotent, poll=s.workers.poll)
+    for region, names in hosts.items():
+        for h in names:
+            Flannel(sim, h, region, discovery="discovery", webapps=webapps, team=team,
+                    broken_warmup=s.flannel.broken_warmup, users=cfg.client_names())
+    clients = []
+    for c in make_clients(sim, cfg, NewClient, webapp=webapps, gateway="flannel-?",
+                          hold_back=s.hold_back, hold_timeout=s.hold_timeout, directory=sorted(directory),
+                          errors=SLACK_WEB_API):
+        # every client of the team in a region lands on the same Flannel host
+        c.gateway = ring_owner(tuple(hosts[c.region]), TEAM_ID)
+        clients.append(c)
+    return System(sim, clients, db, members, cs)
+
+
+# -- component faults ------------------------------------------------------------
+def _controller(nem):
+    return next(n for n in nem.sim.nodes.values() if n.role == "kafka-controller")
+
+
+def _kafka_leader_crash(nem, spec, hit):
+    part = int(spec.params.get("partition", 0))
+    leader = _controller(nem).durable["state"][part][0]
+    node = nem.sim.node(leader) if leader else None
+    if node is not None and node.up:
+        node.crash(silent=spec.silent)
+    return {"partition": part, "node": leader or "", "silent": spec.silent}, node
+
+
+def _restart(nem, spec, node):
+    if node is not None:
+        node.restart()
+    return {"node": node.name if node is not None else ""}
+
+
+def _redis_failover(nem, spec, hit):
+    primary = next(n for n in nem.sim.nodes.values() if n.role == "discovery").primary
+    node = nem.sim.node(primary)
+    node.crash(silent=True)
+    return {"node": primary}, node
+
+
+def _flannel_restart(nem, spec, hit):
+    """Flannel hosts (``targets``, default all) go down; they come back cold."""
+    hosts = nem.sim.select(spec.targets or ["role:flannel"])
+    for h in hosts:
+        h.crash()
+    names = ",".join(sorted(h.name for h in hosts))
+    return {"node": names}, hosts
+
+
+def _flannel_back(nem, spec, hosts):
+    for h in hosts:
+        h.restart()
+    return {"node": ",".join(sorted(h.name for h in hosts))}
+
+
+FAULTS = {
+    "kafka-leader-crash": FaultKind(_kafka_leader_crash, _restart, "restart", params={"partition": int},
+                                    doc="crash the current leader of params.partition (default 0)"),
+    "redis-failover": FaultKind(_redis_failover, _restart, "restart",
+                                doc="the Redis primary's host vanishes; discovery promotes the replica"),
+    "flannel-restart": FaultKind(_flannel_restart, _flannel_back, "restart",
+                                 doc="Flannel hosts (targets, default all) restart cold"),
+}
+
+ARCHITECTURE = Architecture(
+    name="new",
+    description="HTTP POST → web app → Kafka ledger (Redis dedupe) → stateless channel servers; Flannel edge boot",
+    settings=NewSettings,
+    build=build,
+    steps=STEPS,
+    errors=SLACK_WEB_API,
+    client=NewClient,
+    faults=FAULTS,
+    doc="docs/new-architecture.md",
+)

@@ -1,0 +1,135 @@
+"""Typed settings every architecture shares, and the typed run configuration.
+
+These are the models the scenario loader validates TOML tables and ``--set``
+overrides against; the simulation then receives them as they are (frozen,
+validated once) and never as dicts: a node reads ``settings.http_timeout``,
+not ``cfg["clients"]["http_timeout"]``. An architecture's own settings live
+in its package (``sim/architectures/<name>/settings.py``) and derive from
+``Strict`` too.
+
+``RunConfig`` is what one run takes: the shared settings, the resolved
+channel membership and the chosen architecture's settings. ``as_json`` is the
+plain-data form written into the history header.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+REGIONS = ("us-east", "eu-west", "us-west", "sa-east", "ap-northeast", "ap-southeast")
+Region = Literal[REGIONS]  # type: ignore[valid-type]
+
+
+class Strict(BaseModel):
+    """Frozen, no unknown keys: a typo in a scenario file is an error naming the key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClientGroup(Strict):
+    region: Region = "us-east"
+    kind: Literal["desktop", "mobile"] = "desktop"
+    count: int = Field(1, ge=1, le=100_000)
+
+
+class Team(Strict):
+    users: int = Field(0, ge=0, description="team size for boot payloads (0: the simulated clients)")
+    channels: int = Field(0, ge=0, description="channels in the team (0: the simulated channels)")
+    members_per_channel: int = Field(0, ge=0)
+    directory: int = Field(0, ge=0, description="directory channels whose membership churns (boot consistency)")
+
+
+class Topology(Strict):
+    clients: list[ClientGroup] = Field(default_factory=lambda: [ClientGroup(count=4)])
+    # channel name -> member client names; "*" means every client
+    channels: dict[str, list[str]] = Field(default_factory=lambda: {"C1": ["*"]})
+    auto_channels: int = Field(0, ge=0, description="also channels A0..A<n-1>; client-k is in A<k mod n>")
+    team: Team = Team()
+
+    def client_names(self) -> list[str]:
+        n = sum(g.count for g in self.clients)
+        return [f"client-{i}" for i in range(1, n + 1)]
+
+    def members(self) -> dict[str, list[str]]:
+        names = self.client_names()
+        out = {}
+        for ch, ms in self.channels.items():
+            out[ch] = list(names) if ms == ["*"] else list(ms)
+        for j in range(self.auto_channels):
+            out[f"A{j}"] = [c for k, c in enumerate(names, start=1) if k % self.auto_channels == j]
+        return out
+
+    @model_validator(mode="after")
+    def _members_exist(self):
+        names = set(self.client_names())
+        for ch, ms in self.channels.items():
+            if ms == ["*"]:
+                continue
+            for m in ms:
+                if m not in names:
+                    raise ValueError(f"channel {ch}: member {m!r} is not a client (clients are client-1.."
+                                     f"client-{len(names)})")
+        return self
+
+
+class Workload(Strict):
+    rate: float = Field(0.5, gt=0, description="sends per second per client")
+    duration: float = Field(30.0, gt=0, description="seconds of workload")
+    settle: float = Field(15.0, ge=0, description="seconds after healing, before final reads")
+    text_bytes: int = Field(120, ge=1)
+    presence_rate: float = Field(0.05, ge=0, description="presence changes per second per client")
+    typing_rate: float = Field(0.2, ge=0, description="typing indicators per second per client")
+    directory_rate: float = Field(0.0, ge=0, description="directory joins/leaves per second per client")
+
+
+class NetworkSettings(Strict):
+    loss: float = Field(0.0, ge=0, lt=1)
+    dup: float = Field(0.0, ge=0, lt=1)
+    jitter_sigma: float = Field(0.15, ge=0)
+    keepalive: float = Field(10.0, gt=0)
+    rto_min: float = Field(0.2, gt=0)
+    connect_timeout: float = Field(3.0, gt=0)
+
+
+class ClientSettings(Strict):
+    ack_timeout: float = Field(5.0, gt=0, description="WebSocket sends: wait for the channel server's ack")
+    http_timeout: float = Field(10.0, gt=0, description="HTTP sends: chat.postMessage client timeout")
+    max_attempts: int = Field(5, ge=1, description="HTTP sends: attempts per send before giving up")
+    backoff_base: float = Field(0.5, gt=0)
+    backoff_cap: float = Field(8.0, gt=0)
+    jitter: bool = True
+    mobile_loss: float = Field(0.0, ge=0, lt=1, description="access-link loss of mobile clients")
+    mobile_latency: float = Field(0.03, ge=0, description="extra one-way latency of mobile clients")
+    parse_desktop: float = Field(20e6, gt=0, description="boot payload parse rate, bytes/s")
+    parse_mobile: float = Field(4e6, gt=0)
+    read_timeout: float = Field(10.0, gt=0)
+    bandwidth_desktop: float = Field(6.25e6, gt=0, description="download bytes/s (50 Mbit/s)")
+    bandwidth_mobile: float = Field(1.25e6, gt=0, description="download bytes/s (10 Mbit/s)")
+
+
+class RunConfig(BaseModel):
+    """One run's typed configuration: shared settings, members, and the
+    chosen architecture's own settings (``arch``)."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    topology: Topology
+    workload: Workload
+    network: NetworkSettings
+    clients: ClientSettings
+    members: dict[str, list[str]]
+    arch_name: str
+    arch: Any  # the architecture's settings model instance
+
+    def client_names(self) -> list[str]:
+        return self.topology.client_names()
+
+    def as_json(self) -> dict[str, Any]:
+        """Plain data for the history header: the shared tables and the
+        architecture's settings under its name."""
+        out = {k: getattr(self, k).model_dump(mode="json") for k in ("topology", "workload", "network", "clients")}
+        out["members"] = self.members
+        out[self.arch_name] = self.arch.model_dump(mode="json")
+        return out

@@ -1,0 +1,86 @@
+"""A user's own architecture, from a package outside chatsim's tree, found
+through the ``chatsim.architectures`` entry point (docs/architectures.md)."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from helpers import cli
+
+PYPROJECT = """
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "chatsim-echo"
+version = "0.0.1"
+
+[project.entry-points."chatsim.architectures"]
+{entry}
+
+[tool.setuptools]
+py-modules = ["echo_arch"]
+"""
+
+MODULE = '''
+from pydantic import Field
+
+from sim.architectures import Architecture
+from sim.architectures.old import ARCHITECTURE as OLD
+from sim.architectures.old.settings import OldSettings
+
+
+class EchoSettings(OldSettings):
+    note: str = Field("a tiny plugin", max_length=40)
+
+
+ARCHITECTURE = Architecture(name="echo", description="the old design, packaged outside chatsim",
+                            settings=EchoSettings, build=OLD.build, steps=OLD.steps,
+                            errors=OLD.errors, client=OLD.client)
+NOT_AN_ARCHITECTURE = 42
+'''
+
+
+def _install(tmp_path, entry):
+    src = tmp_path / "chatsim-echo"
+    src.mkdir()
+    (src / "pyproject.toml").write_text(PYPROJECT.format(entry=entry))
+    (src / "echo_arch.py").write_text(textwrap.dedent(MODULE))
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(site), str(src)], check=True, capture_output=True)
+    return {"PYTHONPATH": str(site)}
+
+
+@pytest.fixture(scope="module")
+def echo_env(tmp_path_factory):
+    return _install(tmp_path_factory.mktemp("plugin"), 'echo = "echo_arch:ARCHITECTURE"')
+
+
+def test_a_plugin_is_listed_run_and_compared(echo_env, tmp_path):
+    code, out, err = cli("scenarios", env={**echo_env, "COLUMNS": "250"})
+    assert code == 0 and "echo" in out and "packaged outside chatsim" in out, err
+    code, out, err = cli("run", "steady", "--arch", "echo", "--no-plots", "--out", str(tmp_path / "run"),
+                         "--set", "echo.note=hello", env=echo_env)
+    assert code == 0, err
+    assert '"arch":"echo"' in (tmp_path / "run" / "history.jsonl").read_text().splitlines()[0]
+    code, out, err = cli("compare", "steady", "--out", str(tmp_path / "cmp"), env=echo_env)
+    assert code == 0, err
+    assert "echo" in out and (tmp_path / "cmp" / "echo" / "result.json").exists()
+    assert "echo" in (tmp_path / "cmp" / "report.md").read_text()
+
+
+def test_a_plugin_setting_is_validated_by_its_model(echo_env, tmp_path):
+    code, out, err = cli("run", "steady", "--arch", "echo", "--out", str(tmp_path / "x"),
+                         "--set", "echo.note=" + "x" * 50, env=echo_env)
+    assert code == 2 and "echo.note" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_broken_plugin_is_one_line_naming_it(tmp_path):
+    env = _install(tmp_path, 'echo = "echo_arch:NOT_AN_ARCHITECTURE"')
+    code, out, err = cli("run", "steady", "--arch", "old", "--out", str(tmp_path / "x"), env=env)
+    assert code == 2 and "echo" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
