@@ -35,17 +35,16 @@ ROLE_ORDER = ["webapp", "channel-server", "gateway", "kafka-controller", "kafka"
               "discovery"]
 FAULT_COLORS = {"crash": "#d62728", "pause": "#ff7f0e", "partition": "#9467bd", "degrade": "#8c564b",
                 "skew": "#17becf", "kafka-leader-crash": "#d62728", "redis-failover": "#e377c2"}
-_PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
-_BUILTIN_ORDER = ("old", "new", "rt2023")
+_BUILTIN_COLORS = {"old": "#1f77b4", "new": "#2ca02c", "rt2023": "#9467bd"}
+_PLUGIN_PALETTE = ("#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 
 
 def arch_color(arch: str) -> str:
-    """A stable color per architecture: the built-ins fixed, others by a stable hash."""
-    if arch in _BUILTIN_ORDER:
-        return _PALETTE[_BUILTIN_ORDER.index(arch)]
+    """A stable color per architecture: chatsim's own fixed, a plugin's by a
+    stable hash of its name (the same in every report)."""
     import zlib
 
-    return _PALETTE[3 + zlib.crc32(arch.encode()) % (len(_PALETTE) - 3)]
+    return _BUILTIN_COLORS.get(arch) or _PLUGIN_PALETTE[zlib.crc32(arch.encode()) % len(_PLUGIN_PALETTE)]
 
 
 def _role_key(name: str) -> tuple:

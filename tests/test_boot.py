@@ -5,6 +5,7 @@ import json
 import pytest
 
 from helpers import cli, run_scenario
+from sim import architectures
 from sim.nodes.team import TeamSize
 from reports.sweep import fit_exponent
 
@@ -35,8 +36,8 @@ def test_boot_sweep_fits_exponents_and_draws_the_curve(tmp_path):
     assert "grow as size^" in stdout
 
 
-def test_boot_consistency_holds_in_both_architectures_under_churn(tmp_path):
-    for arch in ("old", "new"):
+def test_boot_consistency_holds_in_every_architecture_under_churn(tmp_path):
+    for arch in architectures.names():
         result, _ = run_scenario("flannel-cold-restart", arch, 1, tmp_path / arch)
         bc = result["invariants"]["boot-consistency"]
         assert bc["valid"] is True and bc["counts"]["clients_checked"] == 40
@@ -79,7 +80,7 @@ def test_storm_peak_drops_with_jitter_throttle_and_flannel(storm):
     for variant in ("no-jitter", "jitter", "jitter+throttle"):
         assert _peak(doc, variant, "new") == 0  # reconnects boot from Flannel's warm cache
     for p in doc["points"]:
-        for arch in ("old", "new"):
+        for arch in architectures.names():
             s = p[arch]["storm"]
             assert s["reconnected"] == s["disconnected_at_heal"] == 600
             assert s["time_to_all_usable"] is not None

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from sim import architectures
+
 from helpers import cli
 
 
@@ -102,7 +104,7 @@ def test_readme_worked_example_matches_a_fresh_run(tmp_path):
     assert sends in out
 
 
-@pytest.mark.parametrize("arch", ["old", "new"])
+@pytest.mark.parametrize("arch", architectures.names())
 def test_histories_do_not_depend_on_the_process_hash_seed(arch, tmp_path):
     """Same scenario + seed ⇒ byte-identical history across processes, even with
     different string hashing (no iteration over sets of strings or objects)."""
