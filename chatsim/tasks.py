@@ -405,8 +405,8 @@ class DaskEngine(Engine):
             return
         self._futures = self._client.map(self._run, tasks, retries=self.retries, pure=False)
         index = {f.key: t for f, t in zip(self._futures, tasks)}
-        for future, result in as_completed(self._futures, with_results=True):
-            yield index[future.key], result
+        for future in as_completed(self._futures, loop=self._client.loop):
+            yield index[future.key], future.result()  # the future's own client, not a global default
 
     def close(self) -> None:
         if self._futures:
