@@ -156,7 +156,9 @@ def judge(results: Iterable[tuple[Task, TaskResult]], baseline: dict | None = No
         ok = [(t, r) for t, r in runs if r.error is None]
         name = _scenario_name(runs[0][0])
         expected = ok[0][1].expected if ok else _expected_of(runs[0][0])
-        invariants = list(dict.fromkeys([inv for _, r in ok for inv in r.verdicts] or list(expected)))
+        # every invariant found in the results (a new checker shows up by itself); when no run
+        # ran, those of its expectation, or one "run" cell, so an error never goes unreported
+        invariants = list(dict.fromkeys([inv for _, r in ok for inv in r.verdicts] or list(expected) or ["run"]))
         errors = [f"seed {t.seed}: {r.error}" for t, r in runs if r.error is not None]
         for inv in invariants:
             c = Cell(ref, name, arch, inv, expected.get(inv, True), runs=len(ok), errors=errors,
