@@ -373,6 +373,9 @@ def bench(as_json: bool, quick: bool, storm_clients: int | None) -> None:
     figures.update(bench_check(20000 if quick else 1_000_000, repeat=1 if quick else 2))
     if storm_clients:
         figures.update(bench_storm(storm_clients))
+    from .tasks import bench_tasks
+
+    figures.update(bench_tasks(runs=2 if quick else 8, pairs=1 if quick else 3))
     if as_json:
         click.echo(json.dumps(figures, indent=2))
         return
