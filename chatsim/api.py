@@ -12,9 +12,12 @@ from sim import architectures
 from sim.errors import ChatsimError, WiringError
 
 
-def run_one(scn, arch: str, seed: int, out_dir: Path, plots: bool = False) -> dict:
+def run_one(scn, arch: str, seed: int, out_dir: Path, plots: bool = False, journal: bool = True) -> dict:
     """Run one architecture on a scenario; write history.jsonl, journal.jsonl,
-    result.json and (with ``plots``) timeline.png / timeline.svg."""
+    result.json and (with ``plots``) timeline.png / timeline.svg.
+
+    ``journal=False`` keeps no per-message journal (a farm's small runs do not
+    pay for it): no journal.jsonl, and the network figures count nothing."""
     from invariants import check
     from reports.metrics import run_metrics
     from sim.faults import FaultSpec
@@ -26,10 +29,12 @@ def run_one(scn, arch: str, seed: int, out_dir: Path, plots: bool = False) -> di
                            for k, v in f.model_dump().items() if k != "arch"})
               for f in scn.faults_for(arch)]
     try:
-        output = run(scenario=scn.name, seed=seed, cfg=cfg, faults=faults, out=out_dir / "history.jsonl")
+        output = run(scenario=scn.name, seed=seed, cfg=cfg, faults=faults, out=out_dir / "history.jsonl",
+                     journal=journal)
     except WiringError as e:
         raise WiringError(f"{scn.source}: {e}") from None
-    output.write_journal(out_dir / "journal.jsonl")
+    if journal:
+        output.write_journal(out_dir / "journal.jsonl")
     data = output.history.read_bytes()  # read once: checkers decode it slim, metrics in full
     verdict = check(parse_history(data, str(output.history), slim=True))
     metrics = run_metrics(parse_history(data, str(output.history)), output.network_summary())

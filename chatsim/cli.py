@@ -338,6 +338,80 @@ def check(history: str, as_json: bool) -> None:
     sys.exit(exit_code(result["valid"]))
 
 
+def engine_options(f):
+    """--workers N | --scheduler ADDRESS: where many runs go (regress, explore,
+    crashpoints). Pass both values to ``chatsim.tasks.make_engine``."""
+    f = click.option("--scheduler", metavar="ADDRESS",
+                     help="Run on an existing Dask cluster, e.g. tcp://127.0.0.1:8786.")(f)
+    return click.option("--workers", type=click.IntRange(min=1), default=None,
+                        help="Local worker processes (default: one per core; 1 runs in this process).")(f)
+
+
+def run_many_or_exit(tasks, workers: int | None, scheduler: str | None, out_dir: Path, what: str, finding):
+    """Run tasks on the chosen engine; on Ctrl-C / SIGTERM say how far it got
+    and exit 128 + the signal number, with results.jsonl valid."""
+    import signal
+
+    from .tasks import Interrupted, make_engine, run_many
+
+    if workers is not None and scheduler:
+        raise click.UsageError("give --workers or --scheduler, not both")
+    try:
+        with make_engine(workers, scheduler) as engine:
+            return engine.describe(), run_many(tasks, engine, out_dir, what=what, finding=finding)
+    except Interrupted as e:
+        click.echo(f"chatsim: {e}", err=True)
+        sys.exit(128 + int(e.signum or signal.SIGINT))
+
+
+@cli.command()
+@click.argument("scenario_refs", nargs=-1, metavar="[SCENARIO ...]")
+@click.option("--arch", "archs", metavar="A,B", help="Architectures (default: every registered one).")
+@click.option("--seeds", default="1..20", show_default=True, metavar="A..B", help="Seeds (A..B, N, or a comma list).")
+@click.option("--baseline", type=click.Path(dir_okay=False), help="Compare \"maybe\" rates with this baseline.")
+@click.option("--write-baseline", type=click.Path(dir_okay=False), help="Write this run's rates as a baseline.")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
+@engine_options
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output directory (default runs/regress/).")
+def regress(scenario_refs, archs, seeds, baseline, write_baseline, junit, workers, scheduler, out_dir) -> None:
+    """Run scenarios × architectures × seeds and compare each invariant with
+    the scenario's [expect]: exit 1 on a regression (an expected-to-hold
+    invariant broken on any seed, a known weakness no longer showing, or a
+    "maybe" rate significantly changed from --baseline).
+
+    SCENARIO: built-in names or .toml paths (default: every built-in)."""
+    from . import regress as R
+    from .tasks import architectures, parse_seeds
+
+    seed_list = parse_seeds(seeds)
+    arch_list = [a.strip() for a in archs.split(",") if a.strip()] if archs else architectures()
+    base = R.read_baseline(baseline) if baseline else None
+    tasks = R.plan(list(scenario_refs) or R.builtin_scenarios(), arch_list, seed_list)
+    path = Path(out_dir) if out_dir else Path("runs") / "regress"
+    engine, results = run_many_or_exit(tasks, workers, scheduler, path, "regress",
+                                       finding=lambda r: r.error is not None or not r.as_expected)
+    cells = R.judge(results, base)
+    R.write_atomic(path / "regress.json", json.dumps(R.report(cells, seed_list, arch_list, engine), indent=2))
+    R.write_atomic(path / "regress.md", R.markdown(cells, seed_list))
+    if junit:
+        R.write_atomic(Path(junit), R.junit_xml(cells))
+    if write_baseline:
+        R.write_atomic(Path(write_baseline), json.dumps(R.baseline_doc(cells, seed_list), indent=2))
+    out.print(R.table(cells, f"chatsim regress: {len(tasks)} runs on {engine}"))
+    for c in R.failures(cells):
+        out.print(f"[red]•[/] {c.key} ({c.status}): {escape(c.message)}", soft_wrap=True)
+        if c.explanation:
+            out.print(f"    {escape(c.explanation)}", soft_wrap=True)
+        if c.replay:
+            out.print(f"    replay: {escape(c.replay)}", soft_wrap=True)
+        for e in c.errors[:1]:
+            out.print(f"    {escape(e.splitlines()[0])}", soft_wrap=True)
+    written = [path / "regress.json", path / "regress.md", path / "results.jsonl"]
+    written += [Path(p) for p in (junit, write_baseline) if p]
+    out.print("wrote " + ", ".join(map(str, written)))
+    sys.exit(R.exit_status(cells))
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--quick", is_flag=True, help="Smaller sizes (for smoke tests).")
@@ -354,6 +428,9 @@ def bench(as_json: bool, quick: bool, storm_clients: int | None) -> None:
     figures.update(bench_check(20000 if quick else 1_000_000, repeat=1 if quick else 2))
     if storm_clients:
         figures.update(bench_storm(storm_clients))
+    from .tasks import bench_tasks
+
+    figures.update(bench_tasks(runs=2 if quick else 8, pairs=1 if quick else 3))
     if as_json:
         click.echo(json.dumps(figures, indent=2))
         return
