@@ -100,7 +100,13 @@ def message_path(run: Run, msg: str) -> dict | None:
             title += (f": from attempt {n} of {len(attempts)}" + (" (a retry)" if n > 1 else "")
                       + f", invoked at t={attempt.time:.3f} (op #{attempt.index})")
         columns.append({"title": title, "rows": rows})
-    return {"msg": msg, "columns": columns, "invariants": run.violating_msgs().get(msg, [])}
+    longest = max(len(c["title"]) for c in columns)
+    for c in columns:
+        for r in c["rows"]:
+            text = r.get("why") or f"{r['step']} · {r['node']} · t={r['time']:.3f} · op #{r['index']} — {r['label']}"
+            longest = max(longest, len(r["step"]) + len(text) + 2)
+    return {"msg": msg, "columns": columns, "invariants": run.violating_msgs().get(msg, []),
+            "width": 40 + round(6.4 * longest)}  # one column's width in px, for 11 px text
 
 
 def order_views(run: Run, violation: dict) -> dict | None:

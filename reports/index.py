@@ -157,5 +157,5 @@ def write_index(root: Path = Path("runs")) -> Path:
     root = Path(root)
     rows = scan(root) if root.is_dir() else []
     groups = [(kind, [r for r in rows if r["kind"] == kind]) for kind in KINDS]
-    return write_atomic(root / "index.html", render("index.html.j2", root=str(root), groups=groups,
+    return write_atomic(root / "index.html", render("index.html.j2", root=root.name, groups=groups,
                                                     total=len(rows)))

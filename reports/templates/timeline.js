@@ -73,7 +73,7 @@
         var label = el("text", {x: x0 + 2, y: laneY(Math.min.apply(null, rows)) + 10, class: "tl-fault-label"}, svg);
         label.textContent = f.desc;
       });
-      var room = (width - LEFT - 10) / 5;
+      var room = (width - LEFT - 10) / 2.5;  // marks 2 px wide: beyond this a lane is ink, so bin it
       D.lanes.forEach(function (name, l) {
         var ix = byLane[l], a = lowerBound(ix, times, view.t0), b = lowerBound(ix, times, view.t1 + 1e-9);
         var y = laneY(l);
