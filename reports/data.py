@@ -80,7 +80,7 @@ class Run:
         """The architecture's named send-path steps, in order, as the header
         declares them (``[{"step", "role", "label"}]``); ``[]`` for histories
         that predate them."""
-        steps = self.header.get("steps") or getattr(self.meta, "steps", None) or []
+        steps = msgspec.to_builtins(self.header.get("steps") or getattr(self.meta, "steps", None) or [])
         return [s for s in steps if isinstance(s, dict) and isinstance(s.get("step"), str)]
 
     def step_events(self, msg: str) -> list:
