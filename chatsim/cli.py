@@ -215,7 +215,13 @@ def run_cmd(scenario: str, arch: str, seed: int, out_dir: str | None, overrides:
     path = Path(out_dir) if out_dir else Path("runs") / scn.name / f"{arch}-seed{seed}"
     with progress(f"running {scn.name} / {arch} / seed {seed}"):
         result = run_one(scn, arch, seed, path, plots=not no_plots)
+    if not no_plots:
+        from reports.data import load_run
+        from reports.timeline import write_timeline
+
+        write_timeline(load_run(path))
     print_run(result, path)
+    _index(path)
     if explain:
         out.print(f"message diagram: {explain_msg(path, explain)} (and .svg)")
     sys.exit(exit_code(result["valid"]))
@@ -245,6 +251,7 @@ def compare(scenario: str, archs: list[str] | None, seed: int, out_dir: str | No
         html_path, md_path = write_reports(runs, path, {"name": scn.name, "description": scn.description})
     out.print(compare_table(results, scn.name, seed))
     out.print(f"wrote {html_path} and {md_path}")
+    _index(path)
 
 
 @cli.command()
@@ -294,6 +301,16 @@ def sweep(scenario: str, seed: int, out_dir: str | None, overrides: tuple[str, .
             out.print(f"{arch}: boot bytes grow as size^{f['exponent_large']} for teams ≥ 10k "
                       f"(size^{f['exponent_all']} over the whole range)")
     out.print(f"wrote {path / 'sweep.json'} and its plots")
+    _index(path)
+
+
+def _index(path: Path) -> None:
+    """Regenerate runs/index.html when the output went under runs/."""
+    from reports.index import write_index
+
+    runs = Path("runs").resolve()
+    if path.resolve().is_relative_to(runs):
+        write_index(runs)
 
 
 def sweep_table(doc: dict) -> Table:
@@ -409,6 +426,7 @@ def regress(scenario_refs, archs, seeds, baseline, write_baseline, junit, worker
     written = [path / "regress.json", path / "regress.md", path / "results.jsonl"]
     written += [Path(p) for p in (junit, write_baseline) if p]
     out.print("wrote " + ", ".join(map(str, written)))
+    _index(path)
     sys.exit(R.exit_status(cells))
 
 

@@ -1,33 +1,35 @@
-"""The comparison report: ``report.html`` (self-contained: styles inline,
-images embedded as base64 PNG, no scripts) and ``report.md`` (images as
-files beside it).
+"""The comparison report: ``report.html`` (self-contained: styles, images
+and the timeline data inline, one small script, nothing fetched) and
+``report.md`` (images as files beside it).
 
-Sections: the verdict table (both architectures side by side, with the
+Sections: the verdict table (the architectures side by side, with the
 scenario's expectations), the metrics, the rate and latency plots, each
-architecture's failure timeline, and each violation's explanation with the
-message diagram of the first violating messages.
+architecture's interactive timeline, and each violation's explanation with
+a diagram per violating message: its path through the declared send-path
+steps with the missing steps and why (``reports.explain``), the clients'
+views side by side for an ordering violation, or — for histories without
+declared steps — the journal's message diagram (``plots.message_diagram``).
+
+The pages are Jinja2 templates (``reports/templates/``), rendered by
+``reports.render`` with autoescaping (HTML) or Markdown escaping.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import os
 from pathlib import Path
 
 from . import plots
 from .data import Run
+from .explain import message_path, order_views
+from .render import Raw, render, write_atomic
 from .sweep import backend_load
+from .timeline import timeline_data, write_timeline
 
 INVARIANTS = ["validity", "integrity", "total-order", "no-duplicates", "durability", "boot-consistency"]
 DIAGRAMS_PER_RUN = 4
-
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1200px;color:#222}
-table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 10px;text-align:left}
-th{background:#f3f3f3}.ok{color:#1a7f37;font-weight:600}.bad{color:#cf222e;font-weight:600}
-.unk{color:#9a6700;font-weight:600}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
-code{background:#f6f8fa;padding:1px 4px}li{margin:.2em 0}.muted{color:#777}
-"""
+SHOWN = 10  # explanations listed per invariant; result.json has all
 
 
 def _verdict(v) -> tuple[str, str]:
@@ -44,8 +46,16 @@ def _ms(x) -> str:
     return "-" if x is None else f"{x * 1000:.1f} ms"
 
 
+def invariant_names(runs: list[Run]) -> list[str]:
+    """The usual six in their usual order, then any other the results carry."""
+    extra = [n for r in runs for n in r.result.get("invariants", {}) if n not in INVARIANTS]
+    return INVARIANTS + list(dict.fromkeys(extra))
+
+
 def metric_rows(runs: list[Run]) -> list[tuple[str, list[str]]]:
     rows = []
+    if not all("metrics" in r.result for r in runs):  # a history checked elsewhere: verdicts only
+        return rows
 
     def m(run):
         return run.result["metrics"]
@@ -62,9 +72,8 @@ def metric_rows(runs: list[Run]) -> list[tuple[str, list[str]]]:
     return rows
 
 
-def _img(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
 def build_figures(runs: list[Run], out: Path) -> dict[str, Path]:
@@ -72,6 +81,7 @@ def build_figures(runs: list[Run], out: Path) -> dict[str, Path]:
     figs: dict[str, Path] = {}
     figs["rates"] = plots.save(plots.rates(runs), out / "rates")[0]
     figs["cdf"] = plots.save(plots.latency_cdf(runs), out / "latency-cdf")[0]
+
     def until(r: Run) -> int:  # up to the final reads, which are the harness's, not the workload's
         w = r.result["config"]["workload"]
         return int(w["duration"] + w["settle"])
@@ -81,124 +91,75 @@ def build_figures(runs: list[Run], out: Path) -> dict[str, Path]:
     if load:
         figs["load"] = plots.save(backend_load(load, runs[0].faults(), "web-app load (requests per second)"),
                                   out / "backend-load")[0]
-    for run in runs:
-        tl = run.path / "timeline.png"
-        if not tl.exists():
-            plots.save(plots.timeline(run), run.path / "timeline")
-        figs[f"timeline-{run.arch}"] = tl
-        for msg in sorted(run.violating_msgs())[:DIAGRAMS_PER_RUN]:
-            safe = msg.replace(":", "_").replace("/", "_")
-            figs[f"diagram-{run.arch}-{msg}"] = plots.save(plots.message_diagram(run, msg),
-                                                           run.path / f"explain-{safe}")[0]
     return figs
+
+
+def diagrams(run: Run) -> list[dict]:
+    """One entry per violating message shown (the first ``DIAGRAMS_PER_RUN``):
+    its step path when the history declares steps, else the journal diagram
+    as a PNG beside the run; ordering violations add the views side by side."""
+    out = []
+    vio = run.violating_msgs()
+    orders = {}
+    for v in run.result.get("invariants", {}).get("total-order", {}).get("violations", []):
+        orders.setdefault(v.get("msg"), []).append(v)
+    for msg in sorted(vio)[:DIAGRAMS_PER_RUN]:
+        d = {"msg": msg, "invariants": vio[msg], "path": message_path(run, msg), "png": None, "png_path": None,
+             "orders": [o for o in (order_views(run, v) for v in orders.get(msg, [])[:1]) if o]}
+        if d["path"] is None:
+            safe = msg.replace(":", "_").replace("/", "_")
+            png = plots.save(plots.message_diagram(run, msg), run.path / f"explain-{safe}")[0]
+            d["png"], d["png_path"] = _data_uri(png), png
+        out.append(d)
+    return out
+
+
+def report_context(runs: list[Run], figs: dict[str, Path], scenario: dict) -> dict:
+    names = invariant_names(runs)
+    verdicts = []
+    for name in names:
+        cells = []
+        for r in runs:
+            inv = r.result["invariants"].get(name, {"valid": "unknown", "violations": []})
+            text, cls = _verdict(inv["valid"])
+            exp_text, exp_cls = _verdict(r.result.get("expected", {}).get(name, True))
+            cells.append({"text": text, "cls": cls, "n": len(inv["violations"]), "exp_text": exp_text,
+                          "exp_cls": exp_cls})
+        verdicts.append({"name": name, "cells": cells})
+    overall = [dict(zip(("text", "cls"), _verdict(r.result["valid"]))) for r in runs]
+    run_ctx = []
+    for r in runs:
+        invs = [{"name": n, "count": len(vs), "shown": vs[:SHOWN]}
+                for n in names for vs in [r.result["invariants"].get(n, {}).get("violations", [])] if vs]
+        run_ctx.append({"arch": r.arch, "path": str(r.path), "violations": invs, "diagrams": diagrams(r)})
+    images = [(name, _data_uri(figs[key])) for key, name in (("rates", "rates"), ("cdf", "latency CDF"),
+                                                            ("load", "backend load")) if key in figs]
+    return {"scenario": {"name": scenario["name"], "description": scenario.get("description", "")},
+            "seed": runs[0].meta.seed, "runs": run_ctx, "verdicts": verdicts, "overall": overall,
+            "metrics": metric_rows(runs), "images": images,
+            "timelines": [{"id": f"tl-{i}", "arch": r.arch, "data": timeline_data(r)} for i, r in enumerate(runs)]}
 
 
 def write_reports(runs: list[Run], out: Path, scenario: dict) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     figs = build_figures(runs, out)
-    html_path = _write(out / "report.html", render_html(runs, figs, scenario))
-    md_path = _write(out / "report.md", render_md(runs, figs, scenario, out))
+    for r in runs:  # each run's standalone timeline.html, linked from report.md
+        write_timeline(r)
+    ctx = report_context(runs, figs, scenario)
+    html_path = write_atomic(out / "report.html", render("report.html.j2", **ctx))
+    md_path = write_atomic(out / "report.md", render_md(ctx, figs, runs, out))
     return html_path, md_path
 
 
-def _write(path: Path, text: str) -> Path:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+def render_md(ctx: dict, figs: dict[str, Path], runs: list[Run], out: Path) -> str:
+    def rel(p: Path) -> Raw:
+        return Raw(Path(os.path.relpath(Path(p).resolve(), out.resolve())).as_posix())
 
-
-def render_html(runs: list[Run], figs: dict[str, Path], scenario: dict) -> str:
-    e = html.escape
-    seed = runs[0].meta.seed
-    h = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>chatsim: {e(scenario['name'])}"
-         f"</title><style>{CSS}</style></head><body>",
-         f"<h1>chatsim compare: {e(scenario['name'])} <span class='muted'>seed {seed}</span></h1>",
-         f"<p>{e(scenario.get('description', ''))}</p>",
-         "<h2>Verdicts</h2><table id='verdicts'><thead><tr><th>invariant</th>"]
-    for r in runs:
-        h.append(f"<th>{e(r.arch)}</th><th>violations</th><th>expected</th>")
-    h.append("</tr></thead><tbody>")
-    for name in INVARIANTS:
-        h.append(f"<tr><td>{name}</td>")
-        for r in runs:
-            inv = r.result["invariants"][name]
-            text, cls = _verdict(inv["valid"])
-            exp_text, exp_cls = _verdict(r.result.get("expected", {}).get(name, True))
-            h.append(f"<td class='{cls}'>{text}</td><td>{len(inv['violations'])}</td>"
-                     f"<td class='{exp_cls}'>{exp_text}</td>")
-        h.append("</tr>")
-    h.append("<tr><th>overall</th>")
-    for r in runs:
-        text, cls = _verdict(r.result["valid"])
-        h.append(f"<td class='{cls}' colspan='3'>{text}</td>")
-    h.append("</tr></tbody></table>")
-    h.append("<h2>Metrics</h2><table id='metrics'><thead><tr><th>metric</th>"
-             + "".join(f"<th>{e(r.arch)}</th>" for r in runs) + "</tr></thead><tbody>")
-    for label, vals in metric_rows(runs):
-        h.append(f"<tr><td>{e(label)}</td>" + "".join(f"<td>{e(v)}</td>" for v in vals) + "</tr>")
-    h.append("</tbody></table>")
-    h.append("<h2>Rates, latency and backend load</h2>" + _img(figs["rates"]) + _img(figs["cdf"])
-             + (_img(figs["load"]) if "load" in figs else ""))
-    h.append("<h2>Failure timelines</h2>")
-    for r in runs:
-        h.append(f"<h3>{e(r.arch)}</h3>" + _img(figs[f"timeline-{r.arch}"]))
-    h.append("<h2>Violations</h2>")
-    for r in runs:
-        h.append(f"<h3>{e(r.arch)}</h3>")
-        any_v = False
-        for name in INVARIANTS:
-            vs = r.result["invariants"][name]["violations"]
-            if not vs:
-                continue
-            any_v = True
-            h.append(f"<h4>{name} ({len(vs)})</h4><ul>")
-            for v in vs[:10]:
-                h.append(f"<li>{e(v['explanation'])}</li>")
-            if len(vs) > 10:
-                h.append(f"<li class='muted'>… and {len(vs) - 10} more (see result.json)</li>")
-            h.append("</ul>")
-        if not any_v:
-            h.append("<p class='ok'>none</p>")
-        for key, path in figs.items():
-            if key.startswith(f"diagram-{r.arch}-"):
-                h.append(f"<h4>message diagram: {e(key.split('-', 2)[2])}</h4>" + _img(path))
-    h.append("<p class='muted'>Generated by chatsim from the run directories "
-             + ", ".join(f"<code>{e(str(r.path))}</code>" for r in runs) + ".</p></body></html>")
-    return "\n".join(h)
-
-
-def render_md(runs: list[Run], figs: dict[str, Path], scenario: dict, out: Path) -> str:
-    def rel(p: Path) -> str:
-        return str(p.resolve().relative_to(out.resolve()))
-
-    lines = [f"# chatsim compare: {scenario['name']} (seed {runs[0].meta.seed})", "",
-             scenario.get("description", ""), "", "## Verdicts", "",
-             "| invariant | " + " | ".join(f"{r.arch} | expected" for r in runs) + " |",
-             "|---|" + "---|---|" * len(runs)]
-    for name in INVARIANTS:
-        cells = []
-        for r in runs:
-            inv = r.result["invariants"][name]
-            cells.append(f"{_verdict(inv['valid'])[0]} ({len(inv['violations'])})")
-            cells.append(_verdict(r.result.get("expected", {}).get(name, True))[0])
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "## Metrics", "", "| metric | " + " | ".join(r.arch for r in runs) + " |",
-              "|---|" + "---|" * len(runs)]
-    lines += [f"| {label} | " + " | ".join(vals) + " |" for label, vals in metric_rows(runs)]
-    lines += ["", "## Plots", "", f"![rates]({rel(figs['rates'])})", "", f"![latency]({rel(figs['cdf'])})", ""]
-    if "load" in figs:
-        lines += [f"![backend load]({rel(figs['load'])})", ""]
-    for r in runs:
-        lines.append(f"![timeline {r.arch}]({rel(figs[f'timeline-{r.arch}'])})")
-    lines += ["", "## Violations", ""]
-    for r in runs:
-        lines.append(f"### {r.arch}")
-        for name in INVARIANTS:
-            for v in r.result["invariants"][name]["violations"][:10]:
-                lines.append(f"- **{name}**: {v['explanation']}")
-        for key, path in figs.items():
-            if key.startswith(f"diagram-{r.arch}-"):
-                lines.append(f"\n![{key}]({rel(path)})")
-        lines.append("")
-    return "\n".join(lines) + "\n"
+    md_images = [(name, rel(figs[key])) for key, name in (("rates", "rates"), ("cdf", "latency"),
+                                                          ("load", "backend load")) if key in figs]
+    md_runs = []
+    for r, rc in zip(runs, ctx["runs"]):
+        md_runs.append({**rc, "timeline_link": rel(r.path / "timeline.html"),
+                        "diagrams": [{**d, "png_path": rel(d["png_path"]) if d["png_path"] else None}
+                                     for d in rc["diagrams"]]})
+    return render("report.md.j2", **{**ctx, "runs": md_runs, "md_images": md_images})

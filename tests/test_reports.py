@@ -2,16 +2,16 @@
 real headless Chromium."""
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from browser_helpers import page
 from helpers import cli
 from invariants.synth import reference_history, to_jsonl
 from reports import plots
 from reports.data import Run, load_run
+from reports.report import INVARIANTS
 from sim.history import parse_history
 
 
@@ -26,13 +26,14 @@ def compared(tmp_path_factory):
 def test_compare_writes_both_reports_side_by_side(compared):
     out, stdout = compared
     html = (out / "report.html").read_text()
-    assert "id='verdicts'" in html and "<th>old</th>" in html and "<th>new</th>" in html
-    assert html.count("data:image/png;base64,") >= 4  # rates, CDFs, two timelines (+ diagrams)
-    assert "<script" not in html and "src=\"http" not in html  # self-contained
+    assert 'id="verdicts"' in html and "<th>old</th>" in html and "<th>new</th>" in html
+    assert html.count("data:image/png;base64,") >= 3  # rates, CDFs, load (+ diagrams)
+    assert html.count("<script>") == 1 and "src=" not in html.replace('src="data:', "")  # self-contained
+    assert 'class="tl" id="tl-0"' in html and 'class="tl" id="tl-1"' in html
     md = (out / "report.md").read_text()
-    assert "| validity |" in md and "![timeline old]" in md
+    assert "| validity |" in md and "[old](old/timeline.html)" in md
     for arch in ("old", "new"):
-        for f in ("history.jsonl", "result.json", "journal.jsonl", "timeline.png", "timeline.svg"):
+        for f in ("history.jsonl", "result.json", "journal.jsonl", "timeline.png", "timeline.svg", "timeline.html"):
             assert (out / arch / f).exists(), (arch, f)
     assert "old" in stdout and "new" in stdout and "VIOLATED" in stdout
 
@@ -97,40 +98,17 @@ def test_timeline_stays_readable_at_100k_ops(tmp_path):
     assert f"12 of {shown} clients shown" in text
 
 
-def _browser():
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        exe = None
-    if exe is None:
-        if os.environ.get("CHATSIM_REQUIRE_BROWSER"):
-            pytest.fail("chromium and playwright are required here (CHATSIM_REQUIRE_BROWSER)")
-        pytest.skip("no chromium/playwright on this machine")
-    return exe
-
-
 def test_html_report_loads_in_headless_chromium_without_errors(compared):
-    exe = _browser()
-    from playwright.sync_api import sync_playwright
-
     out, _ = compared
-    errors = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1300, "height": 900})
-        page.on("console", lambda m: m.type in ("error", "warning") and errors.append(m.text))
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(Path(out / "report.html").resolve().as_uri())
-        table = page.locator("#verdicts")
+    with page() as (pg, errors):
+        pg.goto(Path(out / "report.html").resolve().as_uri())
+        table = pg.locator("#verdicts")
         assert table.is_visible()
-        assert table.locator("tbody tr").count() == 7  # six invariants and the overall verdict
+        assert table.locator("tbody tr").count() == len(INVARIANTS) + 1  # each invariant and the overall verdict
         assert "VIOLATED" in table.inner_text()
-        images = page.locator("img")
-        assert images.count() >= 4
-        assert all(page.evaluate("img => img.naturalWidth > 0", images.nth(i).element_handle())
+        images = pg.locator("img")
+        assert images.count() >= 3
+        assert all(pg.evaluate("img => img.naturalWidth > 0", images.nth(i).element_handle())
                    for i in range(images.count()))
-        browser.close()
+        assert pg.locator(".tl[data-ready]").count() == 2  # an interactive timeline per architecture
     assert errors == []
