@@ -37,19 +37,9 @@ def run_one(scn, arch: str, seed: int, out_dir: Path, plots: bool = False, journ
         output.write_journal(out_dir / "journal.jsonl")
     data = output.history.read_bytes()  # read once: checkers decode it slim, metrics in full
     verdict = check(parse_history(data, str(output.history), slim=True))
-    metrics = run_metrics(parse_history(data, str(output.history)), output.network_summary())
+    metrics = run_metrics(parse_history(data, str(output.history)), output.network_summary(),
+                          backend=output.backend(), workload_end=scn.workload.duration + scn.workload.settle)
     metrics["simulated_seconds"] = round(output.end_time, 6)
-    metrics["backend"] = output.backend()
-    storm = metrics.get("storm")
-    if storm is not None:  # the backend's load after the heal, from its meters
-        series = metrics["backend"]["series"]
-        after, until = int(storm["heal"]), int(scn.workload.duration + scn.workload.settle)  # not the final reads
-        storm["backend_peak_requests_per_s"] = max(series["webapp_requests"][after:until], default=0)
-        storm["backend_peak_boots_per_s"] = max(series["webapp_boots"][after:until], default=0)
-        storm["backend_peak_queue"] = max(series["webapp_queue"][after:until], default=0)
-    # web-app work per client boot: rtm.start builds, or the Flannel cache loads behind many boots
-    metrics["webapp_cpu_per_boot"] = (round(metrics["backend"]["webapp"]["boot_cpu_seconds"] / metrics["boots"], 6)
-                                      if metrics["boots"] else None)
     expected = scn.expected(arch)
     result = {
         "scenario": scn.name, "arch": arch, "seed": seed, "valid": verdict["valid"],

@@ -30,10 +30,14 @@ def exit_code(valid) -> int:
     return EXIT_OK if valid is True else EXIT_VIOLATED if valid is False else EXIT_UNKNOWN
 
 
+_STYLE = {"ok": "green", "bad": "red", "unk": "yellow", "muted": "dim"}
+
+
 def _mark(valid) -> str:
-    if valid == "maybe":
-        return "[yellow]maybe[/]"
-    return {True: "[green]ok[/]", False: "[red]VIOLATED[/]"}.get(valid, "[yellow]unknown[/]")
+    from reports.verdicts import verdict_word
+
+    word, cls = verdict_word(valid)
+    return f"[{_STYLE[cls]}]{word}[/]"
 
 
 def verdict_table(result: dict, title: str, expected: dict | None = None) -> Table:
@@ -167,22 +171,17 @@ def print_run(result: dict, out_dir: Path) -> None:
 
 
 def compare_table(results: dict, name: str, seed: int) -> Table:
-    from reports.report import INVARIANTS
+    from reports.verdicts import invariant_names, metric_rows
 
-    t = Table(title=f"{name} / seed {seed}: {' vs '.join(results)}")
+    t = Table(title=escape(f"{name} / seed {seed}: {' vs '.join(results)}"))
     t.add_column("")
     for arch in results:
-        t.add_column(arch)
-    for inv in INVARIANTS:
+        t.add_column(escape(arch))
+    for inv in invariant_names(list(results.values())):
         t.add_row(inv, *(f"{_mark(r['invariants'][inv]['valid'])} ({len(r['invariants'][inv]['violations'])})"
-                         for r in results.values()))
-    ms = [r["metrics"] for r in results.values()]
-    t.add_row("sends acked / failed / unknown",
-              *(f"{m['sends']['acked']} / {m['sends']['failed']} / {m['sends']['unknown']}" for m in ms))
-    t.add_row("ack latency p50/p95/p99", *(_lat(m["ack_latency"]) for m in ms))
-    t.add_row("live latency p50/p95/p99", *(_lat(m["live_latency"]) for m in ms))
-    t.add_row("network messages per send", *(str(m["network_messages_per_send"]) for m in ms))
-    t.add_row("bytes per boot", *(f"{m['bytes_per_boot']:,}" for m in ms))
+                         if inv in r["invariants"] else "-" for r in results.values()))
+    for label, cells in metric_rows(list(results.values())):
+        t.add_row(label, *cells)
     return t
 
 

@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 
 from .render import render, write_atomic
+from .verdicts import verdict_word
 
 KINDS = ("compare", "sweep", "explore", "regress", "run")
 
@@ -33,19 +34,9 @@ def _json(path: Path):
         return None
 
 
-def _verdict(valid) -> tuple[str, str]:
-    if valid is True:
-        return "ok", "ok"
-    if valid is False:
-        return "VIOLATED", "bad"
-    if valid is None:
-        return "-", "muted"
-    return str(valid), "unk"
-
-
 def _row(kind, d: Path, root: Path, link: Path, scenario=None, archs=(), seed=None, valid=None, note="",
          parent: Path | None = None) -> dict:
-    text, cls = _verdict(valid)
+    text, cls = verdict_word(valid)
     return {"kind": kind, "path": d.relative_to(root).as_posix() or ".", "link": link.relative_to(root).as_posix(),
             "scenario": scenario or "-", "archs": ", ".join(a for a in archs if a) or "-",
             "seed": "-" if seed is None else str(seed), "verdict": text, "cls": cls, "note": note,

@@ -69,7 +69,11 @@ def storm_metrics(ops) -> dict | None:
             "reconnect_delay": percentiles(delays), "peak_reconnects_per_s": max(per_second.values(), default=0)}
 
 
-def run_metrics(h: History, network: dict | None = None) -> dict:
+def run_metrics(h: History, network: dict | None = None, backend: dict | None = None,
+                workload_end: float | None = None) -> dict:
+    """Every figure of one run, computed here and nowhere else: from the
+    history, the network's summary and the backend's meters (web apps, Flannel)
+    as the runner hands them over (plain data)."""
     ack, live = latencies(h.ops)
     boots = [op.value["bytes"] for op in h.ops if op.f == "boot"]
     boot_seconds = [op.value["seconds"] for op in h.ops if op.f == "boot"]
@@ -95,4 +99,15 @@ def run_metrics(h: History, network: dict | None = None) -> dict:
         m["network_messages_per_send"] = round(network["on_message_paths"] / sends, 2) if sends else None
         # everything, background included (heartbeats, replication fetches, polling)
         m["network_total_per_send"] = round(network["messages"] / sends, 2) if sends else None
+    if backend is not None:
+        m["backend"] = backend
+        if storm is not None and workload_end is not None:  # the backend's load after the heal
+            series = backend["series"]
+            after, until = int(storm["heal"]), int(workload_end)  # not the final reads
+            storm["backend_peak_requests_per_s"] = max(series["webapp_requests"][after:until], default=0)
+            storm["backend_peak_boots_per_s"] = max(series["webapp_boots"][after:until], default=0)
+            storm["backend_peak_queue"] = max(series["webapp_queue"][after:until], default=0)
+        # web-app work per client boot: rtm.start builds, or the Flannel cache loads behind many boots
+        m["webapp_cpu_per_boot"] = (round(backend["webapp"]["boot_cpu_seconds"] / m["boots"], 6)
+                                    if m["boots"] else None)
     return m

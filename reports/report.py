@@ -26,50 +26,10 @@ from .explain import message_path, order_views
 from .render import Raw, render, write_atomic
 from .sweep import backend_load
 from .timeline import timeline_data, write_timeline
+from .verdicts import invariant_names, metric_rows, verdict_word
 
-INVARIANTS = ["validity", "integrity", "total-order", "no-duplicates", "durability", "boot-consistency"]
 DIAGRAMS_PER_RUN = 4
 SHOWN = 10  # explanations listed per invariant; result.json has all
-
-
-def _verdict(v) -> tuple[str, str]:
-    if v == "maybe":
-        return "maybe", "unk"
-    if v is True:
-        return "ok", "ok"
-    if v is False:
-        return "VIOLATED", "bad"
-    return "unknown", "unk"
-
-
-def _ms(x) -> str:
-    return "-" if x is None else f"{x * 1000:.1f} ms"
-
-
-def invariant_names(runs: list[Run]) -> list[str]:
-    """The usual six in their usual order, then any other the results carry."""
-    extra = [n for r in runs for n in r.result.get("invariants", {}) if n not in INVARIANTS]
-    return INVARIANTS + list(dict.fromkeys(extra))
-
-
-def metric_rows(runs: list[Run]) -> list[tuple[str, list[str]]]:
-    rows = []
-    if not all("metrics" in r.result for r in runs):  # a history checked elsewhere: verdicts only
-        return rows
-
-    def m(run):
-        return run.result["metrics"]
-
-    rows.append(("sends acked / failed / unknown",
-                 [f"{m(r)['sends']['acked']} / {m(r)['sends']['failed']} / {m(r)['sends']['unknown']}" for r in runs]))
-    for key, label in (("ack_latency", "ack latency"), ("live_latency", "live latency")):
-        rows.append((f"{label} p50 / p95 / p99",
-                     [" / ".join(_ms(m(r)[key][p]) for p in ("p50", "p95", "p99")) for r in runs]))
-    rows.append(("network messages per send", [str(m(r)["network_messages_per_send"]) for r in runs]))
-    rows.append(("… including background traffic", [str(m(r).get("network_total_per_send")) for r in runs]))
-    rows.append(("bytes per boot (boots)", [f"{m(r)['bytes_per_boot']:,} ({m(r)['boots']})" for r in runs]))
-    rows.append(("disconnects", [str(m(r)["disconnects"]) for r in runs]))
-    return rows
 
 
 def _data_uri(path: Path) -> str:
@@ -115,18 +75,18 @@ def diagrams(run: Run) -> list[dict]:
 
 
 def report_context(runs: list[Run], figs: dict[str, Path], scenario: dict) -> dict:
-    names = invariant_names(runs)
+    names = invariant_names([r.result for r in runs])
     verdicts = []
     for name in names:
         cells = []
         for r in runs:
             inv = r.result["invariants"].get(name, {"valid": "unknown", "violations": []})
-            text, cls = _verdict(inv["valid"])
-            exp_text, exp_cls = _verdict(r.result.get("expected", {}).get(name, True))
+            text, cls = verdict_word(inv["valid"])
+            exp_text, exp_cls = verdict_word(r.result.get("expected", {}).get(name, True))
             cells.append({"text": text, "cls": cls, "n": len(inv["violations"]), "exp_text": exp_text,
                           "exp_cls": exp_cls})
         verdicts.append({"name": name, "cells": cells})
-    overall = [dict(zip(("text", "cls"), _verdict(r.result["valid"]))) for r in runs]
+    overall = [dict(zip(("text", "cls"), verdict_word(r.result["valid"]))) for r in runs]
     run_ctx = []
     for r in runs:
         invs = [{"name": n, "count": len(vs), "shown": vs[:SHOWN]}
@@ -136,7 +96,7 @@ def report_context(runs: list[Run], figs: dict[str, Path], scenario: dict) -> di
                                                             ("load", "backend load")) if key in figs]
     return {"scenario": {"name": scenario["name"], "description": scenario.get("description", "")},
             "seed": runs[0].meta.seed, "runs": run_ctx, "verdicts": verdicts, "overall": overall,
-            "metrics": metric_rows(runs), "images": images,
+            "metrics": metric_rows([r.result for r in runs]), "images": images,
             "timelines": [{"id": f"tl-{i}", "arch": r.arch, "data": timeline_data(r)} for i, r in enumerate(runs)]}
 
 
