@@ -71,12 +71,15 @@ def validity(ix: Index) -> Result:
     """
     violations = []
     readers_of = {ch: [c for c in sorted(ms) if (c, ch) in ix.reads] for ch, ms in ix.members.items()}
-    undecided = [f"no member of {ch} made a final read" for ch, rs in sorted(readers_of.items())
-                 if not rs and ix.members[ch]]
     acked: dict[str, list] = {}
     for (ch, _m), s in ix.sends.items():
-        if s.outcome == "ok" and readers_of.get(ch):
+        if s.outcome == "ok":
             acked.setdefault(ch, []).append(s)
+    # Vacuous where nothing was acked; where something was but nobody read the
+    # channel, the history stopped before its final reads: it cannot decide.
+    undecided = [f"no member of {ch} made a final read ({len(acked[ch])} acked message(s) to check)"
+                 for ch, rs in sorted(readers_of.items()) if not rs and ix.members[ch] and ch in acked]
+    acked = {ch: ss for ch, ss in acked.items() if readers_of.get(ch)}
     missing_by: dict[tuple[str, str], list[str]] = {}  # (channel, msg) -> readers that lack it
     checked = concurrent = 0
     for ch, sends in acked.items():
@@ -121,9 +124,11 @@ def integrity(ix: Index) -> Result:
             if ("failed", ch, m, where, client) in reported:
                 return
             reported.add(("failed", ch, m, where, client))
-            violations.append(_v("failed-appears", m, ch, [client, s.process], [s.done, index],
-                                 f"{s.process}'s send of {m} failed definitely (op {s.done}) yet it appears "
-                                 f"in {where} of {ch} (op {index})"))
+            fails = [a[1] for a in s.attempts]
+            senders = sorted({a[3] for a in s.attempts})
+            violations.append(_v("failed-appears", m, ch, [client, *senders], [*fails, index],
+                                 f"every attempt of {', '.join(senders)} to send {m} failed definitely "
+                                 f"({_ops(fails)}) yet it appears in {where} of {ch} (op {index})"))
             return
         if ("phantom", ch, m) in reported:
             return
@@ -345,12 +350,92 @@ def boot_consistency(ix: Index) -> Result:
     return _result(violations, [], {"clients_checked": len(ix.dir_views), "version": version})
 
 
+# -- live completeness ------------------------------------------------------------
+def stored_at(ix: Index, live_first: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """When each sent message was stored, as a history index: the first ok of
+    any attempt, else the first time anyone displayed it, else its first
+    invoke (it cannot have been stored earlier). See docs/invariants.md."""
+    out = {}
+    for key, s in ix.sends.items():
+        at = s.done if s.outcome == "ok" else None
+        shown = live_first.get(key)
+        if shown is not None and (at is None or shown < at):
+            at = shown
+        out[key] = s.invoke if at is None else at
+    return out
+
+
+def connected_since(events: list[tuple[int, bool]], end: int) -> int | None:
+    """The index of the connect that began the session a client was in at
+    history index ``end`` (None if it was disconnected then)."""
+    since = None
+    for index, up in events:
+        if index >= end:
+            break
+        since = index if up else None
+    return since
+
+
+def live_completeness(ix: Index) -> Result:
+    """Every stored message was displayed live to every member connected from
+    before it was stored until the end of the workload (DESIGN §7).
+
+    A member's end of the workload is the invoke of its final read of the
+    channel (the end of the history if it made none). Its session then is the
+    one begun by its last ``connect`` before that point with no ``disconnect``
+    in between; every message of ``STORE(ch)`` stored after that connect and
+    before the end must be in ``LIVE(c, ch)``. Clients without connect events
+    are never known to be connected, so histories without them hold vacuously.
+    """
+    violations: list[dict] = []
+    if not ix.sessions:
+        return {"valid": True, "violations": [], "counts": {"members_checked": 0, "messages_required": 0},
+                "applicable": False}
+    live_first: dict[tuple[str, str], int] = {}
+    for (_c, ch), lv in ix.live.items():
+        for m, index in zip(lv.msgs, lv.indexes):
+            if live_first.get((ch, m), index + 1) > index:
+                live_first[(ch, m)] = index
+    when = stored_at(ix, live_first)
+    checked = required = 0
+    for ch, (msgs, store_index) in sorted(ix.stored.items()):
+        # stored messages that were sent and not failed (integrity judges the
+        # others), by stored time
+        timed = sorted((when[(ch, m)], m) for m in set(msgs)
+                       if (ch, m) in when and ix.sends[(ch, m)].outcome != "fail")
+        times = [t for t, _ in timed]
+        for c in sorted(ix.members.get(ch, ())):
+            events = ix.sessions.get(c)
+            if not events:
+                continue
+            end = ix.read_invoked.get((c, ch), ix.ops)
+            since = connected_since(events, end)
+            if since is None:
+                continue
+            checked += 1
+            lo, hi = bisect_left(times, since + 1), bisect_left(times, end)
+            required += hi - lo
+            lv = ix.live.get((c, ch))
+            seen = set(lv.msgs) if lv else set()
+            for t, m in timed[lo:hi]:
+                if m in seen:
+                    continue
+                read = ix.reads.get((c, ch))
+                idx = [since, t, store_index] + ([read[1]] if read and m in read[0] else [])
+                where = f" and only its final read shows it (op {read[1]})" if read and m in read[0] else ""
+                violations.append(_v("not-live", m, ch, [c], idx,
+                                     f"{c} was connected from op {since} to the end of the workload and {m} "
+                                     f"was stored in {ch} at op {t}, yet {c} never displayed it live{where}"))
+    return _result(violations, _missing_store(ix), {"members_checked": checked, "messages_required": required})
+
+
 CHECKERS: dict[str, Callable[[Index], Result]] = {
     "validity": validity,
     "integrity": integrity,
     "total-order": total_order,
     "no-duplicates": no_duplicates,
     "durability": durability,
+    "live-completeness": live_completeness,
     "boot-consistency": boot_consistency,
 }
 
@@ -400,4 +485,43 @@ def explain(result: Result, limit: int = 5) -> list[str]:
             lines.append(f"{name}: … and {extra} more")
         if "error" in r:
             lines.append(f"{name}: checker error: {r['error']}")
+    return lines
+
+
+def story(history: History, result: Result, msg: str) -> dict[str, Any]:
+    """Everything the history says about one message, in order, and the
+    violations that name it: ``{"msg", "ops": [...], "violations": {name: [...]}}``.
+
+    An op mentions the message when its ``value.msg`` is it or its
+    ``value.msgs`` contains it (sends, deliveries, reads, store reports, and
+    any other event that names it)."""
+    ops = []
+    for op in history.ops:
+        v = op.value
+        if v.msg == msg or (v.msgs is not None and msg in v.msgs):
+            entry = {"index": op.index, "time": op.time, "process": op.process, "type": op.type, "f": op.f,
+                     "channel": v.channel}
+            if v.msgs is not None:
+                entry["position"] = v.msgs.index(msg)
+                entry["of"] = len(v.msgs)
+            if v.text is not None:
+                entry["text"] = v.text
+            ops.append(entry)
+    violations = {name: [x for x in r["violations"] if x["msg"] == msg]
+                  for name, r in result["invariants"].items()}
+    return {"msg": msg, "ops": ops, "violations": {k: x for k, x in violations.items() if x}}
+
+
+def story_lines(s: dict[str, Any]) -> list[str]:
+    """``story`` as sentences, one per op, then one per violation."""
+    lines = []
+    for o in s["ops"]:
+        where = f" {o['channel']}" if o["channel"] else ""
+        extra = f" (position {o['position'] + 1} of {o['of']})" if "position" in o else ""
+        text = f" {o['text']!r}" if "text" in o else ""
+        lines.append(f"op {o['index']} t={o['time']:g} {o['process']} {o['type']} {o['f']}{where}{text}{extra}")
+    for name, vs in s["violations"].items():
+        lines += [f"breaks {name}: {v['explanation']}" for v in vs]
+    if not s["violations"] and s["ops"]:
+        lines.append("breaks no invariant")
     return lines
