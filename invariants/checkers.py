@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 from bisect import bisect_left
+from itertools import islice, repeat
 from operator import lt
 from pathlib import Path
 from typing import Any, Callable
@@ -86,11 +87,19 @@ def validity(ix: Index) -> Result:
         sends.sort(key=lambda s: s.done)
         done = [s.done for s in sends]
         checked += len(sends)
+        ids = [s.msg for s in sends]
+        last: tuple[int, list[str], list[str]] | None = None  # readers usually read the same list
         for c in readers_of[ch]:
             n = bisect_left(done, ix.read_invoked[(c, ch)])  # acked before the read began
             concurrent += len(sends) - n
-            must = {s.msg for s in sends[:n]}
-            for m in must.difference(ix.reads[(c, ch)][0]):
+            got = ix.reads[(c, ch)][0]
+            if last is not None and last[0] == n and last[1] == got:
+                missing = last[2]
+            else:
+                have = set(got)
+                missing = [] if have.issuperset(ids[:n]) else [m for m in ids[:n] if m not in have]
+                last = (n, got, missing)
+            for m in missing:
                 missing_by.setdefault((ch, m), []).append(c)
     for (ch, m), missing in sorted(missing_by.items()):
         s = ix.sends[(ch, m)]
@@ -216,17 +225,10 @@ def total_order(ix: Index) -> Result:
     def walk(c: str, ch: str, msgs: list[str], indexes, what: str) -> None:
         pos = positions[ch]
         get = pos.get
-        ps = [get(m, -1) for m in msgs]
-        # fast path: already in store order (first occurrences, store members only)
-        prev = -1
-        for p in ps:
-            if p > prev:
-                prev = p
-            elif p >= 0 and p != prev:
-                break
-        else:
-            if len(set(p for p in ps if p >= 0)) == sum(1 for p in ps if p >= 0):
-                return
+        ps = list(map(get, msgs, repeat(-1, len(msgs))))
+        # fast path, C-level: every message stored, strictly in store order
+        if -1 not in ps and all(map(lt, ps, islice(ps, 1, None))):
+            return
         seen: set[str] = set()
         prev_m, prev_p, prev_i = None, -1, None
         store_index = ix.stored[ch][1]
