@@ -79,9 +79,10 @@ def bench_check(target_ops: int = 1_000_000, repeat: int = 2) -> dict:
             "check.ratio_vs_bare_decode": round(t_base / t_check, 3)}
 
 
-def bench_growth(sizes=(100_000, 1_000_000, 4_000_000)) -> list[dict]:
-    """``bench_check`` at several sizes (one repeat each): growth should be linear."""
-    return [{"ops": s, **bench_check(s, repeat=1)} for s in sizes]
+def bench_growth(sizes=(100_000, 1_000_000, 4_000_000)):
+    """``bench_check`` at each size (one repeat), yielded as measured: growth should be linear."""
+    for s in sizes:
+        yield {"ops": s, **bench_check(s, repeat=1)}
 
 
 if __name__ == "__main__":  # pragma: no cover - a manual measurement: python -m invariants.bench
