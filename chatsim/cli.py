@@ -280,7 +280,7 @@ def check(history: str, as_json: bool, explain_id: str | None) -> None:
         if as_json:
             click.echo(json.dumps({**s, "valid": result["valid"]}, indent=2))
         else:
-            out.print(f"{explain_id} in {history}:")
+            out.print(f"{explain_id} in {history}:", soft_wrap=True, markup=False)
             for line in story_lines(s):
                 out.print(f"  {line}", soft_wrap=True, markup=False)
         sys.exit(exit_code(result["valid"]))

@@ -34,6 +34,7 @@ def test_explain_tells_every_op_in_order_and_the_broken_invariants(tmp_path):
     code, out, err = cli("check", "--explain", "m1", path)
     assert code == 1, err
     lines = [x.strip() for x in out.splitlines() if x.strip()]
+    assert lines[0].endswith("h.jsonl:") and lines[0].startswith("m1 in ")
     assert lines[1:5] == ["op 0 t=0 c1 invoke send C1 'hi'", "op 1 t=1 c1 info send C1",
                           "op 2 t=2 c1 invoke send C1 'hi'", "op 3 t=3 c1 ok send C1"]
     assert sum(x.startswith("breaks validity:") for x in lines) == 1
