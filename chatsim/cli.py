@@ -337,12 +337,25 @@ def sweep_table(doc: dict) -> Table:
 @cli.command()
 @click.argument("history", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the structure of result.json).")
-def check(history: str, as_json: bool) -> None:
+@click.option("--explain", "explain_id", metavar="MSG",
+              help="Tell MSG's story: every op that mentions it, in order, and the invariants it breaks.")
+def check(history: str, as_json: bool, explain_id: str | None) -> None:
     """Judge any history file in the DESIGN §6 format."""
-    from invariants import check_file
+    from invariants import check_file, story, story_lines
 
     h, result = check_file(history)
     doc = {"scenario": h.meta.scenario, "arch": h.meta.arch, "seed": h.meta.seed, **result}
+    if explain_id is not None:
+        s = story(h, result, explain_id)
+        if not s["ops"]:
+            raise ChatsimError(f"--explain: no op of {history} mentions {explain_id!r}")
+        if as_json:
+            click.echo(json.dumps({**s, "valid": result["valid"]}, indent=2))
+        else:
+            out.print(f"{explain_id} in {history}:", soft_wrap=True, markup=False)
+            for line in story_lines(s):
+                out.print(f"  {line}", soft_wrap=True, markup=False)
+        sys.exit(exit_code(result["valid"]))
     if as_json:
         click.echo(json.dumps(doc, indent=2))
     else:

@@ -5,6 +5,6 @@
 format) is imported here: no SimPy, no node objects.
 """
 
-from .checkers import CHECKERS, check, check_bytes, check_file, explain
+from .checkers import CHECKERS, check, check_bytes, check_file, explain, story, story_lines
 
-__all__ = ["CHECKERS", "check", "check_bytes", "check_file", "explain"]
+__all__ = ["CHECKERS", "check", "check_bytes", "check_file", "explain", "story", "story_lines"]

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import gc
 from bisect import bisect_left
+from itertools import islice, repeat
 from operator import lt
 from pathlib import Path
 from typing import Any, Callable
+
+import numpy as np
 
 from sim.history import History, parse_history, read_history
 
@@ -71,23 +74,34 @@ def validity(ix: Index) -> Result:
     """
     violations = []
     readers_of = {ch: [c for c in sorted(ms) if (c, ch) in ix.reads] for ch, ms in ix.members.items()}
-    undecided = [f"no member of {ch} made a final read" for ch, rs in sorted(readers_of.items())
-                 if not rs and ix.members[ch]]
     acked: dict[str, list] = {}
     for (ch, _m), s in ix.sends.items():
-        if s.outcome == "ok" and readers_of.get(ch):
+        if s.outcome == "ok":
             acked.setdefault(ch, []).append(s)
+    # Vacuous where nothing was acked; where something was but nobody read the
+    # channel, the history stopped before its final reads: it cannot decide.
+    undecided = [f"no member of {ch} made a final read ({len(acked[ch])} acked message(s) to check)"
+                 for ch, rs in sorted(readers_of.items()) if not rs and ix.members[ch] and ch in acked]
+    acked = {ch: ss for ch, ss in acked.items() if readers_of.get(ch)}
     missing_by: dict[tuple[str, str], list[str]] = {}  # (channel, msg) -> readers that lack it
     checked = concurrent = 0
     for ch, sends in acked.items():
         sends.sort(key=lambda s: s.done)
         done = [s.done for s in sends]
         checked += len(sends)
+        ids = [s.msg for s in sends]
+        last: tuple[int, list[str], list[str]] | None = None  # readers usually read the same list
         for c in readers_of[ch]:
             n = bisect_left(done, ix.read_invoked[(c, ch)])  # acked before the read began
             concurrent += len(sends) - n
-            must = {s.msg for s in sends[:n]}
-            for m in must.difference(ix.reads[(c, ch)][0]):
+            got = ix.reads[(c, ch)][0]
+            if last is not None and last[0] == n and last[1] == got:
+                missing = last[2]
+            else:
+                have = set(got)
+                missing = [] if have.issuperset(ids[:n]) else [m for m in ids[:n] if m not in have]
+                last = (n, got, missing)
+            for m in missing:
                 missing_by.setdefault((ch, m), []).append(c)
     for (ch, m), missing in sorted(missing_by.items()):
         s = ix.sends[(ch, m)]
@@ -121,9 +135,11 @@ def integrity(ix: Index) -> Result:
             if ("failed", ch, m, where, client) in reported:
                 return
             reported.add(("failed", ch, m, where, client))
-            violations.append(_v("failed-appears", m, ch, [client, s.process], [s.done, index],
-                                 f"{s.process}'s send of {m} failed definitely (op {s.done}) yet it appears "
-                                 f"in {where} of {ch} (op {index})"))
+            fails = [a[1] for a in s.attempts]
+            senders = sorted({a[3] for a in s.attempts})
+            violations.append(_v("failed-appears", m, ch, [client, *senders], [*fails, index],
+                                 f"every attempt of {', '.join(senders)} to send {m} failed definitely "
+                                 f"({_ops(fails)}) yet it appears in {where} of {ch} (op {index})"))
             return
         if ("phantom", ch, m) in reported:
             return
@@ -211,17 +227,10 @@ def total_order(ix: Index) -> Result:
     def walk(c: str, ch: str, msgs: list[str], indexes, what: str) -> None:
         pos = positions[ch]
         get = pos.get
-        ps = [get(m, -1) for m in msgs]
-        # fast path: already in store order (first occurrences, store members only)
-        prev = -1
-        for p in ps:
-            if p > prev:
-                prev = p
-            elif p >= 0 and p != prev:
-                break
-        else:
-            if len(set(p for p in ps if p >= 0)) == sum(1 for p in ps if p >= 0):
-                return
+        ps = list(map(get, msgs, repeat(-1, len(msgs))))
+        # fast path, C-level: every message stored, strictly in store order
+        if -1 not in ps and all(map(lt, ps, islice(ps, 1, None))):
+            return
         seen: set[str] = set()
         prev_m, prev_p, prev_i = None, -1, None
         store_index = ix.stored[ch][1]
@@ -345,12 +354,110 @@ def boot_consistency(ix: Index) -> Result:
     return _result(violations, [], {"clients_checked": len(ix.dir_views), "version": version})
 
 
+# -- live completeness ------------------------------------------------------------
+def stored_at(ix: Index, live_first: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """When each sent message was stored, as a history index: the first ok of
+    any attempt, else the first time anyone displayed it, else its first
+    invoke (it cannot have been stored earlier). See docs/invariants.md."""
+    out = {}
+    for key, s in ix.sends.items():
+        at = s.done if s.outcome == "ok" else None
+        shown = live_first.get(key)
+        if shown is not None and (at is None or shown < at):
+            at = shown
+        out[key] = s.invoke if at is None else at
+    return out
+
+
+def first_displayed(ix: Index) -> dict[tuple[str, str], int]:
+    """(channel, msg) -> the index of its first ``deliver`` to anyone.
+
+    Per channel, every view's (index, msg) pairs are ordered by index,
+    descending, and poured into a dict: the last write per msg, its earliest
+    index, wins. Sorting and building happen in C, not per op in Python."""
+    by_channel: dict[str, tuple[list[str], list[int]]] = {}
+    for (_c, ch), lv in ix.live.items():
+        msgs, indexes = by_channel.setdefault(ch, ([], []))
+        msgs += lv.msgs
+        indexes += lv.indexes
+    out: dict[tuple[str, str], int] = {}
+    for ch, (msgs, indexes) in by_channel.items():
+        ix_desc = np.array(indexes, dtype=np.int64)
+        order = np.argsort(-ix_desc, kind="stable").tolist()
+        first = dict(zip(map(msgs.__getitem__, order), ix_desc[order].tolist()))
+        out.update(zip(zip(repeat(ch), first), first.values()))
+    return out
+
+
+def connected_since(events: list[tuple[int, bool]], end: int) -> int | None:
+    """The index of the connect that began the session a client was in at
+    history index ``end`` (None if it was disconnected then)."""
+    since = None
+    for index, up in events:
+        if index >= end:
+            break
+        since = index if up else None
+    return since
+
+
+def live_completeness(ix: Index) -> Result:
+    """Every stored message was displayed live to every member connected from
+    before it was stored until the end of the workload (DESIGN §7).
+
+    A member's end of the workload is the invoke of its final read of the
+    channel (the end of the history if it made none). Its session then is the
+    one begun by its last ``connect`` before that point with no ``disconnect``
+    in between; every message of ``STORE(ch)`` stored after that connect and
+    before the end must be in ``LIVE(c, ch)``. Clients without connect events
+    are never known to be connected, so histories without them hold vacuously.
+    """
+    violations: list[dict] = []
+    if not ix.sessions:
+        return {"valid": True, "violations": [], "counts": {"members_checked": 0, "messages_required": 0},
+                "applicable": False}
+    when = stored_at(ix, first_displayed(ix))
+    checked = required = 0
+    for ch, (msgs, store_index) in sorted(ix.stored.items()):
+        # stored messages that were sent and not failed (integrity judges the
+        # others), by stored time
+        timed = sorted((when[(ch, m)], m) for m in set(msgs)
+                       if (ch, m) in when and ix.sends[(ch, m)].outcome != "fail")
+        times = [t for t, _ in timed]
+        ids = [m for _, m in timed]
+        for c in sorted(ix.members.get(ch, ())):
+            events = ix.sessions.get(c)
+            if not events:
+                continue
+            end = ix.read_invoked.get((c, ch), ix.ops)
+            since = connected_since(events, end)
+            if since is None:
+                continue
+            checked += 1
+            lo, hi = bisect_left(times, since + 1), bisect_left(times, end)
+            required += hi - lo
+            lv = ix.live.get((c, ch))
+            seen = set(lv.msgs) if lv else set()
+            if seen.issuperset(ids[lo:hi]):  # the common case, decided in C
+                continue
+            for t, m in timed[lo:hi]:
+                if m in seen:
+                    continue
+                read = ix.reads.get((c, ch))
+                idx = [since, t, store_index] + ([read[1]] if read and m in read[0] else [])
+                where = f" and only its final read shows it (op {read[1]})" if read and m in read[0] else ""
+                violations.append(_v("not-live", m, ch, [c], idx,
+                                     f"{c} was connected from op {since} to the end of the workload and {m} "
+                                     f"was stored in {ch} at op {t}, yet {c} never displayed it live{where}"))
+    return _result(violations, _missing_store(ix), {"members_checked": checked, "messages_required": required})
+
+
 CHECKERS: dict[str, Callable[[Index], Result]] = {
     "validity": validity,
     "integrity": integrity,
     "total-order": total_order,
     "no-duplicates": no_duplicates,
     "durability": durability,
+    "live-completeness": live_completeness,
     "boot-consistency": boot_consistency,
 }
 
@@ -400,4 +507,43 @@ def explain(result: Result, limit: int = 5) -> list[str]:
             lines.append(f"{name}: … and {extra} more")
         if "error" in r:
             lines.append(f"{name}: checker error: {r['error']}")
+    return lines
+
+
+def story(history: History, result: Result, msg: str) -> dict[str, Any]:
+    """Everything the history says about one message, in order, and the
+    violations that name it: ``{"msg", "ops": [...], "violations": {name: [...]}}``.
+
+    An op mentions the message when its ``value.msg`` is it or its
+    ``value.msgs`` contains it (sends, deliveries, reads, store reports, and
+    any other event that names it)."""
+    ops = []
+    for op in history.ops:
+        v = op.value
+        if v.msg == msg or (v.msgs is not None and msg in v.msgs):
+            entry = {"index": op.index, "time": op.time, "process": op.process, "type": op.type, "f": op.f,
+                     "channel": v.channel}
+            if v.msgs is not None:
+                entry["position"] = v.msgs.index(msg)
+                entry["of"] = len(v.msgs)
+            if v.text is not None:
+                entry["text"] = v.text
+            ops.append(entry)
+    violations = {name: [x for x in r["violations"] if x["msg"] == msg]
+                  for name, r in result["invariants"].items()}
+    return {"msg": msg, "ops": ops, "violations": {k: x for k, x in violations.items() if x}}
+
+
+def story_lines(s: dict[str, Any]) -> list[str]:
+    """``story`` as sentences, one per op, then one per violation."""
+    lines = []
+    for o in s["ops"]:
+        where = f" {o['channel']}" if o["channel"] else ""
+        extra = f" (position {o['position'] + 1} of {o['of']})" if "position" in o else ""
+        text = f" {o['text']!r}" if "text" in o else ""
+        lines.append(f"op {o['index']} t={o['time']:g} {o['process']} {o['type']} {o['f']}{where}{text}{extra}")
+    for name, vs in s["violations"].items():
+        lines += [f"breaks {name}: {v['explanation']}" for v in vs]
+    if not s["violations"] and s["ops"]:
+        lines.append("breaks no invariant")
     return lines

@@ -20,13 +20,32 @@ _REQUIRED = {"deliver": ("channel", "msg"), "send": ("channel", "msg"), "stored"
 
 @dataclass
 class Send:
+    """One logical message (a ``(channel, msg)``) and every attempt to send it.
+
+    DESIGN §6: acked if any attempt was ok, failed only if every attempt
+    definitely failed, unknown otherwise. ``done`` is the first ok when
+    acked, else the last completion seen.
+    """
+
     channel: str
     msg: str
     text: str | None
     process: str
-    invoke: int  # history index of the invoke
+    invoke: int  # history index of the first invoke
     outcome: str = "unknown"  # ok | fail | unknown
-    done: int | None = None  # index of the completing op
+    done: int | None = None
+    # [invoke index, completing index or None, completing type or None, process], in order
+    attempts: list[list] = field(default_factory=list)
+
+    def settle(self) -> None:
+        """Fold the attempts into one outcome (called once, after the pass)."""
+        oks = [a[1] for a in self.attempts if a[2] == "ok"]
+        if oks:
+            self.outcome, self.done = "ok", oks[0]
+            return
+        self.outcome = "fail" if all(a[2] == "fail" for a in self.attempts) else "unknown"
+        ends = [a[1] for a in self.attempts if a[1] is not None]
+        self.done = ends[-1] if ends else None
 
 
 @dataclass
@@ -52,7 +71,9 @@ class Index:
     # boot consistency: client -> (version, channels, index) of its final directory view
     dir_views: dict[str, tuple[int, dict[str, list[str]], int]] = field(default_factory=dict)
     dir_truth: tuple[int, dict[str, list[str]], int] | None = None
-    reused_ids: int = 0  # a second invoke of an id already sent in that channel
+    reused_ids: int = 0  # a second invoke of an id already sent in that channel (a retry)
+    # client -> [(index, True for connect / False for disconnect), ...] in history order
+    sessions: dict[str, list[tuple[int, bool]]] = field(default_factory=dict)
     ops: int = 0
 
     def outcome_counts(self) -> dict[str, int]:
@@ -86,18 +107,18 @@ def build(history: History) -> Index:
             if ch is None or m is None:
                 _bad(op, f)
             if op.type == "invoke":
-                s = Send(ch, m, v.text, op.process, op.index)
-                if (ch, m) in sends:
-                    ix.reused_ids += 1
+                s = sends.get((ch, m))
+                if s is None:
+                    s = sends[(ch, m)] = Send(ch, m, v.text, op.process, op.index)
                 else:
-                    sends[(ch, m)] = s
-                pending[(op.process, ch, m)] = s
+                    ix.reused_ids += 1
+                attempt = [op.index, None, None, op.process]
+                s.attempts.append(attempt)
+                pending[(op.process, ch, m)] = attempt
             else:
-                s = pending.pop((op.process, ch, m), None)
-                if s is not None:
-                    t = op.type
-                    s.outcome = "ok" if t == "ok" else "fail" if t == "fail" else "unknown"
-                    s.done = op.index
+                attempt = pending.pop((op.process, ch, m), None)
+                if attempt is not None:
+                    attempt[1], attempt[2] = op.index, op.type
         elif f == "read":
             if op.type == "invoke":
                 pending_reads[(op.process, v.channel)] = op.index
@@ -111,6 +132,8 @@ def build(history: History) -> Index:
             if v.channel is None or v.msgs is None:
                 _bad(op, f)
             stored[v.channel] = (v.msgs, op.index)
+        elif f == "connect" or f == "disconnect":
+            ix.sessions.setdefault(op.process, []).append((op.index, f == "connect"))
         elif f == "directory" or f == "directory-truth":
             if v.version is None or v.channels is None:
                 raise HistoryError(f"op {op.index} ({f}): value needs 'version' and 'channels'")
@@ -124,6 +147,8 @@ def build(history: History) -> Index:
         if None in lv.msgs:
             i = lv.indexes[lv.msgs.index(None)]
             raise HistoryError(f"op {i} (deliver): value has no 'msg'")
+    for s in sends.values():
+        s.settle()
     ix.ops = len(history.ops)
     return ix
 

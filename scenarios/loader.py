@@ -77,11 +77,12 @@ class Expect(Strict):
     total_order: Verdict = Field(True, alias="total-order")
     no_duplicates: Verdict = Field(True, alias="no-duplicates")
     durability: Verdict = True
+    live_completeness: Verdict = Field(True, alias="live-completeness")
 
     def as_dict(self) -> dict[str, Verdict]:
         return {"validity": self.validity, "integrity": self.integrity, "total-order": self.total_order,
                 "no-duplicates": self.no_duplicates, "durability": self.durability,
-                "boot-consistency": self.boot_consistency}
+                "live-completeness": self.live_completeness, "boot-consistency": self.boot_consistency}
 
 
 class Sweep(Strict):

@@ -232,3 +232,146 @@ def test_foreign_events_with_odd_fields_are_ignored_but_checked_ops_are_validate
     assert v == only()
     with pytest.raises(HistoryError, match="line 2: deliver value"):
         check_bytes(H(("c1", "event", "deliver", {"channel": "C1", "msg": 7})))
+
+
+# -- the same message id invoked more than once (DESIGN §6) ---------------------------
+def attempt(p, m, outcome, ch="C1"):
+    return send(p, m, ch, outcome)
+
+
+def test_timed_out_then_acked_retry_that_vanishes_breaks_validity_and_durability():
+    ops = [*attempt("c1", "a", "info"), *attempt("c1", "a", "ok"),
+           *read("c1", []), *read("c2", []), *read("c2", [], "C2"), *read("c3", [], "C2"),
+           stored([]), stored([], "C2")]
+    v, r = verdicts(H(*ops))
+    assert v == only("validity", "durability")
+    assert r["sends"] == {"ok": 1, "fail": 0, "unknown": 0, "recovered_unknown": 0}
+    (lost,) = r["invariants"]["validity"]["violations"]
+    assert (lost["msg"], lost["channel"], lost["clients"], lost["indexes"]) == ("a", "C1", ["c1", "c2"], [3, 5, 7])
+    (gone,) = r["invariants"]["durability"]["violations"]
+    assert (gone["msg"], gone["clients"], gone["indexes"]) == ("a", ["c1"], [3, 12])
+    assert "acked to c1 (op 3)" in gone["explanation"]
+
+
+def test_failed_then_acked_retry_that_is_stored_is_not_a_failed_send_appearing():
+    ops = [*attempt("c1", "a", "fail"), *attempt("c1", "a", "ok"), deliver("c1", "a"), deliver("c2", "a"),
+           *read("c1", ["a"]), *read("c2", ["a"]), *read("c2", [], "C2"), *read("c3", [], "C2"),
+           stored(["a"]), stored([], "C2")]
+    v, r = verdicts(H(*ops))
+    assert v == only() and r["valid"] is True
+    assert r["invariants"]["integrity"]["counts"]["reused_ids"] == 1
+
+
+def test_ok_then_a_failing_retry_is_still_acked():
+    ops = [*attempt("c1", "a", "ok"), *attempt("c1", "a", "fail"),
+           *read("c1", []), *read("c2", []), *read("c2", [], "C2"), *read("c3", [], "C2"),
+           stored([]), stored([], "C2")]
+    v, r = verdicts(H(*ops))
+    assert v == only("validity", "durability")  # acked at op 1 and gone
+    assert r["invariants"]["durability"]["violations"][0]["indexes"] == [1, 12]
+
+
+def test_every_attempt_failed_and_it_appears_is_a_failed_send_appearing():
+    ops = [*attempt("c1", "a", "fail"), *attempt("c2", "a", "fail"),
+           *read("c1", []), *read("c2", []), *read("c2", [], "C2"), *read("c3", [], "C2"),
+           stored(["a"]), stored([], "C2")]
+    v, r = verdicts(H(*ops))
+    assert v == only("integrity")
+    (bad,) = r["invariants"]["integrity"]["violations"]
+    assert (bad["kind"], bad["msg"], bad["clients"], bad["indexes"]) == ("failed-appears", "a", ["c1", "c2"], [1, 3, 12])
+
+
+def test_a_retry_still_in_doubt_after_a_failed_one_is_unknown():
+    ops = [*attempt("c1", "a", "fail"), *attempt("c1", "a", "pending"),
+           *read("c1", ["a"]), *read("c2", ["a"]), *read("c2", [], "C2"), *read("c3", [], "C2"),
+           stored(["a"]), stored([], "C2")]
+    v, r = verdicts(H(*ops))
+    assert v == only() and r["sends"]["unknown"] == 1 and r["sends"]["recovered_unknown"] == 1
+
+
+# -- vacuous validity -------------------------------------------------------------------
+def test_a_channel_nobody_read_without_acked_messages_holds_validity():
+    ops = [*send("c2", "z", "C2", outcome="fail"), *read("c1", []), *read("c2", []), stored([]), stored([], "C2")]
+    v, r = verdicts(H(*ops))
+    assert v == only() and r["valid"] is True and "reason" not in r["invariants"]["validity"]
+
+
+def test_a_channel_nobody_read_with_acked_messages_is_undecided():
+    ops = [*send("c2", "z", "C2"), *read("c1", []), *read("c2", []), stored([]), stored(["z"], "C2")]
+    v, r = verdicts(H(*ops))
+    assert v == {**only(), "validity": "unknown"}
+    assert r["invariants"]["validity"]["reason"] == "no member of C2 made a final read (1 acked message(s) to check)"
+
+
+# -- live completeness ------------------------------------------------------------------
+def connect(c):
+    return (c, "event", "connect", {})
+
+
+def disconnect(c):
+    return (c, "event", "disconnect", {"reason": "closed"})
+
+
+def lc(data):
+    _, r = check_bytes(data)
+    return r["invariants"]["live-completeness"], r
+
+
+def test_live_completeness_without_connect_events_holds_vacuously():
+    ops = [*send("c1", "a"), *read("c1", ["a"]), *read("c2", ["a"]), *read("c2", [], "C2"), stored(["a"]),
+           stored([], "C2")]
+    res, r = lc(H(*ops))
+    assert res["valid"] is True and res["applicable"] is False and r["valid"] is True
+
+
+def test_a_connected_member_who_only_sees_it_after_reloading_breaks_live_completeness():
+    ops = [connect("c1"), connect("c2"), *send("c1", "a"), deliver("c1", "a"),
+           *read("c1", ["a"]), *read("c2", ["a"]), *read("c2", [], "C2"), stored(["a"]), stored([], "C2")]
+    res, r = lc(H(*ops))
+    assert r["valid"] is False
+    assert {n: x["valid"] for n, x in r["invariants"].items()} == {**only(), "live-completeness": False,
+                                                                   "boot-consistency": True}
+    (v,) = res["violations"]
+    assert (v["kind"], v["msg"], v["channel"], v["clients"], v["indexes"]) == ("not-live", "a", "C1", ["c2"],
+                                                                              [1, 3, 8, 11])
+    assert "only its final read shows it (op 8)" in v["explanation"]
+
+
+@pytest.mark.parametrize("ops", [
+    # c2 was away when a was stored and came back after
+    [connect("c1"), connect("c2"), disconnect("c2"), *send("c1", "a"), deliver("c1", "a"), connect("c2")],
+    # c2 connected only after a was stored
+    [connect("c1"), *send("c1", "a"), deliver("c1", "a"), connect("c2")],
+    # c2 dropped before the end of the workload
+    [connect("c1"), connect("c2"), *send("c1", "a"), deliver("c1", "a"), disconnect("c2")],
+    # shown late (after a gap fill) still counts
+    [connect("c1"), connect("c2"), *send("c1", "a"), deliver("c1", "a"), ("c2", "event", "boot", {}),
+     deliver("c2", "a")],
+], ids=["away-while-stored", "connected-after", "left-before-the-end", "shown-late"])
+def test_live_completeness_asks_only_members_connected_throughout(ops):
+    ops = [*ops, *read("c1", ["a"]), *read("c2", ["a"]), *read("c2", [], "C2"), stored(["a"]), stored([], "C2")]
+    res, r = lc(H(*ops))
+    assert res["valid"] is True and r["valid"] is True
+
+
+def test_stored_time_is_the_first_deliver_when_that_precedes_the_ok():
+    # c2 connects between the first deliver and the ack: the message was already stored
+    ops = [connect("c1"), *send("c1", "a", outcome="pending"), deliver("c1", "a"), connect("c2"),
+           ("c1", "ok", "send", {"channel": "C1", "msg": "a"}),
+           *read("c1", ["a"]), *read("c2", ["a"]), *read("c2", [], "C2"), stored(["a"]), stored([], "C2")]
+    res, _ = lc(H(*ops))
+    assert res["valid"] is True and res["counts"]["members_checked"] == 3  # (member, channel) pairs
+
+
+def test_live_completeness_without_a_store_report_is_undecided():
+    res, _ = lc(H(connect("c1"), *send("c1", "a"), deliver("c1", "a")))
+    assert res["valid"] == "unknown"
+
+
+def test_steps_faults_and_unknown_event_kinds_are_ignored():
+    ops = [("nemesis", "info", "crash", {"node": "x", "fault": 1}),
+           ("c1", "event", "step", {"node": "n", "step": "append", "msg": "a", "channel": "C1"}),
+           ("c1", "event", "hologram", {"anything": [1, 2]}), *clean(),
+           ("nemesis", "info", "recover", {"node": "x", "fault": 1})]
+    v, r = verdicts(H(*ops))
+    assert v == only() and r["valid"] is True

@@ -5,6 +5,8 @@ import json
 from html.parser import HTMLParser
 from pathlib import Path
 
+from sim import architectures
+
 from report_histories import crash_history, write_run
 from reports.index import scan, write_index
 
@@ -19,10 +21,13 @@ class Links(HTMLParser):
             self.hrefs.append(dict(attrs)["href"])
 
 
+ARCHS = architectures.names()[:2]  # a compare of two of them
+
+
 def make_tree(root: Path) -> None:
     write_run(root / "crash-mid-send" / "old-seed7", crash_history())
     cmp = root / "crash-mid-send" / "compare-seed7"
-    for arch in ("old", "new"):
+    for arch in ARCHS:
         write_run(cmp / arch, crash_history())
     (cmp / "report.html").write_text("<!doctype html><title>r</title>")
     sweep = root / "large-team-boot" / "sweep-seed1"
@@ -37,7 +42,7 @@ def make_tree(root: Path) -> None:
     regress = root / "regress"
     regress.mkdir()
     (regress / "regress.json").write_text(json.dumps({"scenarios": ["steady", "crash-mid-send"],
-                                                      "archs": ["old", "new"], "seeds": [1, 2, 3],
+                                                      "archs": ARCHS, "seeds": [1, 2, 3],
                                                       "regressions": []}))
 
 

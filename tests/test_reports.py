@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from sim import architectures
+
 from browser_helpers import page
 from helpers import cli
 from invariants.synth import reference_history, to_jsonl
@@ -31,7 +33,7 @@ def test_compare_writes_both_reports_side_by_side(compared):
     assert 'class="tl" id="tl-0"' in html and 'class="tl" id="tl-1"' in html
     md = (out / "report.md").read_text()
     assert "| validity |" in md and "[old](old/timeline.html)" in md
-    for arch in ("old", "new"):
+    for arch in architectures.names():
         for f in ("history.jsonl", "result.json", "journal.jsonl", "timeline.png", "timeline.svg", "timeline.html"):
             assert (out / arch / f).exists(), (arch, f)
     assert "old" in stdout and "new" in stdout and "VIOLATED" in stdout
@@ -52,7 +54,7 @@ def test_old_timeline_shows_the_crash_window_and_the_lost_message(compared):
 def test_message_diagram_shows_every_hop_and_the_crash(compared):
     out, _ = compared
     run = load_run(out / "old")
-    msg = sorted(run.violating_msgs())[0]
+    msg = sorted(m for m, invs in run.violating_msgs().items() if "durability" in invs)[0]  # the lost one
     hops = [r for r in run.journal if r[8] and msg in r[8].split(",")]
     assert any(r[3] == "send" for r in hops) and any(r[3] == "message" for r in hops)
     assert not any(r[2] == "db" for r in hops)  # it never reached the store
@@ -66,7 +68,7 @@ def test_cdf_and_rates_overlay_both_architectures(compared):
     cdf = (out / "latency-cdf.svg").read_text()
     rates = (out / "rates.svg").read_text()
     load = (out / "backend-load.svg").read_text()
-    for arch in ("old", "new"):
+    for arch in architectures.names():
         assert f'id="cdf-{arch}' in cdf
         assert f'id="rate-{arch}-invoke' in rates and f'id="rate-{arch}-ok' in rates
         assert f'id="load-{arch}-this run' in load

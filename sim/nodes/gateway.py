@@ -26,7 +26,7 @@ class Gateway(Node):
         self.upstream: dict[str, object] = {}  # channel server -> connection
         self.subscribed: dict[str, str] = {}  # channel -> channel server
         self.ring: tuple[str, ...] = ()
-        self.connecting: set[str] = set()
+        self.connecting: dict[str, object] = {}  # channel server -> the connect in progress
 
     def start(self):
         self.spawn(self.maintain())
@@ -51,11 +51,13 @@ class Gateway(Node):
         for server, chans in sorted(want.items()):
             conn = self.upstream.get(server)
             if conn is None or not conn.open:
-                if server in self.connecting:
-                    continue
-                self.connecting.add(server)
-                conn = yield self.sim.network.connect(self, server, "ws")
-                self.connecting.discard(server)
+                pending = self.connecting.get(server)
+                if pending is not None:  # another subscription is opening it: wait, then subscribe on it
+                    conn = yield pending
+                else:
+                    pending = self.connecting[server] = self.sim.network.connect(self, server, "ws")
+                    conn = yield pending
+                    del self.connecting[server]
                 if isinstance(conn, str):
                     continue
                 self.upstream[server] = conn
