@@ -5,7 +5,11 @@ gap is filled. The sequence is the channel server's, in memory, and the
 stored rows do not carry it: a gap is filled with the stored messages whose
 ts lies between the last message shown in the channel and the first one
 held back, that were not shown yet. A message is shown at most once, whatever
-sequence numbers it arrives with (a cold channel server renumbers)."""
+sequence numbers it arrives with (a cold channel server renumbers), and
+never after a message with a later ts: the channel server sequences in
+arrival order, the store orders by ts, and when the two disagree (two sends
+racing through different web apps, an admin server's retry) the late one is
+recorded ``late`` and left to history rather than shown out of order."""
 
 from __future__ import annotations
 
@@ -31,6 +35,12 @@ class Rt2023Client(NewClient):
             self.next_seq[ch] = max(self.next_seq.get(ch, 0), chat.seq + 1)
         shown = self.shown.setdefault(ch, set())
         if chat.msg in shown:
+            return
+        if float(chat.ts) < self.last_ts.get(ch, 0.0):
+            # older than something already shown: the channel server's order
+            # (arrival) disagrees with the store's (ts); showing it now would
+            # break the order, so it is left to the channel's history
+            self.sim.record(self.name, "event", "late", {"channel": ch, "msg": chat.msg, "seq": chat.seq})
             return
         shown.add(chat.msg)
         self.last_ts[ch] = max(self.last_ts.get(ch, 0.0), float(chat.ts))
