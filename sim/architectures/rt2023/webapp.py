@@ -89,11 +89,12 @@ class Rt2023WebApp(ShardView, WebApp):
         self.step("persisted", msg=post.msg)
         if self.kafkagate is not None and self.s.jobs:
             self.sim.network.request(self, self.kafkagate, "jobs.enqueue", chat, size=chat.size, timeout=2.0)
-        if self.s.respond_first:
-            self.spawn(self.hand_off(chat, wait=False))
-        else:
+        if not self.s.respond_first:
             yield from self.hand_off(chat, wait=True)
         self.step("responded", msg=post.msg)
+        if self.s.respond_first:
+            # runs once this answer is on its way; a crash at ``responded`` means it never runs
+            self.spawn(self.hand_off(chat, wait=False))
         return "ok", {"ok": True, "ts": chat.ts}, 80
 
     def hand_off(self, chat, wait: bool):
