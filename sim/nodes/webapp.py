@@ -129,6 +129,17 @@ class WebApp(Node):
         msgs = reply.payload["msgs"]
         return "ok", {"ok": True, "msgs": msgs}, 60 + 30 * len(msgs)
 
+    def refuse(self, post):
+        """The definite refusals of a send, before any work: auth, channel,
+        membership. None when the send may go on."""
+        if post.sender not in self.users:
+            return api_error("not_authed")
+        if post.channel not in self.members:
+            return api_error("channel_not_found")
+        if post.sender not in self.members[post.channel]:
+            return api_error("not_in_channel")
+        return None
+
     # -- writes ----------------------------------------------------------------------
     def persist(self, req):
         rows = req.payload["rows"]

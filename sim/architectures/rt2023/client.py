@@ -1,0 +1,69 @@
+"""The rt2023 client: the new design's client (Flannel boot, WebSocket to
+its regional gateway, ``chat.postMessage`` with retries reusing the
+``client_msg_id``, hold-back on sequence gaps) with one difference in how a
+gap is filled. The sequence is the channel server's, in memory, and the
+stored rows do not carry it: a gap is filled with the stored messages whose
+ts lies between the last message shown in the channel and the first one
+held back, that were not shown yet. A message is shown at most once, whatever
+sequence numbers it arrives with (a cold channel server renumbers), and
+never after a message with a later ts: the channel server sequences in
+arrival order, the store orders by ts, and when the two disagree (two sends
+racing through different web apps, an admin server's retry) the late one is
+recorded ``late`` and left to history rather than shown out of order."""
+
+from __future__ import annotations
+
+from ...nodes.protocol import Chat
+from ..new.client import NewClient
+
+
+class Rt2023Client(NewClient):
+    def reset_volatile(self):
+        super().reset_volatile()
+        self.shown: dict[str, set[str]] = {}  # channel -> msgs displayed
+        self.last_ts: dict[str, float] = {}  # channel -> highest ts displayed
+
+    def receive(self, chat: Chat) -> None:
+        if chat.msg in self.shown.get(chat.channel, ()):
+            return
+        super().receive(chat)
+
+    def show(self, chat: Chat) -> None:
+        ch = chat.channel
+        if chat.seq:  # a live message: the display cursor moves past it even if shown already
+            self.seen.setdefault(ch, set()).add(chat.seq)
+            self.next_seq[ch] = max(self.next_seq.get(ch, 0), chat.seq + 1)
+        shown = self.shown.setdefault(ch, set())
+        if chat.msg in shown:
+            return
+        if float(chat.ts) < self.last_ts.get(ch, 0.0):
+            # older than something already shown: the channel server's order
+            # (arrival) disagrees with the store's (ts); showing it now would
+            # break the order, so it is left to the channel's history
+            self.sim.record(self.name, "event", "late", {"channel": ch, "msg": chat.msg, "seq": chat.seq})
+            return
+        shown.add(chat.msg)
+        self.last_ts[ch] = max(self.last_ts.get(ch, 0.0), float(chat.ts))
+        self.display(chat)
+
+    def fill_gap(self, ch: str):
+        """Hold back, then show the stored messages the gap hides, in ts order, and move on."""
+        yield from self.sleep(self.hold_timeout)
+        held = self.held.get(ch)
+        if held:
+            reply = yield self.sim.network.request(self, self.webapp(), "conversations.history",
+                                                   {"channel": ch, "user": self.name, "rows": True},
+                                                   size=120, timeout=self.s.read_timeout)
+            if reply.status == "ok" and held:
+                upto = float(held[min(held)].ts)
+                since = self.last_ts.get(ch, 0.0)
+                for r in reply.payload["rows"]:  # in ts order
+                    if since < float(r.ts) < upto and r.msg not in self.shown.get(ch, ()):
+                        self.show(r)
+            if held:
+                self.next_seq[ch] = max(self.next_seq[ch], min(held))  # give up on what is still missing
+                self.drain(ch)
+        self.filling.discard(ch)
+        if self.held.get(ch):
+            self.filling.add(ch)
+            self.spawn(self.fill_gap(ch))
