@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench clean
+.PHONY: demo test test-slow bench mutate clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,14 +20,19 @@ demo: $(STAMP)
 
 # the suite a developer runs (a few minutes on 2 cores); CI runs test-slow after it
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope -m "not slow"
 
 # the long acceptance runs (regress over every built-in, the plugin over every built-in, ...)
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m slow
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope -m slow
+
+# mutation testing (mutmut) of the checkers and the send paths; slow, not part of
+# `make test`; scores and surviving mutants are in docs/testing.md
+mutate: $(STAMP)
+	$(BIN)/python mutate/run.py invariants send
 
 bench: $(STAMP)
 	$(BIN)/chatsim bench
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .hypothesis
+	rm -rf $(VENV) runs .pytest_cache .hypothesis build/mutate
