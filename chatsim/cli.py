@@ -442,6 +442,129 @@ def regress(scenario_refs, archs, seeds, baseline, write_baseline, junit, worker
     sys.exit(R.exit_status(cells))
 
 
+def _interrupted(e) -> None:
+    import signal
+
+    click.echo(f"chatsim: {e}", err=True)
+    sys.exit(128 + int(e.signum or signal.SIGINT))
+
+
+@cli.command("explore")
+@click.argument("scenario", metavar="SCENARIO")
+@click.option("--arch", type=ArchType(), required=True, help="Which registered architecture to search.")
+@click.option("--budget", type=int, default=100, show_default=True, help="Search runs (shrinking runs more).")
+@click.option("--invariant", "invariant_names", multiple=True, metavar="NAME",
+              help="Only these invariants count as findings (repeatable; default all).")
+@click.option("--faults", "fault_kinds", metavar="KIND,...",
+              help="Fault kinds to draw from (default: every kind the architecture knows).")
+@click.option("--shrink-budget", type=click.IntRange(min=0), default=120, show_default=True,
+              help="Runs each finding's shrinking may use.")
+@scenario_options("runs/<scenario>/explore-<arch>-seed<N>/")
+@engine_options
+def explore_cmd(scenario, arch, budget, invariant_names, fault_kinds, shrink_budget, seed, out_dir, overrides,
+                workers, scheduler) -> None:
+    """Search ARCH's fault space on SCENARIO: random schedules (swarm
+    testing) from its fault vocabulary; each distinct violation is shrunk to
+    a minimal schedule and written as DIR/found-<n>.toml, a scenario that
+    `chatsim run` replays. Exit 0 nothing found, 1 found."""
+    from . import explore as X
+    from .tasks import Interrupted, make_engine
+
+    if budget <= 0:
+        raise ChatsimError(f"--budget {budget}: expected at least 1 run")
+    if workers is not None and scheduler:
+        raise click.UsageError("give --workers or --scheduler, not both")
+    kinds = X.parse_kinds(fault_kinds, arch)
+    invariants = X.parse_invariants(invariant_names)
+    scn = _prepare(scenario, overrides)
+    path = Path(out_dir) if out_dir else Path("runs") / scn.name / f"explore-{arch}-seed{seed}"
+    try:
+        with make_engine(workers, scheduler) as engine:
+            ex = X.explore(scenario, arch, budget=budget, seed=seed, kinds=kinds, invariants=invariants,
+                           overrides=list(overrides), engine=engine, out_dir=path, shrink_budget=shrink_budget)
+    except Interrupted as e:
+        _interrupted(e)
+    out.print(explore_table(ex))
+    for f in ex.findings:
+        out.print(f"[red]•[/] found-{f.n}: {escape(f.violation)}", soft_wrap=True)
+        out.print(f"    replay: {escape(f.replay)}", soft_wrap=True)
+    for e in ex.errors[:3]:
+        out.print(f"[red]•[/] run {e['run']} (seed {e['seed']}) could not run: {escape(e['error'])}", soft_wrap=True)
+    out.print(f"wrote {path / 'report.html'}, {path / 'explore.json'}, {path / 'results.jsonl'}"
+              + (f" and {len(ex.findings)} found-<n>.toml" if ex.findings else ""))
+    _index(path)
+    sys.exit(EXIT_VIOLATED if ex.findings or ex.errors else EXIT_OK)
+
+
+def explore_table(ex) -> Table:
+    from .explore import fault_text
+
+    t = Table(title=f"chatsim explore {ex.scenario} / {ex.arch} / seed {ex.seed}: {ex.runs} runs "
+                    f"+ {ex.shrink_runs} shrinking on {ex.engine}")
+    for c in ("#", "invariant", "violation", "shrunk schedule", "from", "replays"):
+        t.add_column(c)
+    for f in ex.findings:
+        t.add_row(str(f.n), f.invariant, f.kind, escape("\n".join(fault_text(x) for x in f.faults)),
+                  f"{len(f.original)} faults, run {f.found_by}", _mark(True) if f.reproduced else _mark(False))
+    if not ex.findings:
+        t.add_row("-", "[green]nothing found[/]", "", "", "", "")
+    return t
+
+
+@cli.command("crashpoints")
+@click.argument("scenario", metavar="SCENARIO")
+@click.option("--arch", type=ArchType(), required=True, help="Which registered architecture.")
+@click.option("--nth", "nth_range", default="1..3", show_default=True, metavar="A..B",
+              help="Which occurrences of each step to crash at (A..B, N, or a comma list; ≥ 1).")
+@scenario_options("runs/<scenario>/crashpoints-<arch>-seed<N>/")
+@engine_options
+def crashpoints_cmd(scenario, arch, nth_range, seed, out_dir, overrides, workers, scheduler) -> None:
+    """Crash each node of each role at each named step of ARCH's send path,
+    for each nth; write the matrix (step × nth → invariants broken, messages)
+    as a table, crashpoints.json and a heatmap. Exit 1 if anything broke."""
+    from scenarios.loader import apply_overrides, load_raw
+
+    from . import crashpoints as C
+    from .tasks import parse_seeds
+
+    nths = parse_seeds(nth_range, option="--nth", lowest=1)
+    if len(nths) > 1000:
+        raise ChatsimError(f"--nth {nth_range!r}: at most 1000 occurrences")
+    scn = _prepare(scenario, overrides)
+    raw, where = load_raw(scenario)
+    raw = apply_overrides(raw, list(overrides), where) if overrides else raw
+    tasks = C.plan(scenario, raw, scn, arch, seed, nths)
+    if not tasks:
+        raise ChatsimError(f"{arch}: no node of this scenario reaches any of its send-path steps")
+    path = Path(out_dir) if out_dir else Path("runs") / scn.name / f"crashpoints-{arch}-seed{seed}"
+    engine, results = run_many_or_exit(tasks, workers, scheduler, path, "crashpoints",
+                                       finding=lambda r: r.valid is False)
+    cells = C.matrix(results, arch, nths)
+    doc = C.document(scn.name, arch, seed, nths, cells, engine)
+    from reports.crashpoints import write_heatmap
+    from reports.render import write_atomic
+
+    write_atomic(path / "crashpoints.json", json.dumps(doc, indent=2))
+    png, svg = write_heatmap(doc, path / "crashpoints")
+    t = Table(title=f"chatsim crashpoints {scn.name} / {arch} / seed {seed}: {len(tasks)} runs on {engine}")
+    t.add_column("step (role)")
+    for n in nths:
+        t.add_column(f"nth {n}")
+    steps = list(dict.fromkeys((c.step, c.role) for c in cells))
+    by = {(c.step, c.nth): c for c in cells}
+    for step, role in steps:
+        row = [f"{step} ({role})"]
+        for n in nths:
+            c = by.get((step, n))
+            row.append("" if c is None else "[green]ok[/]" if not c.broken else
+                       f"[red]{escape(', '.join(c.broken))}[/] · {c.messages} msg")
+        t.add_row(*row)
+    out.print(t)
+    out.print(f"wrote {path / 'crashpoints.json'}, {png}, {svg}, {path / 'results.jsonl'}")
+    _index(path)
+    sys.exit(EXIT_VIOLATED if any(c.broken for c in cells) else EXIT_OK)
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--quick", is_flag=True, help="Smaller sizes (for smoke tests).")
