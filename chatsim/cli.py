@@ -9,6 +9,7 @@ traceback, nothing written), 3 nothing violated but something undecided.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -24,6 +25,16 @@ from .api import bench_storm, explain_msg, run_one
 EXIT_OK, EXIT_VIOLATED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 
 out = Console(highlight=False)
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def safe(text: str) -> str:
+    """Text from a file, made inert for the terminal: rich markup escaped and
+    C0/C1 control characters (escape sequences, carriage returns) shown as
+    ``\\xNN`` instead of acted on."""
+    return escape(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text))
 
 
 def exit_code(valid) -> int:
@@ -50,7 +61,7 @@ def verdict_table(result: dict, title: str, expected: dict | None = None) -> Tab
         t.add_column("expected")
     for name, r in result["invariants"].items():
         note = r.get("error") or r.get("reason") or ""
-        row = [name, _mark(r["valid"]), str(len(r["violations"])), note]
+        row = [name, _mark(r["valid"]), str(len(r["violations"])), safe(note)]
         if expected is not None:
             row.append(_mark(expected.get(name, True)))
         t.add_row(*row)
@@ -61,7 +72,7 @@ def print_explanations(result: dict, limit: int = 5) -> None:
     from invariants import explain
 
     for line in explain(result, limit):
-        out.print(f"  [red]•[/] {line}", soft_wrap=True)
+        out.print(f"  [red]•[/] {safe(line)}", soft_wrap=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -339,27 +350,31 @@ def sweep_table(doc: dict) -> Table:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the structure of result.json).")
 @click.option("--explain", "explain_id", metavar="MSG",
               help="Tell MSG's story: every op that mentions it, in order, and the invariants it breaks.")
-def check(history: str, as_json: bool, explain_id: str | None) -> None:
+@click.option("--max-bytes", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Refuse histories larger than N bytes (default 4 GiB).")
+def check(history: str, as_json: bool, explain_id: str | None, max_bytes: int | None) -> None:
     """Judge any history file in the DESIGN §6 format."""
-    from invariants import check_file, story, story_lines
+    from invariants import check_bytes, story, story_lines
+    from sim.history import MAX_BYTES, parse_history, read_history_bytes
 
-    h, result = check_file(history)
-    doc = {"scenario": h.meta.scenario, "arch": h.meta.arch, "seed": h.meta.seed, **result}
+    data = read_history_bytes(history, max_bytes or MAX_BYTES)
+    meta, result = check_bytes(data, history)
     if explain_id is not None:
-        s = story(h, result, explain_id)
+        s = story(parse_history(data, history, slim=True), result, explain_id)
         if not s["ops"]:
             raise ChatsimError(f"--explain: no op of {history} mentions {explain_id!r}")
         if as_json:
             click.echo(json.dumps({**s, "valid": result["valid"]}, indent=2))
         else:
-            out.print(f"{explain_id} in {history}:", soft_wrap=True, markup=False)
+            out.print(safe(f"{explain_id} in {history}:"), soft_wrap=True)
             for line in story_lines(s):
-                out.print(f"  {line}", soft_wrap=True, markup=False)
+                out.print(f"  {safe(line)}", soft_wrap=True)
         sys.exit(exit_code(result["valid"]))
     if as_json:
+        doc = {"scenario": meta.scenario, "arch": meta.arch, "seed": meta.seed, **result}
         click.echo(json.dumps(doc, indent=2))
     else:
-        out.print(verdict_table(result, f"{history}: {h.meta.scenario} / {h.meta.arch} / seed {h.meta.seed}"))
+        out.print(verdict_table(result, safe(f"{history}: {meta.scenario} / {meta.arch} / seed {meta.seed}")))
         s = result["sends"]
         out.print(f"sends: {s['ok']} acked, {s['fail']} failed, {s['unknown']} unknown "
                   f"({s['recovered_unknown']} of them took effect); {result['ops']} ops")
