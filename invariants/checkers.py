@@ -486,30 +486,10 @@ def check(history: History, names: list[str] | None = None) -> Result:
     return {"valid": valid, "invariants": results, "sends": sends, "ops": ix.ops}
 
 
-_DEFAULT_CHECKERS = dict(CHECKERS)
-
-
-def check_reference(data: bytes, name: str = "<history>") -> tuple[Meta, Result]:
-    """The reference path: parse every op into objects, index, run each checker.
-    It is the definition the fast path (``invariants.fast``) is tested against."""
+def check_bytes(data: bytes, name: str = "<history>") -> tuple[Meta, Result]:
+    """Check a whole history held in memory: ``(header, result)``."""
     h = parse_history(data, name, slim=True)
     return h.meta, check(h)
-
-
-def check_bytes(data: bytes, name: str = "<history>") -> tuple[Meta, Result]:
-    """Check a whole history held in memory: ``(header, result)``.
-
-    A history in chatsim's own layout whose invariants all hold is decided by
-    the columnar fast path; anything else (a violation, an undecided
-    invariant, another tool's layout, bad input) by the reference path, which
-    writes every violation and every error message."""
-    if CHECKERS == _DEFAULT_CHECKERS:  # a test may have swapped a checker in
-        from .fast import fast_check
-
-        meta = fast_check(data)
-        if meta is not None:
-            return meta
-    return check_reference(data, name)
 
 
 def check_file(path: str | Path, max_bytes: int = MAX_BYTES) -> tuple[Meta, Result]:
