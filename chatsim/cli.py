@@ -9,6 +9,7 @@ traceback, nothing written), 3 nothing violated but something undecided.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -24,6 +25,16 @@ from .api import bench_storm, explain_msg, run_one
 EXIT_OK, EXIT_VIOLATED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 
 out = Console(highlight=False)
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def safe(text: str) -> str:
+    """Text from a file, made inert for the terminal: rich markup escaped and
+    C0/C1 control characters (escape sequences, carriage returns) shown as
+    ``\\xNN`` instead of acted on."""
+    return escape(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text))
 
 
 def exit_code(valid) -> int:
@@ -50,7 +61,7 @@ def verdict_table(result: dict, title: str, expected: dict | None = None) -> Tab
         t.add_column("expected")
     for name, r in result["invariants"].items():
         note = r.get("error") or r.get("reason") or ""
-        row = [name, _mark(r["valid"]), str(len(r["violations"])), note]
+        row = [name, _mark(r["valid"]), str(len(r["violations"])), safe(note)]
         if expected is not None:
             row.append(_mark(expected.get(name, True)))
         t.add_row(*row)
@@ -61,7 +72,7 @@ def print_explanations(result: dict, limit: int = 5) -> None:
     from invariants import explain
 
     for line in explain(result, limit):
-        out.print(f"  [red]•[/] {line}", soft_wrap=True)
+        out.print(f"  [red]•[/] {safe(line)}", soft_wrap=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -339,27 +350,31 @@ def sweep_table(doc: dict) -> Table:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the structure of result.json).")
 @click.option("--explain", "explain_id", metavar="MSG",
               help="Tell MSG's story: every op that mentions it, in order, and the invariants it breaks.")
-def check(history: str, as_json: bool, explain_id: str | None) -> None:
+@click.option("--max-bytes", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Refuse histories larger than N bytes (default 4 GiB).")
+def check(history: str, as_json: bool, explain_id: str | None, max_bytes: int | None) -> None:
     """Judge any history file in the DESIGN §6 format."""
-    from invariants import check_file, story, story_lines
+    from invariants import check_bytes, story, story_lines
+    from sim.history import MAX_BYTES, parse_history, read_history_bytes
 
-    h, result = check_file(history)
-    doc = {"scenario": h.meta.scenario, "arch": h.meta.arch, "seed": h.meta.seed, **result}
+    data = read_history_bytes(history, max_bytes or MAX_BYTES)
+    meta, result = check_bytes(data, history)
     if explain_id is not None:
-        s = story(h, result, explain_id)
+        s = story(parse_history(data, history, slim=True), result, explain_id)
         if not s["ops"]:
             raise ChatsimError(f"--explain: no op of {history} mentions {explain_id!r}")
         if as_json:
             click.echo(json.dumps({**s, "valid": result["valid"]}, indent=2))
         else:
-            out.print(f"{explain_id} in {history}:", soft_wrap=True, markup=False)
+            out.print(safe(f"{explain_id} in {history}:"), soft_wrap=True)
             for line in story_lines(s):
-                out.print(f"  {line}", soft_wrap=True, markup=False)
+                out.print(f"  {safe(line)}", soft_wrap=True)
         sys.exit(exit_code(result["valid"]))
     if as_json:
+        doc = {"scenario": meta.scenario, "arch": meta.arch, "seed": meta.seed, **result}
         click.echo(json.dumps(doc, indent=2))
     else:
-        out.print(verdict_table(result, f"{history}: {h.meta.scenario} / {h.meta.arch} / seed {h.meta.seed}"))
+        out.print(verdict_table(result, safe(f"{history}: {meta.scenario} / {meta.arch} / seed {meta.seed}")))
         s = result["sends"]
         out.print(f"sends: {s['ok']} acked, {s['fail']} failed, {s['unknown']} unknown "
                   f"({s['recovered_unknown']} of them took effect); {result['ops']} ops")
@@ -440,6 +455,129 @@ def regress(scenario_refs, archs, seeds, baseline, write_baseline, junit, worker
     out.print("wrote " + ", ".join(map(str, written)))
     _index(path)
     sys.exit(R.exit_status(cells))
+
+
+def _interrupted(e) -> None:
+    import signal
+
+    click.echo(f"chatsim: {e}", err=True)
+    sys.exit(128 + int(e.signum or signal.SIGINT))
+
+
+@cli.command("explore")
+@click.argument("scenario", metavar="SCENARIO")
+@click.option("--arch", type=ArchType(), required=True, help="Which registered architecture to search.")
+@click.option("--budget", type=int, default=100, show_default=True, help="Search runs (shrinking runs more).")
+@click.option("--invariant", "invariant_names", multiple=True, metavar="NAME",
+              help="Only these invariants count as findings (repeatable; default all).")
+@click.option("--faults", "fault_kinds", metavar="KIND,...",
+              help="Fault kinds to draw from (default: every kind the architecture knows).")
+@click.option("--shrink-budget", type=click.IntRange(min=0), default=120, show_default=True,
+              help="Runs each finding's shrinking may use.")
+@scenario_options("runs/<scenario>/explore-<arch>-seed<N>/")
+@engine_options
+def explore_cmd(scenario, arch, budget, invariant_names, fault_kinds, shrink_budget, seed, out_dir, overrides,
+                workers, scheduler) -> None:
+    """Search ARCH's fault space on SCENARIO: random schedules (swarm
+    testing) from its fault vocabulary; each distinct violation is shrunk to
+    a minimal schedule and written as DIR/found-<n>.toml, a scenario that
+    `chatsim run` replays. Exit 0 nothing found, 1 found."""
+    from . import explore as X
+    from .tasks import Interrupted, make_engine
+
+    if budget <= 0:
+        raise ChatsimError(f"--budget {budget}: expected at least 1 run")
+    if workers is not None and scheduler:
+        raise click.UsageError("give --workers or --scheduler, not both")
+    kinds = X.parse_kinds(fault_kinds, arch)
+    invariants = X.parse_invariants(invariant_names)
+    scn = _prepare(scenario, overrides)
+    path = Path(out_dir) if out_dir else Path("runs") / scn.name / f"explore-{arch}-seed{seed}"
+    try:
+        with make_engine(workers, scheduler) as engine:
+            ex = X.explore(scenario, arch, budget=budget, seed=seed, kinds=kinds, invariants=invariants,
+                           overrides=list(overrides), engine=engine, out_dir=path, shrink_budget=shrink_budget)
+    except Interrupted as e:
+        _interrupted(e)
+    out.print(explore_table(ex))
+    for f in ex.findings:
+        out.print(f"[red]•[/] found-{f.n}: {escape(f.violation)}", soft_wrap=True)
+        out.print(f"    replay: {escape(f.replay)}", soft_wrap=True)
+    for e in ex.errors[:3]:
+        out.print(f"[red]•[/] run {e['run']} (seed {e['seed']}) could not run: {escape(e['error'])}", soft_wrap=True)
+    out.print(f"wrote {path / 'report.html'}, {path / 'explore.json'}, {path / 'results.jsonl'}"
+              + (f" and {len(ex.findings)} found-<n>.toml" if ex.findings else ""))
+    _index(path)
+    sys.exit(EXIT_VIOLATED if ex.findings or ex.errors else EXIT_OK)
+
+
+def explore_table(ex) -> Table:
+    from .explore import fault_text
+
+    t = Table(title=f"chatsim explore {ex.scenario} / {ex.arch} / seed {ex.seed}: {ex.runs} runs "
+                    f"+ {ex.shrink_runs} shrinking on {ex.engine}")
+    for c in ("#", "invariant", "violation", "shrunk schedule", "from", "replays"):
+        t.add_column(c)
+    for f in ex.findings:
+        t.add_row(str(f.n), f.invariant, f.kind, escape("\n".join(fault_text(x) for x in f.faults)),
+                  f"{len(f.original)} faults, run {f.found_by}", _mark(True) if f.reproduced else _mark(False))
+    if not ex.findings:
+        t.add_row("-", "[green]nothing found[/]", "", "", "", "")
+    return t
+
+
+@cli.command("crashpoints")
+@click.argument("scenario", metavar="SCENARIO")
+@click.option("--arch", type=ArchType(), required=True, help="Which registered architecture.")
+@click.option("--nth", "nth_range", default="1..3", show_default=True, metavar="A..B",
+              help="Which occurrences of each step to crash at (A..B, N, or a comma list; ≥ 1).")
+@scenario_options("runs/<scenario>/crashpoints-<arch>-seed<N>/")
+@engine_options
+def crashpoints_cmd(scenario, arch, nth_range, seed, out_dir, overrides, workers, scheduler) -> None:
+    """Crash each node of each role at each named step of ARCH's send path,
+    for each nth; write the matrix (step × nth → invariants broken, messages)
+    as a table, crashpoints.json and a heatmap. Exit 1 if anything broke."""
+    from scenarios.loader import apply_overrides, load_raw
+
+    from . import crashpoints as C
+    from .tasks import parse_seeds
+
+    nths = parse_seeds(nth_range, option="--nth", lowest=1)
+    if len(nths) > 1000:
+        raise ChatsimError(f"--nth {nth_range!r}: at most 1000 occurrences")
+    scn = _prepare(scenario, overrides)
+    raw, where = load_raw(scenario)
+    raw = apply_overrides(raw, list(overrides), where) if overrides else raw
+    tasks = C.plan(scenario, raw, scn, arch, seed, nths)
+    if not tasks:
+        raise ChatsimError(f"{arch}: no node of this scenario reaches any of its send-path steps")
+    path = Path(out_dir) if out_dir else Path("runs") / scn.name / f"crashpoints-{arch}-seed{seed}"
+    engine, results = run_many_or_exit(tasks, workers, scheduler, path, "crashpoints",
+                                       finding=lambda r: r.valid is False)
+    cells = C.matrix(results, arch, nths)
+    doc = C.document(scn.name, arch, seed, nths, cells, engine)
+    from reports.crashpoints import write_heatmap
+    from reports.render import write_atomic
+
+    write_atomic(path / "crashpoints.json", json.dumps(doc, indent=2))
+    png, svg = write_heatmap(doc, path / "crashpoints")
+    t = Table(title=f"chatsim crashpoints {scn.name} / {arch} / seed {seed}: {len(tasks)} runs on {engine}")
+    t.add_column("step (role)")
+    for n in nths:
+        t.add_column(f"nth {n}")
+    steps = list(dict.fromkeys((c.step, c.role) for c in cells))
+    by = {(c.step, c.nth): c for c in cells}
+    for step, role in steps:
+        row = [f"{step} ({role})"]
+        for n in nths:
+            c = by.get((step, n))
+            row.append("" if c is None else "[green]ok[/]" if not c.broken else
+                       f"[red]{escape(', '.join(c.broken))}[/] · {c.messages} msg")
+        t.add_row(*row)
+    out.print(t)
+    out.print(f"wrote {path / 'crashpoints.json'}, {png}, {svg}, {path / 'results.jsonl'}")
+    _index(path)
+    sys.exit(EXIT_VIOLATED if any(c.broken for c in cells) else EXIT_OK)
 
 
 @cli.command()

@@ -76,10 +76,13 @@ class Task(msgspec.Struct, frozen=True, kw_only=True):
     faults: tuple[dict, ...] | None = None
     out: str | None = None
     want: tuple[str, ...] = ()
+    label: str = ""  # what the task is for, in results.jsonl (e.g. ``explore/17``, ``shrink/1/4``)
 
     def key(self) -> dict:
         """What identifies the task in results.jsonl (without the raw content)."""
         k: dict[str, Any] = {"scenario": self.scenario, "arch": self.arch, "seed": self.seed}
+        if self.label:
+            k["label"] = self.label
         if self.overrides:
             k["overrides"] = list(self.overrides)
         if self.faults is not None:
@@ -460,10 +463,11 @@ def read_results(path: str | Path) -> list[tuple[dict, TaskResult]]:
 
 def run_many(tasks: list[Task], engine: Engine, out_dir: Path | None = None, *, progress: bool = True,
              finding: Callable[[TaskResult], bool] = lambda r: r.valid is False,
-             what: str = "runs") -> list[tuple[Task, TaskResult]]:
+             what: str = "runs", append: bool = False) -> list[tuple[Task, TaskResult]]:
     """Run ``tasks`` on ``engine``; append each result to
     ``out_dir/results.jsonl`` (one flushed JSON line each, the file replaced
-    at the start) as it arrives; show a progress bar on stderr (when it is a
+    at the start unless ``append``: a command that runs several batches
+    keeps them all in one file) as it arrives; show a progress bar on stderr (when it is a
     terminal) with runs done / total, findings so far and runs/s.
 
     Ctrl-C or SIGTERM stops the engine and raises :class:`Interrupted` with
@@ -475,7 +479,7 @@ def run_many(tasks: list[Task], engine: Engine, out_dir: Path | None = None, *, 
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         log = out_dir / "results.jsonl"
-        fh = open(log, "wb", buffering=0)  # unbuffered: one write(2) per line, nothing half-written in a buffer
+        fh = open(log, "ab" if append else "wb", buffering=0)  # unbuffered: one write(2) per line, nothing half-written in a buffer
     bar = _Progress(total, what, progress)
     old_term = signal.getsignal(signal.SIGTERM)
     in_main = _in_main_thread()
@@ -613,18 +617,21 @@ def bench_tasks(workers: int | None = None, runs: int = 12, pairs: int = 3,
     }
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``1..20``, ``7``, or ``1,4,9`` → sorted distinct seeds (≥ 0)."""
-    err = ChatsimError(f"--seeds {text!r}: expected A..B (e.g. 1..20), a seed, or a comma list of seeds")
+def parse_seeds(text: str, option: str = "--seeds", lowest: int = 0) -> list[int]:
+    """``1..20``, ``7``, or ``1,4,9`` → sorted distinct numbers (≥ ``lowest``);
+    ``option`` names the option in the error (``--nth`` reads the same way)."""
+    what = "seed" if option == "--seeds" else "number"
+    err = ChatsimError(f"{option} {text!r}: expected A..B (e.g. {max(1, lowest)}..20), a {what}, "
+                       f"or a comma list of {what}s (each ≥ {lowest})")
     out: set[int] = set()
     try:
         for part in text.split(","):
             a, sep, b = part.strip().partition("..")
             lo, hi = (int(a), int(b)) if sep else (int(a), int(a))
-            if lo < 0 or hi < lo:
+            if lo < lowest or hi < lo:
                 raise err
             if hi - lo >= 100_000:
-                raise ChatsimError(f"--seeds {text!r}: at most 100000 seeds")
+                raise ChatsimError(f"{option} {text!r}: at most 100000 {what}s")
             out.update(range(lo, hi + 1))
     except ValueError:
         raise err from None

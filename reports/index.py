@@ -88,12 +88,14 @@ def _explore_row(d: Path, root: Path) -> dict:
                 continue  # a line cut short by an interrupted run
     except OSError:
         pass
-    rows = [x for x in lines if isinstance(x, dict)]
+    # engine lines are {"task": {...}, "result": {...}}; older ones were flat
+    rows = [x.get("task") if isinstance(x.get("task"), dict) else x for x in lines if isinstance(x, dict)]
     found = sorted(d.glob("found-*.toml"))
     head = rows[0] if rows else {}
     archs = list(dict.fromkeys(str(x.get("arch")) for x in rows if x.get("arch")))
     seeds = [x.get("seed") for x in rows if x.get("seed") is not None]
-    link = d / "index.html" if (d / "index.html").exists() else found[0] if found else d / "results.jsonl"
+    link = next((d / n for n in ("report.html", "index.html") if (d / n).exists()), None) \
+        or (found[0] if found else d / "results.jsonl")
     return _row("explore", d, root, link, head.get("scenario"), archs, min(seeds) if seeds else None,
                 False if found else (True if rows else None),
                 f"{len(rows)} runs, {len(found)} found" + (": " + ", ".join(f.name for f in found[:5]) if found else ""))
@@ -125,7 +127,8 @@ def scan(root: Path) -> list[dict]:
         dirnames.sort()
         d = Path(dirpath)
         files = set(filenames)
-        if "report.html" in files:
+        explore = "explore.json" in files
+        if "report.html" in files and not explore:
             subs = sorted(p for p in d.iterdir() if (p / "result.json").exists() and (p / "history.jsonl").exists())
             runs = [_run_row(p, root, d) for p in subs]
             for p in subs:
@@ -135,7 +138,7 @@ def scan(root: Path) -> list[dict]:
             for p in d.rglob("result.json"):
                 parents.setdefault(p.parent, d)
             rows.append(_sweep_row(d, root))
-        if "results.jsonl" in files:
+        if "results.jsonl" in files and explore:  # a regress also keeps results.jsonl
             rows.append(_explore_row(d, root))
         if "regress.json" in files:
             rows.append(_regress_row(d, root))

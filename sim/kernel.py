@@ -268,7 +268,7 @@ class Node:
     # -- processes --------------------------------------------------------
     def spawn(self, gen: Generator) -> simpy.Process:
         """Run ``gen`` as one of this node's processes; a crash ends it quietly."""
-        proc = self.env.process(self._guard(gen))
+        proc = self.env.process(self._guard(gen, self.incarnation))
         self._procs[proc] = None
         proc.callbacks.append(self._procs_discard)
         return proc
@@ -276,8 +276,9 @@ class Node:
     def _procs_discard(self, event: simpy.Event) -> None:
         self._procs.pop(event, None)
 
-    def _guard(self, gen: Generator) -> Generator:
-        inc = self.incarnation
+    def _guard(self, gen: Generator, inc: int) -> Generator:
+        # ``inc`` is the incarnation that spawned it: a process spawned just
+        # before its node crashed belongs to the dead incarnation
         try:
             return (yield from gen)
         except simpy.Interrupt as i:

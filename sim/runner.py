@@ -160,3 +160,13 @@ def run(*, scenario: str, seed: int, cfg: RunConfig, faults: list[FaultSpec], ou
         raise
     path = writer.close()
     return RunOutput(path, end, sim, sim.network.journal.rows)
+
+
+def topology(cfg: RunConfig) -> list[tuple[str, str, str]]:
+    """The nodes a run under ``cfg`` wires, as ``(name, role, region)`` in
+    wiring order, without running anything: what a fault search may aim at."""
+    arch = architectures.get(cfg.arch_name)
+    sim = Simulation(0)
+    Network(sim, NetConfig(**cfg.network.model_dump(), journal=False))
+    arch.build(sim, cfg)
+    return [(n.name, n.role, n.region) for n in sim.nodes.values()]

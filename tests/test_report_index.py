@@ -36,11 +36,15 @@ def make_tree(root: Path) -> None:
         {"name": "users=100", "old": {"valid": True}, "new": {"valid": True}}]}))
     explore = root / "explore-1"
     explore.mkdir()
-    (explore / "results.jsonl").write_text(
-        json.dumps({"scenario": "steady", "arch": "old", "seed": 3, "valid": False}) + "\n{cut short")
+    (explore / "results.jsonl").write_text(  # the engine's lines, the last cut short by an interruption
+        json.dumps({"task": {"scenario": "steady", "arch": "old", "seed": 3},
+                    "result": {"valid": False}}) + "\n{cut short")
+    (explore / "explore.json").write_text(json.dumps({"scenario": "steady", "findings": 1}))
+    (explore / "report.html").write_text("<!doctype html><title>e</title>")
     (explore / "found-1.toml").write_text('name = "found-1"\n')
     regress = root / "regress"
     regress.mkdir()
+    (regress / "results.jsonl").write_text("")  # a regress keeps its runs too: not an explore
     (regress / "regress.json").write_text(json.dumps({"scenarios": ["steady", "crash-mid-send"],
                                                       "archs": ARCHS, "seeds": [1, 2, 3],
                                                       "regressions": []}))
@@ -57,6 +61,8 @@ def test_index_lists_every_kind_of_output_and_links_resolve(tmp_path):
     assert by_path["crash-mid-send/compare-seed7"]["archs"] == "old, old"  # both synthetic runs say old
     assert by_path["crash-mid-send/compare-seed7/new"]["parent"] == "crash-mid-send/compare-seed7"
     assert by_path["explore-1"]["verdict"] == "VIOLATED" and "1 runs, 1 found" in by_path["explore-1"]["note"]
+    assert by_path["explore-1"]["scenario"] == "steady" and by_path["explore-1"]["seed"] == "3"
+    assert by_path["explore-1"]["link"] == "explore-1/report.html"
     assert by_path["regress"]["verdict"] == "ok" and by_path["regress"]["seed"] == "1..3"
     assert by_path["large-team-boot/sweep-seed1"]["archs"] == "old, new"
     page = write_index(root)

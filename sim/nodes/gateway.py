@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..kernel import Node
 from .discovery import ring_owner
-from .protocol import Chat, Ephemeral, Hello, Subscribe
+from .protocol import Chat, Ephemeral, Hello, Subscribe, Subscribed, Welcome
 
 
 class Gateway(Node):
@@ -27,6 +27,8 @@ class Gateway(Node):
         self.subscribed: dict[str, str] = {}  # channel -> channel server
         self.ring: tuple[str, ...] = ()
         self.connecting: dict[str, object] = {}  # channel server -> the connect in progress
+        self.confirmed: dict[str, str] = {}  # channel -> the channel server that confirmed the subscription
+        self.waiting: dict[str, list] = {}  # channel -> client connections whose Welcome waits for it
 
     def start(self):
         self.spawn(self.maintain())
@@ -38,7 +40,9 @@ class Gateway(Node):
             if reply.status == "ok":
                 self.ring = reply.payload["ring"]
             yield from self.resubscribe()
-            yield from self.sleep(1.0)
+            # a gateway that knows no channel server yet (the ring forms as they
+            # heartbeat in) asks again soon: its clients' first messages depend on it
+            yield from self.sleep(1.0 if self.ring else 0.05)
 
     def resubscribe(self, channels=None):
         """Subscribe where the ring says, for ``channels`` (default: all local ones)."""
@@ -63,6 +67,8 @@ class Gateway(Node):
                 self.upstream[server] = conn
             conn.send(self, "subscribe", Subscribe(self.name, tuple(sorted(chans))), 100)
             for ch in chans:
+                if self.confirmed.get(ch) != server:
+                    self.confirmed.pop(ch, None)
                 self.subscribed[ch] = server
 
     def on_message(self, conn, msg):
@@ -75,9 +81,26 @@ class Gateway(Node):
             conn.meta = {"user": p.user, "channels": p.channels}
             for ch in p.channels:
                 self.local.setdefault(ch, {})[p.user] = conn
+            pending = [ch for ch in p.channels if ch not in self.confirmed]
+            if not pending:
+                conn.send(self, "welcome", Welcome(), 40)
+            else:
+                conn.meta["pending"] = set(pending)
+                for ch in pending:
+                    self.waiting.setdefault(ch, []).append(conn)
             new = [ch for ch in p.channels if ch not in self.subscribed]
             if new:
                 self.spawn(self.resubscribe(new))
+        elif isinstance(p, Subscribed):
+            for ch in p.channels:
+                if self.subscribed.get(ch) is not None:
+                    self.confirmed[ch] = self.subscribed[ch]
+                for c in self.waiting.pop(ch, ()):
+                    left = c.meta.get("pending") if c.meta is not None else None
+                    if left is not None and ch in left:
+                        left.discard(ch)
+                        if not left and c.open:
+                            c.send(self, "welcome", Welcome(), 40)
         elif isinstance(p, Ephemeral) and p.channel is None:
             # presence: to this host's other clients (the team's clients of the region)
             if conn.meta is not None and "user" in conn.meta:
@@ -108,3 +131,4 @@ class Gateway(Node):
                 del self.upstream[server]
                 for ch in [ch for ch, s in self.subscribed.items() if s == server]:
                     del self.subscribed[ch]
+                    self.confirmed.pop(ch, None)

@@ -80,6 +80,21 @@ class Subscribe:
     channels: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    """A channel server's answer to ``Subscribe``: from now on these channels'
+    broadcasts reach the gateway."""
+
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """A gateway's answer to a client's ``Hello`` once every channel of the
+    client is subscribed upstream (Slack's RTM ``hello`` event): only then is
+    the client connected, so nothing broadcast after that point can miss it."""
+
+
 # -- API errors and their meaning ---------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class ApiError:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...kernel import Node
-from ...nodes.protocol import Chat, Ephemeral, Subscribe
+from ...nodes.protocol import Chat, Ephemeral, Subscribe, Subscribed
 
 class NewChannelServer(Node):
     """New architecture: stateless. Gateways subscribe to the channels the
@@ -31,6 +31,7 @@ class NewChannelServer(Node):
         if isinstance(p, Subscribe):
             for ch in p.channels:
                 self.subs.setdefault(ch, {})[p.gateway] = conn
+            conn.send(self, "subscribed", Subscribed(p.channels), 60)
         elif isinstance(p, Ephemeral) and p.channel is not None:
             for c in self.subs.get(p.channel, {}).values():
                 c.send(self, p.kind, p, 60)

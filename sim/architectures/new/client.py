@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...nodes.client import Client, Pending
-from ...nodes.protocol import Chat, Ephemeral, outcome
+from ...nodes.protocol import Chat, Ephemeral, Welcome, outcome
 from ...nodes.team import DirEvent
 
 
@@ -29,6 +29,7 @@ class NewClient(Client):
     def reset_volatile(self):
         super().reset_volatile()
         self.conn = None
+        self.welcomed = self.env.event()
         self.next_seq: dict[str, int] = {}
         self.seen: dict[str, set[int]] = {}
         self.held: dict[str, dict[int, Chat]] = {}
@@ -47,11 +48,21 @@ class NewClient(Client):
         return reply
 
     def open_streams(self):
+        """Open the WebSocket, say hello, and wait for the gateway's
+        ``Welcome`` (every channel subscribed upstream): connected only then.
+        No welcome within the HTTP timeout: close and start over."""
         conn = yield self.sim.network.connect(self, self.gateway, "ws")
         if isinstance(conn, str):
             return False
         self.conn = conn
+        self.welcomed = self.env.event()
         self.hello(conn)
+        yield self.welcomed | self.env.timeout(self.s.http_timeout)
+        if not self.welcomed.triggered or conn is not self.conn or not conn.open:
+            conn.close(self)
+            if conn is self.conn:
+                self.conn = None
+            return False
         return True
 
     def on_unusable(self) -> None:
@@ -61,6 +72,8 @@ class NewClient(Client):
 
     def on_closed(self, conn, reason):
         if conn is self.conn:
+            if not self.welcomed.triggered:
+                self.welcomed.succeed()  # wake open_streams: it sees the closed socket
             self.stream_broke(reason)
 
     def ephemeral(self, kind: str, channel: str | None) -> None:
@@ -98,7 +111,10 @@ class NewClient(Client):
 
     # -- display ----------------------------------------------------------------------
     def on_message(self, conn, msg):
-        if isinstance(msg.payload, Chat):
+        if isinstance(msg.payload, Welcome):
+            if conn is self.conn and not self.welcomed.triggered:
+                self.welcomed.succeed()
+        elif isinstance(msg.payload, Chat):
             self.receive(msg.payload)
         elif isinstance(msg.payload, DirEvent):
             self.on_directory_event(msg.payload)

@@ -1,0 +1,81 @@
+"""Crashpoints: crash each node of each role at each named step of the send
+path, for each nth occurrence, and tabulate what breaks (DESIGN §11;
+docs/explore.md).
+
+Theory of operation
+-------------------
+The architecture declares its steps (``Architecture.steps``: name and the
+role that reaches it) and ``sim.runner.topology`` lists the nodes a run
+wires, so the plan is the product step × node of that role × nth: one task
+each, whose schedule is the one fault ``crash NODE the nth time it reaches
+STEP`` (restarting after ``duration``), replacing the scenario's own. The
+tasks run on the chosen engine like any other batch (results.jsonl,
+progress, interruption). The *matrix* folds the nodes of a role together:
+each cell (step, nth) says which invariants broke on any of its nodes and
+how many distinct messages the violations name (summed over those nodes'
+runs), with the per-node detail beside it in ``crashpoints.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .tasks import Task, TaskResult
+
+DURATION = 5.0  # seconds a crashed node stays down before it restarts
+
+
+def plan(scenario_ref: str, raw: dict, scn, arch: str, seed: int, nths: list[int], duration: float = DURATION) -> list[Task]:
+    from sim import architectures
+    from sim.runner import topology
+
+    nodes = topology(scn.run_config(arch))
+    tasks = []
+    for step in architectures.get(arch).steps:
+        for name, role, _ in nodes:
+            if role != step.role:
+                continue
+            for nth in nths:
+                fault = {"kind": "crash", "arch": arch, "step": step.name, "node": name, "nth": nth,
+                         "duration": duration}
+                tasks.append(Task(scenario=scenario_ref, raw=raw, arch=arch, seed=seed, faults=(fault,),
+                                  want=("all-violations",), label=f"crashpoint/{step.name}/{name}/{nth}"))
+    return tasks
+
+
+@dataclass
+class Cell:
+    step: str
+    role: str
+    nth: int
+    broken: list[str] = field(default_factory=list)  # invariants broken on any node of the role
+    messages: int = 0  # distinct messages named by the violations, summed over the nodes
+    nodes: dict[str, dict] = field(default_factory=dict)  # node -> {broken, messages, error}
+
+    def doc(self) -> dict:
+        return {"step": self.step, "role": self.role, "nth": self.nth, "broken": self.broken,
+                "messages": self.messages, "nodes": self.nodes}
+
+
+def matrix(results: list[tuple[Task, TaskResult]], arch: str, nths: list[int]) -> list[Cell]:
+    """The (step, nth) cells, in the architecture's step order then nth."""
+    from sim import architectures
+
+    cells = {(s.name, n): Cell(s.name, s.role, n) for s in architectures.get(arch).steps for n in nths}
+    for task, r in results:
+        f = task.faults[0]
+        cell = cells[(f["step"], f["nth"])]
+        bad = sorted(k for k, v in r.verdicts.items() if v is False)
+        msgs = {x.msg for x in r.violations if x.msg is not None and x.invariant in bad}
+        cell.nodes[f["node"]] = {"broken": bad, "messages": len(msgs), "error": r.error}
+        cell.broken = sorted(set(cell.broken) | set(bad))
+        cell.messages += len(msgs)
+    return [cells[k] for k in cells if cells[k].nodes]
+
+
+def document(scenario: str, arch: str, seed: int, nths: list[int], cells: list[Cell], engine: str) -> dict:
+    return {"scenario": scenario, "arch": arch, "seed": seed, "nth": nths, "engine": engine,
+            "runs": sum(len(c.nodes) for c in cells), "cells": [c.doc() for c in cells]}
+
+
+__all__ = ["plan", "matrix", "Cell", "document", "DURATION"]
