@@ -59,14 +59,14 @@ def copy_tree(dst: Path) -> None:
             shutil.copy2(src, out)
 
 
+MUTANT = re.compile(r"^(?P<module>.*?)\.x(?:ǁ(?P<cls>[^ǁ]+)ǁ|_)(?P<func>.+?)__mutmut_\d+$")
+
+
 def mutant_function(name: str) -> tuple[str, str]:
-    """``sim.nodes.client.xǁClientǁacked__mutmut_3`` -> (``sim.nodes.client``, ``acked``)."""
-    module, _, rest = name.partition(".x")
-    while not rest.startswith(("ǁ", "_")) and "." in rest:  # the module path had an ".x..." part
-        head, _, rest = rest.partition(".x")
-        module = f"{module}.x{head}"
-    func = re.sub(r"__mutmut_\d+$", "", rest).split("ǁ")[-1].lstrip("_")
-    return module, func
+    """``sim.nodes.client.xǁClientǁacked__mutmut_3`` -> (``sim.nodes.client``, ``acked``);
+    ``invariants.checkers.x__result__mutmut_1`` -> (``invariants.checkers``, ``_result``)."""
+    m = MUTANT.match(name)
+    return (m["module"], m["func"]) if m else (name, "")
 
 
 def results(workdir: Path) -> dict[str, str]:

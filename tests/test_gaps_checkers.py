@@ -10,8 +10,9 @@ import json
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from invariants import check_bytes, explain, story, story_lines
+from invariants import check, check_bytes, explain, story, story_lines
 from invariants.synth import OUTCOMES, RETRIES, reference_history, to_jsonl
+from sim.history import parse_history
 
 MEMBERS = {"C1": ["c1", "c2"], "C2": ["c2", "c3"]}
 
@@ -25,7 +26,7 @@ def H(*ops, channels=None):
     return ("\n".join(lines) + "\n").encode()
 
 
-def check(*ops, channels=None):
+def judge(*ops, channels=None):
     return check_bytes(H(*ops, channels=channels))[1]
 
 
@@ -64,7 +65,7 @@ def tail(c1=("a",), c2=()):
 def test_displayed_before_it_was_sent_is_before_send():
     """docs/invariants.md: a message shown before its send was invoked was not
     sent by that invoke. Ops 0 (c2 shows a) precedes op 1 (c1 sends a)."""
-    r = check(deliver("c2", "a"), invoke("c1", "a"), deliver("c1", "a"), done("c1", "a"), *tail())
+    r = judge(deliver("c2", "a"), invoke("c1", "a"), deliver("c1", "a"), done("c1", "a"), *tail())
     assert r["invariants"]["integrity"]["valid"] is False
     assert witness(r, "integrity") == [("before-send", "a", "C1", ["c1", "c2"], [0, 1])]
     assert "c2 displayed a (op 0) before c1 sent it (op 1)" in r["invariants"]["integrity"]["violations"][0][
@@ -74,26 +75,26 @@ def test_displayed_before_it_was_sent_is_before_send():
 
 
 def test_displayed_after_it_was_sent_is_fine():
-    r = check(invoke("c1", "a"), deliver("c2", "a"), deliver("c1", "a"), done("c1", "a"), *tail())
+    r = judge(invoke("c1", "a"), deliver("c2", "a"), deliver("c1", "a"), done("c1", "a"), *tail())
     assert r["valid"] is True and r["invariants"]["integrity"]["violations"] == []
 
 
 def test_changed_text_names_both_ops_and_both_texts():
-    r = check(invoke("c1", "a", text="hi"), deliver("c1", "a", text="hi"), deliver("c2", "a", text="HI"),
+    r = judge(invoke("c1", "a", text="hi"), deliver("c1", "a", text="hi"), deliver("c2", "a", text="HI"),
               done("c1", "a"), *tail())
     assert witness(r, "integrity") == [("text-changed", "a", "C1", ["c1", "c2"], [0, 2])]
     assert "'HI'" in r["invariants"]["integrity"]["violations"][0]["explanation"]
 
 
 def test_a_message_of_another_channel_is_wrong_channel_not_fabricated():
-    r = check(invoke("c2", "a", "C2"), deliver("c2", "a", "C2"), deliver("c3", "a", "C2"), done("c2", "a", "C2"),
+    r = judge(invoke("c2", "a", "C2"), deliver("c2", "a", "C2"), deliver("c3", "a", "C2"), done("c2", "a", "C2"),
               deliver("c2", "a", "C1"), *tail(c1=(), c2=("a",)))
     assert witness(r, "integrity") == [("wrong-channel", "a", "C1", ["c2"], [4])]
     assert "but was sent in C2" in r["invariants"]["integrity"]["violations"][0]["explanation"]
 
 
 def test_a_phantom_is_reported_once_per_channel_with_its_first_op():
-    r = check(invoke("c1", "a"), deliver("c1", "a"), deliver("c2", "a"), done("c1", "a"),
+    r = judge(invoke("c1", "a"), deliver("c1", "a"), deliver("c2", "a"), done("c1", "a"),
               deliver("c1", "ghost"), deliver("c2", "ghost"), *tail(c1=("a", "ghost")))
     assert witness(r, "integrity") == [("fabricated", "ghost", "C1", ["c1"], [4])]
 
@@ -102,7 +103,7 @@ def test_a_failed_send_is_reported_once_per_place_and_client():
     ops = [invoke("c1", "a"), done("c1", "a", outcome="fail"), deliver("c2", "a"), deliver("c2", "a"),
            *read("c1", ["a"]), *read("c2", ["a"]), *read("c2", [], "C2"), *read("c3", [], "C2"),
            stored(["a"]), stored([], "C2")]
-    r = check(*ops)
+    r = judge(*ops)
     got = witness(r, "integrity")
     assert got == [("failed-appears", "a", "C1", ["c1", "c2"], [1, 2]),
                    ("failed-appears", "a", "C1", ["c1"], [1, 5]),
@@ -111,18 +112,18 @@ def test_a_failed_send_is_reported_once_per_place_and_client():
 
 
 def test_a_non_member_read_and_live_view_are_both_named():
-    r = check(invoke("c1", "a"), deliver("c1", "a"), deliver("c2", "a"), deliver("c3", "a"), done("c1", "a"),
+    r = judge(invoke("c1", "a"), deliver("c1", "a"), deliver("c2", "a"), deliver("c3", "a"), done("c1", "a"),
               *read("c3", ["a"]), *tail())
     assert witness(r, "integrity") == [("non-member", "a", "C1", ["c3"], [3]),
                                        ("non-member", "a", "C1", ["c3"], [6])]
     # an empty read of a channel one is not in says nothing
-    r = check(invoke("c1", "a"), deliver("c1", "a"), deliver("c2", "a"), done("c1", "a"), *read("c3", []), *tail())
+    r = judge(invoke("c1", "a"), deliver("c1", "a"), deliver("c2", "a"), done("c1", "a"), *read("c3", []), *tail())
     assert r["invariants"]["integrity"]["valid"] is True
 
 
 # -- validity and durability ------------------------------------------------------
 def test_lost_names_every_reader_that_lacks_it_and_the_ack():
-    r = check(invoke("c1", "a"), deliver("c1", "a"), deliver("c2", "a"), done("c1", "a"),
+    r = judge(invoke("c1", "a"), deliver("c1", "a"), deliver("c2", "a"), done("c1", "a"),
               invoke("c2", "b"), done("c2", "b"),
               *read("c1", ["a"]), *read("c2", ["a"]), *read("c2", [], "C2"), *read("c3", [], "C2"),
               stored(["a"]), stored([], "C2"))
@@ -132,7 +133,7 @@ def test_lost_names_every_reader_that_lacks_it_and_the_ack():
 
 
 def test_acked_after_the_read_began_is_concurrent_not_lost():
-    r = check(invoke("c1", "a"), (("c2", "invoke", "read", {"channel": "C1"})), deliver("c1", "a"),
+    r = judge(invoke("c1", "a"), (("c2", "invoke", "read", {"channel": "C1"})), deliver("c1", "a"),
               done("c1", "a"), ("c2", "ok", "read", {"channel": "C1", "msgs": []}), *read("c1", ["a"]),
               *read("c2", [], "C2"), *read("c3", [], "C2"), stored(["a"]), stored([], "C2"))
     v = r["invariants"]["validity"]
@@ -140,21 +141,21 @@ def test_acked_after_the_read_began_is_concurrent_not_lost():
 
 
 def test_validity_without_readers_is_vacuous_only_when_nothing_was_acked():
-    r = check(invoke("c1", "a"), done("c1", "a"), stored(["a"]), stored([], "C2"))
+    r = judge(invoke("c1", "a"), done("c1", "a"), stored(["a"]), stored([], "C2"))
     assert r["invariants"]["validity"]["valid"] == "unknown"
     assert "no member of C1 made a final read (1 acked message(s) to check)" in r["invariants"]["validity"]["reason"]
-    r = check(invoke("c1", "a"), done("c1", "a", outcome="info"), stored([]), stored([], "C2"))
+    r = judge(invoke("c1", "a"), done("c1", "a", outcome="info"), stored([]), stored([], "C2"))
     assert r["invariants"]["validity"]["valid"] is True
 
 
 def test_displayed_live_but_not_stored_is_not_durable():
-    r = check(invoke("c1", "a"), deliver("c2", "a"), done("c1", "a", outcome="info"), *tail(c1=()))
+    r = judge(invoke("c1", "a"), deliver("c2", "a"), done("c1", "a", outcome="info"), *tail(c1=()))
     assert witness(r, "durability") == [("not-durable", "a", "C1", ["c1", "c2"], [1, 2, 11])]
     assert "displayed live by c2" in r["invariants"]["durability"]["violations"][0]["explanation"]
 
 
 def test_a_history_cut_short_is_unknown_not_valid():
-    r = check(invoke("c1", "a"), deliver("c1", "a"), deliver("c2", "a"), done("c1", "a"), *read("c1", ["a"]))
+    r = judge(invoke("c1", "a"), deliver("c1", "a"), deliver("c2", "a"), done("c1", "a"), *read("c1", ["a"]))
     for name in ("total-order", "no-duplicates", "durability"):
         assert r["invariants"][name]["valid"] == "unknown", name
         assert "no stored report for C1" in r["invariants"][name]["reason"]
@@ -166,7 +167,7 @@ def test_order_violation_names_both_ops_and_the_store():
     ops = [invoke("c1", "a"), done("c1", "a"), invoke("c1", "b"), done("c1", "b"),
            deliver("c1", "a"), deliver("c1", "b"), deliver("c2", "b"), deliver("c2", "a"),
            *tail(c1=("a", "b"))]
-    r = check(*ops)
+    r = judge(*ops)
     store_at = len(ops) - 2
     assert witness(r, "total-order") == [("order", "a", "C1", ["c2"], [6, 7, store_at])]
     assert r["invariants"]["total-order"]["violations"][0]["explanation"].startswith(
@@ -178,7 +179,7 @@ def test_a_read_out_of_order_is_an_order_violation_at_the_read():
            deliver("c1", "a"), deliver("c1", "b"), deliver("c2", "a"), deliver("c2", "b"),
            *read("c1", ["b", "a"]), *read("c2", ["a", "b"]), *read("c2", [], "C2"), *read("c3", [], "C2"),
            stored(["a", "b"]), stored([], "C2")]
-    r = check(*ops)
+    r = judge(*ops)
     assert witness(r, "total-order") == [("order", "a", "C1", ["c1"], [9, 16])]
 
 
@@ -187,7 +188,7 @@ def test_messages_stored_twice_or_never_are_not_order_witnesses():
            deliver("c1", "b"), deliver("c1", "a"), deliver("c2", "a"), deliver("c2", "b"),
            *read("c1", ["a", "b", "a"]), *read("c2", ["a", "b", "a"]), *read("c2", [], "C2"), *read("c3", [], "C2"),
            stored(["a", "b", "a"]), stored([], "C2")]
-    r = check(*ops)
+    r = judge(*ops)
     assert r["invariants"]["total-order"]["valid"] is True
     dups = witness(r, "no-duplicates")
     assert ("duplicate", "a", "C1", [], [16]) in dups and ("duplicate", "a", "C1", ["c1"], [9]) in dups
@@ -195,7 +196,7 @@ def test_messages_stored_twice_or_never_are_not_order_witnesses():
 
 
 def test_a_live_duplicate_names_both_deliveries():
-    r = check(invoke("c1", "a"), deliver("c1", "a"), deliver("c2", "a"), deliver("c2", "a"), done("c1", "a"),
+    r = judge(invoke("c1", "a"), deliver("c1", "a"), deliver("c2", "a"), deliver("c2", "a"), done("c1", "a"),
               *tail())
     assert witness(r, "no-duplicates") == [("duplicate", "a", "C1", ["c2"], [2, 3])]
     assert "a appears 2 times in c2's live view of C1 (ops 2, 3)" in \
@@ -206,7 +207,7 @@ def test_a_live_duplicate_names_both_deliveries():
 def test_not_live_names_the_session_the_store_time_and_the_read():
     ops = [("c1", "event", "connect", {}), ("c2", "event", "connect", {}),
            invoke("c1", "a"), deliver("c1", "a"), done("c1", "a"), *tail()]
-    r = check(*ops)
+    r = judge(*ops)
     (v,) = r["invariants"]["live-completeness"]["violations"]
     assert (v["kind"], v["msg"], v["clients"], v["indexes"]) == ("not-live", "a", ["c2"], [1, 3, 8, 13])
     assert "only its final read shows it (op 8)" in v["explanation"]
@@ -216,14 +217,14 @@ def test_not_live_names_the_session_the_store_time_and_the_read():
 def test_a_member_that_disconnected_need_not_see_it_live():
     ops = [("c1", "event", "connect", {}), ("c2", "event", "connect", {}), ("c2", "event", "disconnect", {}),
            invoke("c1", "a"), deliver("c1", "a"), done("c1", "a"), ("c2", "event", "connect", {}), *tail()]
-    assert check(*ops)["invariants"]["live-completeness"]["valid"] is True
+    assert judge(*ops)["invariants"]["live-completeness"]["valid"] is True
 
 
 def test_stale_directory_view_names_missing_and_extra_members():
     ops = [("c1", "event", "directory", {"version": 3, "channels": {"D": ["c1", "c3"]}}),
            ("dir", "event", "directory-truth", {"version": 4, "channels": {"D": ["c1", "c2"]}}),
            stored([]), stored([], "C2")]
-    r = check(*ops)
+    r = judge(*ops)
     (v,) = r["invariants"]["boot-consistency"]["violations"]
     assert (v["kind"], v["channel"], v["clients"], v["indexes"]) == ("stale-view", "D", ["c1"], [0, 1])
     assert "missing c2; extra c3" in v["explanation"]
@@ -233,8 +234,8 @@ def test_stale_directory_view_names_missing_and_extra_members():
 def test_explain_limits_each_invariant_and_story_tells_positions():
     ops = [invoke("c1", m) for m in "abcdefg"] + [done("c1", m) for m in "abcdefg"] + \
         [*read("c1", []), *read("c2", []), *read("c2", [], "C2"), *read("c3", [], "C2"), stored([]), stored([], "C2")]
-    data = H(*ops)
-    h, r = check_bytes(data)
+    h = parse_history(H(*ops), slim=True)
+    r = check(h)
     lines = explain(r, limit=5)
     assert sum(x.startswith("validity: ") for x in lines) == 6 and "validity: … and 2 more" in lines
     s = story(h, r, "c")
