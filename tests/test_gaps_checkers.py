@@ -7,11 +7,14 @@ violation found by a derandomized property search."""
 import copy
 import json
 
+import pytest
+
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from invariants import check, check_bytes, explain, story, story_lines
+from invariants import check, check_bytes, check_file, explain, story, story_lines
 from invariants.synth import OUTCOMES, RETRIES, reference_history, to_jsonl
+from sim.errors import HistoryError
 from sim.history import parse_history
 
 MEMBERS = {"C1": ["c1", "c2"], "C2": ["c2", "c3"]}
@@ -281,3 +284,112 @@ def test_swapped_deliveries_are_named_by_message_client_and_ops(h, data):
         ("order", moved_msg, ch, [c], [b - 1, b, store_at])
     assert v["explanation"].startswith(f"{c} displayed {other} before {moved_msg}, but the store holds "
                                        f"{moved_msg} first")
+
+
+# -- session bookkeeping of live-completeness -----------------------------------------
+def connect(c):
+    return (c, "event", "connect", {})
+
+
+def disconnect(c):
+    return (c, "event", "disconnect", {})
+
+
+def test_a_disconnect_ends_the_session_that_counts():
+    """c2 connected, then disconnected before a was sent and never came back:
+    it need not display a (it reloads on reconnect)."""
+    r = judge(connect("c1"), connect("c2"), disconnect("c2"), invoke("c1", "a"), deliver("c1", "a"), done("c1", "a"),
+              *tail())
+    assert r["invariants"]["live-completeness"]["valid"] is True
+    assert r["invariants"]["live-completeness"]["counts"]["members_checked"] == 1
+
+
+def test_events_after_the_final_read_do_not_end_the_session():
+    """c2's disconnect after its final read began is after the workload: the
+    session it was in at its read still counts, and a missing display breaks."""
+    ops = [connect("c1"), connect("c2"), invoke("c1", "a"), deliver("c1", "a"), done("c1", "a"),
+           *read("c1", ["a"]), ("c2", "invoke", "read", {"channel": "C1"}), disconnect("c2"),
+           ("c2", "ok", "read", {"channel": "C1", "msgs": ["a"]}), *read("c2", [], "C2"), *read("c3", [], "C2"),
+           stored(["a"]), stored([], "C2")]
+    r = judge(*ops)
+    assert witness(r, "live-completeness") == [("not-live", "a", "C1", ["c2"], [1, 3, 9, 14])]
+
+
+def test_a_member_that_connects_only_after_its_read_began_is_not_checked():
+    ops = [connect("c1"), invoke("c1", "a"), deliver("c1", "a"), done("c1", "a"), *read("c1", ["a"]),
+           ("c2", "invoke", "read", {"channel": "C1"}), connect("c2"), ("c2", "ok", "read", {"channel": "C1", "msgs": ["a"]}),
+           *read("c2", [], "C2"), *read("c3", [], "C2"), stored(["a"]), stored([], "C2")]
+    r = judge(*ops)
+    assert r["invariants"]["live-completeness"]["valid"] is True
+    assert r["invariants"]["live-completeness"]["counts"]["members_checked"] == 2  # c1 in C1, c2 in C2
+
+
+def test_an_unknown_send_counts_as_stored_at_its_invoke():
+    """A timed-out send that landed, displayed by nobody: it may have been
+    stored as early as its invoke, so c2 — connected only after that invoke,
+    before the timeout was recorded — is not required to have seen it live."""
+    ops = [invoke("c1", "a"), connect("c2"), done("c1", "a", outcome="info"), *tail()]
+    r = judge(*ops)
+    assert r["invariants"]["live-completeness"]["valid"] is True, r["invariants"]["live-completeness"]
+    assert r["invariants"]["live-completeness"]["counts"] == {"members_checked": 2, "messages_required": 0}
+
+
+# -- the sentences: explain, story, story_lines, and malformed ops ----------------------------
+def test_explain_default_limit_extra_line_and_checker_errors():
+    vs = [{"explanation": f"v{i}"} for i in range(7)]
+    result = {"invariants": {"validity": {"violations": vs}, "integrity": {"violations": vs[:5]},
+                             "total-order": {"violations": [], "error": "KeyError: 'x'"}}}
+    assert explain(result) == [*(f"validity: v{i}" for i in range(5)), "validity: … and 2 more",
+                               *(f"integrity: v{i}" for i in range(5)), "total-order: checker error: KeyError: 'x'"]
+
+
+def test_story_and_its_lines_tell_each_op_and_each_broken_invariant():
+    ops = [invoke("c1", "a", text="hi"), deliver("c2", "a", text="hi"), done("c1", "a"),
+           invoke("c1", "b"), deliver("c1", "b"), deliver("c2", "b"), done("c1", "b"),
+           *read("c1", ["b", "a"]), *read("c2", ["b", "a"]), *read("c2", [], "C2"), *read("c3", [], "C2"),
+           ("c1", "event", "boot", {"msg": "a"}), stored(["b", "a"]), stored([], "C2")]
+    h = parse_history(H(*ops), slim=True)
+    r = check(h)
+    s = story(h, r, "a")
+    assert s["msg"] == "a" and [o["index"] for o in s["ops"]] == [0, 1, 2, 8, 10, 15, 16]
+    read_op = s["ops"][3]
+    assert (read_op["position"], read_op["of"], read_op["channel"]) == (1, 2, "C1")
+    assert s["violations"] == {}
+    lines = story_lines(s)
+    assert lines[:6] == ["op 0 t=0 c1 invoke send C1 'hi'", "op 1 t=1 c2 event deliver C1 'hi'",
+                         "op 2 t=2 c1 ok send C1", "op 8 t=8 c1 ok read C1 (position 2 of 2)",
+                         "op 10 t=10 c2 ok read C1 (position 2 of 2)", "op 15 t=15 c1 event boot"]
+    assert lines[6] == "op 16 t=16 db event stored C1 (position 2 of 2)"
+    assert lines[7:] == ["breaks no invariant"]
+    b = story(h, r, "b")  # c2 displayed a before b; the store holds b first
+    assert list(b["violations"]) == ["total-order"] and b["violations"]["total-order"][0]["msg"] == "b"
+    assert story_lines(b)[-1] == ("breaks total-order: c2 displayed a before b, but the store holds b first — "
+                                  "ops 1, 5, 16")
+    assert story_lines({"msg": "z", "ops": [], "violations": {}}) == []
+
+
+@pytest.mark.parametrize("op, message", [
+    (("c1", "event", "deliver", {"msg": "a"}), "op 0 (deliver event): value needs 'channel' and 'msg'"),
+    (("c1", "invoke", "send", {"channel": "C1"}), "op 0 (send invoke): value needs 'channel' and 'msg'"),
+    (("db", "event", "stored", {"channel": "C1"}), "op 0 (stored event): value needs 'channel' and 'msgs'"),
+    (("c1", "ok", "read", {"channel": "C1"}), "op 0 (read ok): value needs 'channel' and 'msgs'"),
+    (("c1", "event", "directory", {"version": 1}), "op 0 (directory): value needs 'version' and 'channels'"),
+])
+def test_a_malformed_op_is_named_with_what_it_lacks(op, message):
+    with pytest.raises(HistoryError) as e:
+        check_bytes(H(op))
+    assert message in str(e.value)
+
+
+def test_a_later_deliver_without_msg_is_named():
+    with pytest.raises(HistoryError) as e:
+        check_bytes(H(deliver("c1", "a"), ("c1", "event", "deliver", {"channel": "C1"})))
+    assert "op 1 (deliver): value has no 'msg'" in str(e.value)
+
+
+def test_check_file_reads_and_judges_a_file(tmp_path):
+    path = tmp_path / "h.jsonl"
+    path.write_bytes(H(invoke("c1", "a"), deliver("c1", "a"), deliver("c2", "a"), done("c1", "a"), *tail()))
+    meta, r = check_file(path)
+    assert meta.scenario == "hand" and r["valid"] is True and r["ops"] == 14
+    assert r["sends"] == {"ok": 1, "fail": 0, "unknown": 0, "recovered_unknown": 0}
