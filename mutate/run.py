@@ -102,6 +102,17 @@ def summarize(group: str, statuses: dict[str, str]) -> tuple[float, list[str]]:
     return score, survivors
 
 
+def patterns(group: str) -> list[str]:
+    """mutmut's mutant-name globs for the scored functions (none: every mutant)."""
+    scored = SCORED[group]
+    if all(funcs is None for funcs in scored.values()):
+        return []
+    out = []
+    for module, funcs in scored.items():
+        out += [f"{module}.*"] if funcs is None else [f"{module}.x*{f}__mutmut_*" for f in sorted(funcs)]
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("groups", nargs="+", choices=sorted(SCORED))
@@ -117,7 +128,8 @@ def main() -> int:
         copy_tree(workdir)
         shutil.copy2(ROOT / "mutate" / f"{group}.cfg", workdir / "setup.cfg")
         print(f"mutmut: {group} in {workdir}", flush=True)
-        run = subprocess.run([str(mutmut), "run", "--max-children", str(args.max_children)], cwd=workdir)
+        run = subprocess.run([str(mutmut), "run", "--max-children", str(args.max_children), *patterns(group)],
+                             cwd=workdir)
         if run.returncode not in (0, 1):
             print(f"mutmut run failed for {group} (exit {run.returncode})", file=sys.stderr)
             return 2
