@@ -393,3 +393,27 @@ def test_check_file_reads_and_judges_a_file(tmp_path):
     meta, r = check_file(path)
     assert meta.scenario == "hand" and r["valid"] is True and r["ops"] == 14
     assert r["sends"] == {"ok": 1, "fail": 0, "unknown": 0, "recovered_unknown": 0}
+
+
+# -- validity's bookkeeping ---------------------------------------------------------
+def test_validity_counts_every_channel_and_reader():
+    ops = [invoke("c1", "a"), done("c1", "a"), invoke("c2", "b", "C2"), done("c2", "b", "C2"),
+           ("c1", "invoke", "read", {"channel": "C1"}), ("c2", "invoke", "read", {"channel": "C1"}),
+           invoke("c1", "late"), done("c1", "late"),
+           ("c1", "ok", "read", {"channel": "C1", "msgs": ["a"]}), ("c2", "ok", "read", {"channel": "C1", "msgs": ["a"]}),
+           *read("c2", ["b"], "C2"), *read("c3", ["b"], "C2"), stored(["a", "late"]), stored(["b"], "C2")]
+    r = judge(*ops)
+    v = r["invariants"]["validity"]
+    assert v["valid"] is True
+    assert v["counts"] == {"acked_checked": 3, "members_without_read": 0, "acked_after_read": 2}
+
+
+def test_readers_with_the_same_list_but_different_read_times_are_judged_apart():
+    """c1 began its read before b was acked, c2 after: the same list [a] is
+    complete for c1 and misses b for c2."""
+    ops = [invoke("c1", "a"), done("c1", "a"), invoke("c1", "b"), ("c1", "invoke", "read", {"channel": "C1"}),
+           done("c1", "b"), ("c2", "invoke", "read", {"channel": "C1"}),
+           ("c1", "ok", "read", {"channel": "C1", "msgs": ["a"]}), ("c2", "ok", "read", {"channel": "C1", "msgs": ["a"]}),
+           *read("c2", [], "C2"), *read("c3", [], "C2"), stored(["a", "b"]), stored([], "C2")]
+    r = judge(*ops)
+    assert witness(r, "validity") == [("lost", "b", "C1", ["c2"], [4, 7])]
