@@ -1,0 +1,150 @@
+"""The old channel server's send path, step by step, on a real kernel and
+network with stand-in sockets: who gets the broadcast and the ack, the
+order it assigns (ts strictly increasing per channel, seq per channel),
+the named steps in order, non-members dropped, typing and presence fan-out,
+and the hand-off buffer drained to the web app in order, retried on failure."""
+
+from conftest import make_net
+from sim.architectures.old.channel_server import OldChannelServer
+from sim.kernel import Node
+from sim.nodes.protocol import Ack, Chat, Ephemeral, Hello, Post
+
+MEMBERS = {"C1": ["c1", "c2"], "C2": ["c2", "c3"]}
+
+
+class Recorder:
+    def __init__(self):
+        self.ops = []
+
+    def append(self, time, process, type, f, value):
+        self.ops.append((time, process, type, f, value))
+
+
+class Socket:
+    """Stands in for one client's WebSocket at the server."""
+
+    def __init__(self, user):
+        self.user = user
+        self.meta = None
+        self.sent = []
+
+    def send(self, sender, kind, payload, size=100, trace=None):
+        self.sent.append((kind, payload, trace))
+        return True
+
+
+class Frame:
+    def __init__(self, payload):
+        self.payload = payload
+
+
+class WebApp(Node):
+    """Answers ``persist``: refuses the first ``fail`` requests, then stores."""
+
+    role = "webapp"
+
+    def reset_volatile(self):
+        self.batches = []
+        self.fail = self.durable.get("fail", 0)
+
+    def on_request(self, req):
+        yield self.env.timeout(0.001)
+        if self.fail:
+            self.fail -= 1
+            return "error", {"ok": False, "error": "internal_error"}, 40
+        self.batches.append([c.msg for c in req.payload["rows"]])
+        return "ok", {"ok": True}, 40
+
+
+def server(fail=0):
+    sim, _ = make_net()
+    rec = sim.history = Recorder()
+    web = WebApp(sim, "webapp-0", "us-east")
+    web.durable["fail"] = fail
+    cs = OldChannelServer(sim, "channel-server-0", "us-east", webapp="webapp-0", members=MEMBERS, retry=1.0,
+                          timeout=2.0)
+    for n in (web, cs):
+        n.boot()
+    socks = {u: Socket(u) for u in ("c1", "c2", "c3")}
+    for u, s in socks.items():  # every client claims both channels: the server admits members only
+        cs.on_message(s, Frame(Hello(u, ("C1", "C2"))))
+    return sim, cs, web, socks, rec
+
+
+def post(cs, socks, user, ch, msg):
+    cs.on_message(socks[user], Frame(Post(ch, msg, f"text {msg}", user)))
+
+
+def got(sock, kind):
+    return [p for k, p, _ in sock.sent if k == kind]
+
+
+def test_broadcast_to_members_then_ack_the_sender_with_the_same_ts():
+    sim, cs, _, socks, rec = server()
+    post(cs, socks, "c1", "C1", "m1")
+    (to_c1,), (to_c2,) = got(socks["c1"], "message"), got(socks["c2"], "message")
+    assert to_c1 == to_c2 and isinstance(to_c1, Chat)
+    assert (to_c1.channel, to_c1.msg, to_c1.text, to_c1.sender, to_c1.seq) == ("C1", "m1", "text m1", "c1", 1)
+    assert got(socks["c1"], "ack") == [Ack("C1", "m1", to_c1.ts)]
+    assert [k for k, _, _ in socks["c1"].sent] == ["message", "ack"]  # broadcast before the ack
+    assert socks["c1"].sent[1][2] == "m1"  # the ack is traced to the message
+    assert got(socks["c3"], "message") == [] and got(socks["c2"], "ack") == []
+    steps = [v["step"] for _, p, _, f, v in rec.ops if f == "step" and v.get("msg") == "m1"]
+    assert steps == ["received", "broadcast", "ack_sent", "handoff"]
+    assert [c.msg for c in cs.buffer] == ["m1"]
+
+
+def test_ts_strictly_increases_and_seq_counts_per_channel_even_with_a_clock_behind():
+    sim, cs, _, socks, _ = server()
+    post(cs, socks, "c1", "C1", "a")
+    cs.skew = -100.0  # the server's clock jumps back
+    post(cs, socks, "c2", "C1", "b")
+    post(cs, socks, "c2", "C2", "x")
+    post(cs, socks, "c1", "C1", "c")
+    chats = got(socks["c2"], "message")
+    c1 = [c for c in chats if c.channel == "C1"]
+    assert [c.seq for c in c1] == [1, 2, 3] and [c.seq for c in chats if c.channel == "C2"] == [1]
+    ts = [float(c.ts) for c in c1]
+    assert ts[0] < ts[1] < ts[2] and abs(ts[1] - ts[0] - 1e-6) < 1e-9
+
+
+def test_a_non_members_send_is_dropped_unanswered():
+    sim, cs, _, socks, rec = server()
+    post(cs, socks, "c1", "C2", "m1")
+    assert all(s.sent == [] for s in socks.values()) and cs.buffer == []
+    assert [v["step"] for _, _, _, f, v in rec.ops if f == "step"] == ["received"]
+
+
+def test_a_closed_socket_gets_no_more_broadcasts():
+    sim, cs, _, socks, _ = server()
+    cs.on_closed(socks["c2"], "reset")
+    post(cs, socks, "c1", "C1", "m1")
+    assert got(socks["c2"], "message") == [] and len(got(socks["c1"], "message")) == 1
+    cs.on_closed(socks["c2"], "reset")  # twice: nothing to do
+
+
+def test_typing_to_the_channels_other_members_presence_to_everyone_else():
+    sim, cs, _, socks, _ = server()
+    cs.on_message(socks["c2"], Frame(Ephemeral("typing", "C1", "c2")))
+    assert got(socks["c1"], "typing") == [Ephemeral("typing", "C1", "c2")]
+    assert got(socks["c2"], "typing") == [] and got(socks["c3"], "typing") == []
+    cs.on_message(socks["c1"], Frame(Ephemeral("typing", "C2", "c1")))  # not a member of C2
+    assert got(socks["c2"], "typing") == [] and got(socks["c3"], "typing") == []
+    cs.on_message(socks["c2"], Frame(Ephemeral("presence", None, "c2")))
+    assert got(socks["c1"], "presence") == got(socks["c3"], "presence") == [Ephemeral("presence", None, "c2")]
+    assert got(socks["c2"], "presence") == [] and cs.presence == {"c2": "active"}
+
+
+def test_the_buffer_is_handed_off_in_order_and_retried_until_the_web_app_takes_it():
+    sim, cs, web, socks, rec = server(fail=1)
+    for i in range(60):
+        post(cs, socks, "c1", "C1", f"m{i}")
+    sim.env.run(until=0.5)
+    assert web.batches == [] and len(cs.buffer) == 60  # the first hand-off was refused
+    sim.env.run(until=5)
+    assert web.batches == [[f"m{i}" for i in range(50)], [f"m{i}" for i in range(50, 60)]]
+    assert cs.buffer == []
+    persisted = [v["msg"] for _, _, _, f, v in rec.ops if f == "step" and v["step"] == "persisted"]
+    assert persisted == [f"m{i}" for i in range(60)]
+    first = min(t for t, _, _, f, v in rec.ops if f == "step" and v["step"] == "persisted")
+    assert first >= 1.0  # after the retry interval
