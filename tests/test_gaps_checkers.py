@@ -417,3 +417,65 @@ def test_readers_with_the_same_list_but_different_read_times_are_judged_apart():
            *read("c2", [], "C2"), *read("c3", [], "C2"), stored(["a", "b"]), stored([], "C2")]
     r = judge(*ops)
     assert witness(r, "validity") == [("lost", "b", "C1", ["c2"], [4, 7])]
+
+
+def test_two_readers_missing_different_messages_are_each_named():
+    ops = [invoke("c1", "a"), done("c1", "a"), invoke("c1", "b"), done("c1", "b"),
+           *read("c1", ["a"]), *read("c2", ["b"]), *read("c2", [], "C2"), *read("c3", [], "C2"),
+           stored(["a", "b"]), stored([], "C2")]
+    r = judge(*ops)
+    assert witness(r, "validity") == [("lost", "a", "C1", ["c2"], [1, 7]), ("lost", "b", "C1", ["c1"], [3, 5])]
+    assert r["invariants"]["validity"]["violations"][0]["explanation"] == (
+        "a was acked to c1 in C1 (op 1) but the final read of c2 does not contain it (op 7)")
+
+
+def test_lost_by_two_readers_lists_both_in_one_sentence():
+    ops = [invoke("c1", "a"), done("c1", "a"), *read("c1", []), *read("c2", []), *read("c2", [], "C2"),
+           *read("c3", [], "C2"), stored(["a"]), stored([], "C2")]
+    (v,) = judge(*ops)["invariants"]["validity"]["violations"]
+    assert v["explanation"] == "a was acked to c1 in C1 (op 1) but the final read of c1, c2 does not contain it (ops 3, 5)"
+
+
+THREE = {"C1": ["c1", "c2", "c3"]}
+
+
+def tail3(msgs):
+    return [*read("c1", msgs), *read("c2", msgs), *read("c3", msgs), stored(msgs)]
+
+
+def test_an_unknown_send_is_stored_when_first_displayed_not_later():
+    """Displayed by c1 (op 1) before c3 connected (op 2), by c2 after: it was
+    stored by op 1, so c3 need not have seen it live."""
+    ops = [invoke("c1", "a"), deliver("c1", "a"), connect("c3"), deliver("c2", "a"), done("c1", "a", outcome="info"),
+           *tail3(["a"])]
+    r = judge(*ops, channels=THREE)
+    assert r["invariants"]["live-completeness"]["valid"] is True
+    assert r["invariants"]["live-completeness"]["counts"] == {"members_checked": 1, "messages_required": 0}
+
+
+def test_an_unknown_send_first_displayed_after_a_connect_is_required_live():
+    """b is shown everywhere first; a is first displayed (op 7) after c3
+    connected (op 6): c3 should have seen a live."""
+    ops = [invoke("c2", "b"), deliver("c1", "b"), deliver("c2", "b"), deliver("c3", "b"), done("c2", "b"),
+           invoke("c1", "a"), connect("c3"), deliver("c1", "a"), deliver("c2", "a"),
+           done("c1", "a", outcome="info"), *tail3(["b", "a"])]
+    r = judge(*ops, channels=THREE)
+    assert witness(r, "live-completeness") == [("not-live", "a", "C1", ["c3"], [6, 7, 15, 16])]
+
+
+def test_explain_says_one_more():
+    vs = [{"explanation": f"v{i}"} for i in range(6)]
+    assert explain({"invariants": {"validity": {"violations": vs}}})[-1] == "validity: … and 1 more"
+
+
+def test_check_file_names_the_file_and_keeps_its_bound(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"type": "meta"}\nnot json\n')
+    with pytest.raises(HistoryError) as e:
+        check_file(path)
+    assert str(path) in str(e.value)
+    good = tmp_path / "h.jsonl"
+    good.write_bytes(H(invoke("c1", "a"), done("c1", "a"), *tail(c1=("a",))))
+    with pytest.raises(HistoryError) as e:
+        check_file(good, max_bytes=100)
+    assert "over the limit of 100" in str(e.value)
