@@ -479,3 +479,22 @@ def test_check_file_names_the_file_and_keeps_its_bound(tmp_path):
     with pytest.raises(HistoryError) as e:
         check_file(good, max_bytes=100)
     assert "over the limit of 100" in str(e.value)
+
+
+def test_every_bad_entry_of_a_live_view_is_judged_with_its_sentence():
+    """A phantom first in c1's view does not stop the check of what follows it."""
+    r = judge(invoke("c1", "a", text="hi"), deliver("c1", "ghost"), deliver("c1", "a", text="HI"), deliver("c2", "a", text="hi"),
+              deliver("c3", "a", text="hi"), done("c1", "a"), *tail())
+    got = {v["kind"]: v["explanation"] for v in r["invariants"]["integrity"]["violations"]}
+    assert got == {"fabricated": "ghost appears in c1's live view of C1 (op 1) but no client ever sent it",
+                   "text-changed": "c1 displayed a with text 'HI' (op 2) but c1 sent 'hi' (op 0)",
+                   "non-member": "c3 is not a member of C1 but displayed a from it (op 4)"}
+
+
+def test_check_bytes_names_an_unnamed_history_in_its_errors():
+    with pytest.raises(HistoryError) as e:
+        check_bytes(b'{"type": "meta"}\nnot json\n')
+    assert str(e.value).startswith("<history>")
+    with pytest.raises(HistoryError) as e:
+        check_bytes(b'{"type": "meta"}\nnot json\n', "mine.jsonl")
+    assert str(e.value).startswith("mine.jsonl")
