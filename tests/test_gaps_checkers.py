@@ -498,3 +498,22 @@ def test_check_bytes_names_an_unnamed_history_in_its_errors():
     with pytest.raises(HistoryError) as e:
         check_bytes(b'{"type": "meta"}\nnot json\n', "mine.jsonl")
     assert str(e.value).startswith("mine.jsonl")
+
+
+def test_order_is_judged_past_unstored_and_repeated_messages_and_counts_its_sequences():
+    """c2 shows x (never stored) and a twice: neither stops or confuses the
+    walk, and b-before-a is still found; a read out of order is a 'read'."""
+    ops = [invoke("c1", "a"), done("c1", "a"), invoke("c1", "b"), done("c1", "b"), invoke("c1", "x"),
+           done("c1", "x", outcome="info"),
+           deliver("c1", "a"), deliver("c1", "b"), deliver("c1", "a"),
+           deliver("c2", "x"), deliver("c2", "b"), deliver("c2", "a"),
+           *read("c1", ["b", "a"]), *read("c2", ["a", "b"]), *read("c2", [], "C2"), *read("c3", [], "C2"),
+           stored(["a", "b"]), stored([], "C2")]
+    r = judge(*ops)
+    order = r["invariants"]["total-order"]
+    assert [(v["msg"], v["clients"], v["indexes"]) for v in order["violations"]] == [
+        ("a", ["c2"], [10, 11, 20]), ("a", ["c1"], [13, 20])]
+    assert order["violations"][1]["explanation"] == (
+        "c1 read b before a, but the store holds a first — ops 13, 20")
+    assert order["counts"] == {"sequences_checked": 6}  # 2 live views + 4 reads
+    assert r["invariants"]["no-duplicates"]["valid"] is False  # c1 showed a twice: its business, not order's
