@@ -517,3 +517,67 @@ def test_order_is_judged_past_unstored_and_repeated_messages_and_counts_its_sequ
         "c1 read b before a, but the store holds a first — ops 13, 20")
     assert order["counts"] == {"sequences_checked": 6}  # 2 live views + 4 reads
     assert r["invariants"]["no-duplicates"]["valid"] is False  # c1 showed a twice: its business, not order's
+
+
+# -- counts, reasons and sentences of the other checkers ------------------------------------
+def test_undecided_reasons_list_three_and_count_the_rest():
+    chans = {f"C{i}": ["c1"] for i in range(1, 6)}
+    ops = [x for i in range(1, 6) for x in (invoke("c1", f"m{i}", f"C{i}"), done("c1", f"m{i}", f"C{i}"))]
+    r = judge(*ops, channels=chans)
+    assert r["invariants"]["validity"]["reason"] == (
+        "no member of C1 made a final read (1 acked message(s) to check); "
+        "no member of C2 made a final read (1 acked message(s) to check); "
+        "no member of C3 made a final read (1 acked message(s) to check) (+2 more)")
+    r = judge(*ops[:6], channels={f"C{i}": ["c1"] for i in range(1, 4)})
+    assert r["invariants"]["durability"]["reason"] == \
+        "no stored report for C1; no stored report for C2; no stored report for C3"
+
+
+def test_duplicates_in_a_read_and_in_the_store_are_told_apart():
+    ops = [invoke("c1", "a"), deliver("c1", "a"), deliver("c2", "a"), done("c1", "a"),
+           *read("c1", ["a", "a"]), *read("c2", ["a"]), *read("c2", [], "C2"), *read("c3", [], "C2"),
+           stored(["a", "a"]), stored([], "C2")]
+    r = judge(*ops)
+    got = [v["explanation"] for v in r["invariants"]["no-duplicates"]["violations"]]
+    assert got == ["a appears 2 times in c1's final read of C1 (op 5)", "a appears 2 times in the store of C1 (op 12)"]
+    assert r["invariants"]["no-duplicates"]["counts"] == {"sequences_checked": 2 + 4 + 2}
+
+
+def test_durability_counts_sentences_and_views_of_unknown_channels():
+    """A live view of a channel outside the header comes first; it is
+    undecided, and the views and sends after it are still judged."""
+    ops = [deliver("c1", "z", "X"),
+           invoke("c1", "a"), deliver("c1", "a"), deliver("c2", "a"), done("c1", "a"),
+           invoke("c1", "b"), deliver("c2", "b"), done("c1", "b", outcome="info"),
+           invoke("c2", "r"), done("c2", "r", outcome="info"),
+           deliver("c1", "ghost"),
+           *read("c1", ["r"]), *read("c2", ["r"]), *read("c2", [], "C2"), *read("c3", [], "C2"),
+           stored(["r"]), stored([], "C2")]
+    r = judge(*ops)
+    d = r["invariants"]["durability"]
+    got = {v["msg"]: (v["clients"], v["indexes"], v["explanation"]) for v in d["violations"]}
+    assert got["a"] == (["c1", "c2"], [2, 3, 4, 19],
+                        "a was acked to c1 (op 4) and displayed live by c1, c2 but is missing from the store of C1 (op 19)")
+    assert got["b"][2] == "b was displayed live by c2 but is missing from the store of C1 (op 19)"
+    assert got["ghost"][:2] == (["c1"], [10, 19])
+    assert d["counts"] == {"acked": 1, "recovered_unknown": 1}
+    assert d["valid"] is False and "reason" not in d
+    r = judge(deliver("c1", "z", "X"), *tail(c1=()))
+    assert r["invariants"]["durability"] == {"valid": "unknown", "violations": [], "reason": "no stored report for X",
+                                            "counts": {"acked": 0, "recovered_unknown": 0}}
+
+
+def test_boot_consistency_scope_cut_short_and_every_channel():
+    r = judge(stored([]), stored([], "C2"))
+    assert r["invariants"]["boot-consistency"] == {"valid": True, "violations": [], "applicable": False,
+                                                  "counts": {"clients_checked": 0}}
+    r = judge(("c1", "event", "directory", {"version": 1, "channels": {"D": ["c1"]}}), stored([]), stored([], "C2"))
+    assert r["invariants"]["boot-consistency"] == {"valid": "unknown", "violations": [], "counts": {"clients_checked": 0},
+                                                  "reason": "no directory-truth report: the history was cut short"}
+    ops = [("c1", "event", "directory", {"version": 4, "channels": {"A": ["c1"], "B": ["c1", "c4"]}}),
+           ("dir", "event", "directory-truth", {"version": 4, "channels": {"A": ["c1"], "E": ["c2", "c4"]}}),
+           stored([]), stored([], "C2")]
+    r = judge(*ops)
+    got = [(v["channel"], v["explanation"].split(": ")[-1]) for v in r["invariants"]["boot-consistency"]["violations"]]
+    assert got == [("B", "extra c1, c4 (ops 0, 1)"), ("E", "missing c2, c4 (ops 0, 1)")]
+    assert r["invariants"]["boot-consistency"]["counts"] == {"clients_checked": 1, "version": 4}
