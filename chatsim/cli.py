@@ -207,9 +207,15 @@ def compare_table(results: dict, name: str, seed: int) -> Table:
 
 
 def progress(what: str):
-    """A transient spinner on stderr for work that takes more than a moment."""
+    """A transient spinner on stderr for work that takes more than a moment;
+    nothing at all when stderr is not a terminal (a log, a pipe, a test), so
+    an error there stays the only line."""
+    from contextlib import nullcontext
+
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    if not Console(stderr=True).is_terminal:
+        return nullcontext()
     p = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                  console=Console(stderr=True), transient=True)
     p.add_task(term(what), total=None)

@@ -29,7 +29,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator, mo
 from sim import config as C
 from sim.architectures import registry
 from sim.config import ClientSettings, Name, NetworkSettings, RunConfig, Strict, Topology, VariantName, Workload
-from sim.errors import ConfigError
+from sim.errors import ChatsimError, ConfigError
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 MAX_FILE_BYTES = 1 << 20  # a scenario is a page of TOML; past 1 MiB it is not one
@@ -213,7 +213,7 @@ class Scenario(Strict):
         for arch in registry():
             try:
                 check_specs(registry()[arch], self.fault_specs(arch), self.run_config(arch))
-            except ConfigError as e:
+            except ChatsimError as e:
                 raise ConfigError(f"{self.source}: {e}") from None
 
     def check_wiring(self, arch: str) -> None:
@@ -224,7 +224,7 @@ class Scenario(Strict):
 
         try:
             dry_wire(self.run_config(arch), self.fault_specs(arch))
-        except ConfigError as e:
+        except ChatsimError as e:
             raise ConfigError(f"{self.source}: {e}") from None
 
     def expected(self, arch: str) -> dict[str, bool]:
