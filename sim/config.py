@@ -87,9 +87,10 @@ class Team(Strict):
 
 class Topology(Strict):
     clients: list[ClientGroup] = Field(default_factory=lambda: [ClientGroup(count=4)], min_length=1,
-                                       max_length=1000)
+                                       max_length=1000, description="client groups, named client-1.. in order")
     # channel name -> member client names; "*" means every client
-    channels: dict[ChannelName, list[str]] = Field(default_factory=lambda: {"C1": ["*"]})
+    channels: dict[ChannelName, list[str]] = Field(default_factory=lambda: {"C1": ["*"]},
+                                                   description='channel name → member clients ("*": every one)')
     auto_channels: int = Field(0, ge=0, le=1_000_000, description="also channels A0..A<n-1>; client-k is in A<k mod n>")
     team: Team = Team()
 

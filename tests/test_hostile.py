@@ -295,3 +295,16 @@ def test_a_run_that_would_do_nothing_is_an_error(capsys, tmp_path, change, words
 def test_degrade_latency_inf_is_refused(capsys, tmp_path):
     refused(capsys, tmp_path, TINY + '\n[[faults]]\nkind = "degrade"\nat = 1\na = ["client-1"]\nb = ["*"]\n'
                                      "latency = inf\n")
+
+
+def test_settings_doc_is_current():
+    """docs/scenarios.md lists every setting's bounds as the models enforce them."""
+    sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        import settings_table
+    finally:
+        sys.path.remove(str(ROOT / "docs"))
+    doc = (ROOT / "docs" / "scenarios.md").read_text(encoding="utf-8")
+    assert settings_table.render(doc) == doc, "run: python docs/settings_table.py"
+    for key in ("`workload.duration`", "`new.kafka.min_insync`", "`rt2023.db.shards`", "`old.persist_retry`"):
+        assert key in doc
