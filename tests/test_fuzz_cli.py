@@ -164,6 +164,13 @@ def cheap(path: Path, sets: list[str] = ()) -> bool:
             and s.topology.team.users <= 10_000 and (w.presence_rate + w.typing_rate) * clients * w.duration <= 400)
 
 
+def write_mutant(d: Path, text: str | bytes) -> tuple[Path, Path]:
+    """The mutant as ``d/fuzz.toml``, and the ``--out`` to give it."""
+    p = d / "fuzz.toml"
+    p.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"))
+    return p, d / "out"
+
+
 def assert_contract(code: int, err: str, out: Path | None) -> None:
     assert code in (0, 1, 2, 3), (code, err[-3000:])
     assert "Traceback" not in err, err[-3000:]
@@ -185,11 +192,9 @@ def run_in_process(capsys, argv) -> tuple[int, str, str]:
 @given(text=mutated_scenarios(), arch=st.sampled_from(["old", "new", "rt2023"]))
 def test_fuzz_scenario_files(capsys, text, arch):
     with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "fuzz.toml"
-        p.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"))
+        p, out = write_mutant(Path(d), text)
         if not cheap(p):
             return
-        out = Path(d) / "out"
         code, _, err = run_in_process(capsys, ["run", str(p), "--arch", arch, "--out", str(out), "--no-plots"])
         assert_contract(code, err, out)
 
@@ -281,11 +286,9 @@ def test_fuzz_history_files(capsys, data):
 @given(text=mutated_scenarios())
 def test_fuzz_through_the_entry_point(text):
     with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "fuzz.toml"
-        p.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"))
+        p, out = write_mutant(Path(d), text)
         if not cheap(p):
             return
-        out = Path(d) / "out"
         proc = subprocess.run([sys.executable, "-m", "chatsim", "run", str(p), "--arch", "old", "--no-plots",
                                "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=120)
         assert_contract(proc.returncode, proc.stderr, out)
