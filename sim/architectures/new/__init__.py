@@ -12,7 +12,7 @@ Redis primary's host vanishes; discovery promotes the replica) and
 from __future__ import annotations
 
 from ...config import RunConfig
-from ...faults import FaultKind
+from ...faults import FaultKind, in_range
 from ...kernel import Simulation
 from ...nodes.db import DB
 from ...nodes.discovery import Discovery, ring_owner
@@ -131,6 +131,7 @@ def _flannel_back(nem, spec, hosts):
 
 FAULTS = {
     "kafka-leader-crash": FaultKind(_kafka_leader_crash, _restart, "restart", params={"partition": int},
+                                    check=in_range("partition", lambda s: s.kafka.partitions, "partitions"),
                                     doc="crash the current leader of params.partition (default 0)"),
     "redis-failover": FaultKind(_redis_failover, _restart, "restart",
                                 doc="the Redis primary's host vanishes; discovery promotes the replica"),
