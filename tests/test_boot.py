@@ -6,6 +6,7 @@ import pytest
 
 from helpers import cli, run_scenario
 from sim.nodes.team import TeamSize
+from sim.architectures.new.settings import HealthSettings
 from reports.sweep import fit_exponent
 
 
@@ -104,7 +105,7 @@ def test_flannel_validates_sessions():
     from sim.nodes.protocol import Hello
 
     sim, net = make_net()
-    Discovery(sim, "discovery", "us-east", servers=[], redis=[], reassign_delay=20, failover_delay=2)
+    Discovery(sim, "discovery", "us-east", servers=[], redis=[], health=HealthSettings(), failover_delay=2)
     fl = Flannel(sim, "flannel-0", "eu-west", discovery="discovery", webapps=["webapp-0"],
                  team=TeamSize.derive(100), broken_warmup=False, users=["client-1"])
     intruder = Probe(sim, "client-9", "eu-west")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ...config import Strict
 
@@ -18,14 +18,26 @@ class KafkaSettings(Strict):
     min_insync: int = Field(2, ge=1)
     unclean_election: bool = False
     replica_lag_max: float = Field(10.0, gt=0, description="replica.lag.time.max.ms, seconds")
-    election_delay: float = Field(3.0, ge=0, description="time to detect a dead leader")
-    fetch_interval: float = Field(0.05, gt=0)
+    election_delay: float = Field(3.0, gt=0, description="broker.session.timeout: silence before the controller fences a broker")
+    heartbeat_interval: float = Field(1.0, gt=0, description="broker.heartbeat.interval, seconds")
+    replica_fetch_wait_max: float = Field(0.5, gt=0, description="replica.fetch.wait.max.ms, seconds: a follower's fetch parks this long")
+    fetch_backoff: float = Field(0.1, gt=0, description="replica.fetch.backoff.ms, seconds: pause after a failed fetch")
     request_timeout: float = Field(5.0, gt=0)
 
     @field_validator("acks", mode="before")
     @classmethod
     def _acks_str(cls, v):
         return str(v)
+
+    @model_validator(mode="after")
+    def _timing(self):
+        if self.heartbeat_interval >= self.election_delay:
+            raise ValueError(f"heartbeat_interval ({self.heartbeat_interval}) must be below election_delay "
+                             f"({self.election_delay}), or every broker is fenced between heartbeats")
+        if self.replica_fetch_wait_max >= self.replica_lag_max:
+            raise ValueError(f"replica_fetch_wait_max ({self.replica_fetch_wait_max}) must be below "
+                             f"replica_lag_max ({self.replica_lag_max}), or idle followers leave the ISR")
+        return self
 
 
 class RedisSettings(Strict):
@@ -37,7 +49,20 @@ class RedisSettings(Strict):
 
 class WorkerSettings(Strict):
     idempotent: bool = True
-    poll: float = Field(0.05, gt=0)
+    fetch_max_wait: float = Field(0.5, gt=0, description="fetch.max.wait.ms, seconds: an empty fetch parks this long")
+    retry_backoff: float = Field(0.1, gt=0, description="retry.backoff.ms, seconds: pause after a failed fetch")
+    offset_reset: Literal["latest", "earliest", "none"] = Field(
+        "latest", description="auto.offset.reset: where a consumer goes after OFFSET_OUT_OF_RANGE or a detected "
+                              "truncation (none: stop consuming the partition)")
+
+
+class HealthSettings(Strict):
+    """How discovery finds a dead channel server (Consul-style active checks)."""
+
+    interval: float = Field(5.0, gt=0, description="seconds between checks of each channel server")
+    timeout: float = Field(1.0, gt=0, description="a check not answered within this fails")
+    failures: int = Field(3, ge=1, description="consecutive failed checks before the server leaves the ring")
+    passes: int = Field(1, ge=1, description="consecutive passed checks before it rejoins")
 
 
 class FlannelSettings(Strict):
@@ -48,7 +73,7 @@ class FlannelSettings(Strict):
 class NewSettings(Strict):
     webapps: int = Field(3, ge=1)
     channel_servers: int = Field(2, ge=1)
-    reassign_delay: float = Field(20.0, ge=0, description="ring replaces a failed channel server after")
+    health: HealthSettings = HealthSettings()
     dedupe: bool = True
     ts_source: Literal["kafka", "webapp"] = "kafka"
     hold_back: bool = True
