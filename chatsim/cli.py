@@ -84,10 +84,18 @@ def scenarios() -> None:
     a.add_column("description")
     a.add_column("send-path steps")
     a.add_column("component faults")
+    a.add_column("profiles")
     for arch in architectures.registry().values():
         a.add_row(escape(arch.name), escape(arch.description), " → ".join(arch.step_names()),
-                  ", ".join(arch.faults) or "-")
+                  ", ".join(arch.faults) or "-", ", ".join(arch.profiles) or "-")
     out.print(a)
+    p = Table(title="setting profiles (run/compare --profile NAME: applied before --set)")
+    for col in ("profile", "architecture", "overrides"):
+        p.add_column(col)
+    for arch in architectures.registry().values():
+        for name, overrides in arch.profiles.items():
+            p.add_row(escape(name), escape(arch.name), escape(" ".join(overrides)))
+    out.print(p)
 
 
 class ArchType(click.ParamType):
@@ -143,6 +151,28 @@ def scenario_options(default_out: str):
         return click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
                             help="The run seed.")(f)
     return wrap
+
+
+def profile_option(f):
+    return click.option("--profile", metavar="NAME", default=None,
+                        help="A named setting profile of the architecture (see `chatsim scenarios`), "
+                             "applied before --set.")(f)
+
+
+def profile_overrides(profile: str | None, archs: list[str]) -> tuple[str, ...]:
+    """The ``--set`` overrides of ``profile`` from every chosen architecture
+    that declares it; a profile none of them declares is bad usage."""
+    from sim import architectures
+
+    if profile is None:
+        return ()
+    reg = architectures.registry()
+    found = [reg[a].profiles[profile] for a in archs if profile in reg[a].profiles]
+    if not found:
+        known = sorted({p for a in archs for p in reg[a].profiles})
+        raise click.BadParameter(f"{profile!r} is not a profile of {', '.join(archs)} "
+                                 f"(known: {', '.join(known) or 'none'})", param_hint="--profile")
+    return tuple(o for overrides in found for o in overrides)
 
 
 def _prepare(scenario_ref: str, overrides: tuple[str, ...]):
@@ -206,12 +236,13 @@ def _lat(p: dict) -> str:
 @scenario_options("runs/<scenario>/<arch>-seed<N>/")
 @click.option("--explain", "explain", metavar="MSG_ID", help="Also draw the message diagram of MSG_ID.")
 @click.option("--no-plots", is_flag=True, help="Skip the timeline plot (faster).")
+@profile_option
 def run_cmd(scenario: str, arch: str, seed: int, out_dir: str | None, overrides: tuple[str, ...],
-            explain: str | None, no_plots: bool) -> None:
+            explain: str | None, no_plots: bool, profile: str | None) -> None:
     """Run SCENARIO under one architecture and check the invariants.
 
     SCENARIO is a built-in name or a path to a scenario file."""
-    scn = _prepare(scenario, overrides)
+    scn = _prepare(scenario, profile_overrides(profile, [arch]) + overrides)
     path = Path(out_dir) if out_dir else Path("runs") / scn.name / f"{arch}-seed{seed}"
     with progress(f"running {scn.name} / {arch} / seed {seed}"):
         result = run_one(scn, arch, seed, path, plots=not no_plots)
@@ -226,16 +257,18 @@ def run_cmd(scenario: str, arch: str, seed: int, out_dir: str | None, overrides:
 @click.option("--arch", "archs", type=ArchListType(), default=None,
               help="Architectures to compare, comma-separated (default: every registered one).")
 @scenario_options("runs/<scenario>/compare-seed<N>/")
+@profile_option
 def compare(scenario: str, archs: list[str] | None, seed: int, out_dir: str | None,
-            overrides: tuple[str, ...]) -> None:
+            overrides: tuple[str, ...], profile: str | None) -> None:
     """Run SCENARIO under several architectures on the same seed, workload
-    and fault schedule; write report.html and report.md."""
+    and fault schedule; write report.html and report.md. ``--profile``
+    applies to the architectures that declare it."""
     from reports.data import load_run
     from reports.report import write_reports
 
-    scn = _prepare(scenario, overrides)
-    path = Path(out_dir) if out_dir else Path("runs") / scn.name / f"compare-seed{seed}"
     archs = all_archs(archs)
+    scn = _prepare(scenario, profile_overrides(profile, archs) + overrides)
+    path = Path(out_dir) if out_dir else Path("runs") / scn.name / f"compare-seed{seed}"
     results = {}
     for arch in archs:
         with progress(f"running {scn.name} / {arch} / seed {seed}"):

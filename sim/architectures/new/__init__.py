@@ -148,4 +148,11 @@ ARCHITECTURE = Architecture(
     client=NewClient,
     faults=FAULTS,
     doc="docs/new-architecture.md",
+    profiles={
+        # Slack's job queue as its 2017 write-ups describe it: leader-only
+        # acks and unclean leader election on (docs/fidelity.md)
+        "slack-2017": ("new.kafka.acks=1", "new.kafka.unclean_election=true"),
+        # the defaults, spelled out: acks=all, min.insync.replicas=2, clean elections only
+        "safe": ("new.kafka.acks=all", "new.kafka.min_insync=2", "new.kafka.unclean_election=false"),
+    },
 )
