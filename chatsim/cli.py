@@ -372,6 +372,34 @@ def check(history: str, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.option("--markdown", "as_md", is_flag=True, help="Print the table as markdown (docs/fidelity.md).")
+@click.option("--quick", is_flag=True, help="Only the checks a test can afford (skips the 100k-user boot).")
+def fidelity(as_json: bool, as_md: bool, quick: bool) -> None:
+    """Measure the model against Slack's published figures: each row a
+    figure, its source, chatsim's figure, the tolerance and whether it is
+    within. Exit 1 if any is not."""
+    from . import fidelity as F
+
+    with progress("measuring"):
+        rows = F.run_checks(quick=quick)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    elif as_md:
+        click.echo(F.markdown(rows), nl=False)
+    else:
+        t = Table(title="model fidelity")
+        for col in ("check", "published", "chatsim", "tolerance", "within"):
+            t.add_column(col)
+        for r in rows:
+            t.add_row(r["name"], escape(r["published"]), f"{r['chatsim']:g} {r['unit']}", r["tolerance"],
+                      "[green]yes[/]" if r["within"] else "[red]no[/]")
+        out.print(t)
+        out.print("sources: " + "; ".join(sorted({escape(r["source"]) for r in rows})), soft_wrap=True)
+    sys.exit(0 if all(r["within"] for r in rows) else 1)
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--quick", is_flag=True, help="Smaller sizes (for smoke tests).")
 @click.option("--storm", "storm_clients", type=click.IntRange(min=100), default=None,
