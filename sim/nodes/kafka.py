@@ -197,12 +197,16 @@ class Broker(Node):
     def on_fetch(self, req):
         """A fetch; one that finds nothing new waits (long poll) up to ``wait``."""
         p = req.payload
-        reply = self.serve_fetch(p)
+        arrived = self.env.now
+        reply = self.serve_fetch(p, arrived)
         wait = p.get("wait", 0.0)
         if wait and reply[0] == "ok" and not reply[1].get("records") and "diverging" not in reply[1]:
             parked = self.parked_consumers if p.get("replica") is None else self.parked_replicas
             yield park(self, parked.setdefault(p["partition"], []), wait)
-            reply = self.serve_fetch(p)
+            # the follower was caught up when its fetch *arrived*, not when the
+            # wait ended (Kafka's followerFetchTimeMs): a partitioned follower's
+            # parked fetch must not keep it in the ISR
+            reply = self.serve_fetch(p, arrived)
         return reply
 
     HANDLERS = {"kafka.leader_and_isr": leader_and_isr, "kafka.produce": on_produce, "kafka.fetch": on_fetch}
@@ -243,7 +247,7 @@ class Broker(Node):
             self.step("replicated", msg=post.msg)
         return "ok", {"offset": offset, "ts": ts, "seq": seq, "chat": chat}, 60
 
-    def serve_fetch(self, p):
+    def serve_fetch(self, p, arrived: float):
         part = p["partition"]
         if not self.is_leader(part):
             return "error", {"error": "NOT_LEADER"}, 40
@@ -259,10 +263,10 @@ class Broker(Node):
                 return "error", {"error": "OFFSET_OUT_OF_RANGE", "hw": hw}, 40
             recs = log[offset:min(hw, offset + 200)]
             return "ok", {"records": recs, "hw": hw}, 60 + sum(r.chat.size for r in recs)
-        st = self.follower[part].setdefault(who, [0, self.env.now])
+        st = self.follower[part].setdefault(who, [0, arrived])
         st[0] = offset
         if offset >= len(log):
-            st[1] = self.env.now
+            st[1] = max(st[1], arrived)
             if (who not in self.maximal_isr(part) and self.pending.get(part) is None
                     and offset >= self.durable["hw"][part]):
                 self.propose_isr(part, self.isr[part] | {who})
