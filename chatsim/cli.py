@@ -100,10 +100,18 @@ def scenarios() -> None:
     a.add_column("description")
     a.add_column("send-path steps")
     a.add_column("component faults")
+    a.add_column("profiles")
     for arch in architectures.registry().values():
         a.add_row(escape(arch.name), escape(arch.description), " → ".join(arch.step_names()),
-                  ", ".join(arch.faults) or "-")
+                  ", ".join(arch.faults) or "-", ", ".join(arch.profiles) or "-")
     out.print(a)
+    p = Table(title="setting profiles (run/compare --profile NAME: applied before --set)")
+    for col in ("profile", "architecture", "overrides"):
+        p.add_column(col)
+    for arch in architectures.registry().values():
+        for name, overrides in arch.profiles.items():
+            p.add_row(escape(name), escape(arch.name), escape(" ".join(overrides)))
+    out.print(p)
 
 
 class ArchType(click.ParamType):
@@ -162,6 +170,28 @@ def scenario_options(default_out: str):
         return click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
                             help="The run seed.")(f)
     return wrap
+
+
+def profile_option(f):
+    return click.option("--profile", metavar="NAME", default=None,
+                        help="A named setting profile of the architecture (see `chatsim scenarios`), "
+                             "applied before --set.")(f)
+
+
+def profile_overrides(profile: str | None, archs: list[str]) -> tuple[str, ...]:
+    """The ``--set`` overrides of ``profile`` from every chosen architecture
+    that declares it; a profile none of them declares is bad usage."""
+    from sim import architectures
+
+    if profile is None:
+        return ()
+    reg = architectures.registry()
+    found = [reg[a].profiles[profile] for a in archs if profile in reg[a].profiles]
+    if not found:
+        known = sorted({p for a in archs for p in reg[a].profiles})
+        raise click.BadParameter(f"{profile!r} is not a profile of {', '.join(archs)} "
+                                 f"(known: {', '.join(known) or 'none'})", param_hint="--profile")
+    return tuple(o for overrides in found for o in overrides)
 
 
 def _prepare(scenario_ref: str, overrides: tuple[str, ...], archs: list[str] = (), allow_large: bool = False):
@@ -232,15 +262,16 @@ def _lat(p: dict) -> str:
 @scenario_options("runs/<scenario>/<arch>-seed<N>/")
 @click.option("--explain", "explain", metavar="MSG_ID", help="Also draw the message diagram of MSG_ID.")
 @click.option("--no-plots", is_flag=True, help="Skip the timeline plot (faster).")
+@profile_option
 def run_cmd(scenario: str, arch: str, seed: int, out_dir: str | None, overrides: tuple[str, ...],
-            allow_large: bool, explain: str | None, no_plots: bool) -> None:
+            allow_large: bool, explain: str | None, no_plots: bool, profile: str | None) -> None:
     """Run SCENARIO under one architecture and check the invariants.
 
     SCENARIO is a built-in name or a path to a scenario file. Every output
     file appears at the end, or none does (bad input, Ctrl-C, SIGTERM)."""
     if explain is not None:
         check_msg_id(explain)
-    scn = _prepare(scenario, overrides, [arch], allow_large)
+    scn = _prepare(scenario, profile_overrides(profile, [arch]) + overrides, [arch], allow_large)
     path = Path(out_dir) if out_dir else default_out(scn.name, f"{arch}-seed{seed}")
     diagram = None
     with staged_output(path) as tmp:
@@ -270,16 +301,18 @@ def run_cmd(scenario: str, arch: str, seed: int, out_dir: str | None, overrides:
 @click.option("--arch", "archs", type=ArchListType(), default=None,
               help="Architectures to compare, comma-separated (default: every registered one).")
 @scenario_options("runs/<scenario>/compare-seed<N>/")
+@profile_option
 def compare(scenario: str, archs: list[str] | None, seed: int, out_dir: str | None,
-            overrides: tuple[str, ...], allow_large: bool) -> None:
+            overrides: tuple[str, ...], allow_large: bool, profile: str | None) -> None:
     """Run SCENARIO under several architectures on the same seed, workload
     and fault schedule; write report.html and report.md (all of it, or
-    nothing: every architecture is wired before the first run)."""
+    nothing: every architecture is wired before the first run). ``--profile``
+    applies to the architectures that declare it."""
     from reports.data import load_run
     from reports.report import write_reports
 
     archs = all_archs(archs)
-    scn = _prepare(scenario, overrides, archs, allow_large)
+    scn = _prepare(scenario, profile_overrides(profile, archs) + overrides, archs, allow_large)
     path = Path(out_dir) if out_dir else default_out(scn.name, f"compare-seed{seed}")
     results = {}
     with staged_output(path) as tmp:
@@ -627,6 +660,34 @@ def crashpoints_cmd(scenario, arch, nth_range, seed, out_dir, overrides, workers
     out.print(f"wrote {path / 'crashpoints.json'}, {png}, {svg}, {path / 'results.jsonl'}")
     _index(path)
     sys.exit(EXIT_VIOLATED if any(c.broken for c in cells) else EXIT_OK)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.option("--markdown", "as_md", is_flag=True, help="Print the table as markdown (docs/fidelity.md).")
+@click.option("--quick", is_flag=True, help="Only the checks a test can afford (skips the 100k-user boot).")
+def fidelity(as_json: bool, as_md: bool, quick: bool) -> None:
+    """Measure the model against Slack's published figures: each row a
+    figure, its source, chatsim's figure, the tolerance and whether it is
+    within. Exit 1 if any is not."""
+    from . import fidelity as F
+
+    with progress("measuring"):
+        rows = F.run_checks(quick=quick)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    elif as_md:
+        click.echo(F.markdown(rows), nl=False)
+    else:
+        t = Table(title="model fidelity")
+        for col in ("check", "published", "chatsim", "tolerance", "within"):
+            t.add_column(col)
+        for r in rows:
+            t.add_row(r["name"], escape(r["published"]), f"{r['chatsim']:g} {r['unit']}", r["tolerance"],
+                      "[green]yes[/]" if r["within"] else "[red]no[/]")
+        out.print(t)
+        out.print("sources: " + "; ".join(sorted({escape(r["source"]) for r in rows})), soft_wrap=True)
+    sys.exit(0 if all(r["within"] for r in rows) else 1)
 
 
 @cli.command()

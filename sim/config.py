@@ -166,6 +166,15 @@ class ClientSettings(Strict):
     bandwidth_mobile: float = Field(1.25e6, gt=0, le=1e12, description="download bytes/s (10 Mbit/s)")
 
 
+class HealthSettings(Strict):
+    """How discovery finds a dead channel server (Consul-style active checks)."""
+
+    interval: float = Field(5.0, ge=0.01, le=600, description="seconds between checks of each channel server")
+    timeout: float = Field(1.0, gt=0, le=600, description="a check not answered within this fails")
+    failures: int = Field(3, ge=1, le=100, description="consecutive failed checks before the server leaves the ring")
+    passes: int = Field(1, ge=1, le=100, description="consecutive passed checks before it rejoins")
+
+
 class RunConfig(BaseModel):
     """One run's typed configuration: shared settings, members, and the
     chosen architecture's own settings (``arch``)."""

@@ -47,7 +47,7 @@ KEYS = [
     "topology.team.users", "topology.team.channels", "topology.team.members_per_channel",
     "topology.auto_channels", "new.kafka.acks", "new.kafka.min_insync", "new.kafka.replication",
     "new.kafka.brokers", "new.kafka.partitions", "new.webapps", "new.channel_servers", "old.channel_servers",
-    "rt2023.db.shards", "rt2023.kafka.brokers", "rt2023.hold_timeout", "rt2023.reassign_delay",
+    "rt2023.db.shards", "rt2023.kafka.brokers", "rt2023.hold_timeout", "rt2023.health.interval",
     "kafka.acks", "name", "description", "nosuch.key", "workload", "new", "faults", "topology.channels",
 ]
 

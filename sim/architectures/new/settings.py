@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ...config import Strict
+from ...config import HealthSettings, Strict  # noqa: F401 (HealthSettings: part of NewSettings)
 
 
 class KafkaSettings(Strict):
@@ -18,8 +18,13 @@ class KafkaSettings(Strict):
     min_insync: int = Field(2, ge=1, le=64)
     unclean_election: bool = False
     replica_lag_max: float = Field(10.0, gt=0, le=600, description="replica.lag.time.max.ms, seconds")
-    election_delay: float = Field(3.0, ge=0, le=600, description="time to detect a dead leader")
-    fetch_interval: float = Field(0.05, ge=0.001, le=60)
+    election_delay: float = Field(3.0, gt=0, le=600,
+                                  description="broker.session.timeout: silence before the controller fences a broker")
+    heartbeat_interval: float = Field(1.0, gt=0, le=60, description="broker.heartbeat.interval, seconds")
+    replica_fetch_wait_max: float = Field(0.5, ge=0.001, le=60,
+                                          description="replica.fetch.wait.max.ms, seconds: a follower's fetch parks this long")
+    fetch_backoff: float = Field(0.1, ge=0.001, le=60,
+                                 description="replica.fetch.backoff.ms, seconds: pause after a failed fetch")
     request_timeout: float = Field(5.0, gt=0, le=300)
 
     @field_validator("acks", mode="before")
@@ -31,12 +36,20 @@ class KafkaSettings(Strict):
     def _relations(self):
         """min_insync ≤ replication ≤ brokers: otherwise no partition has its
         replicas, or (acks=all) every produce is refused and a run "holds" with
-        nothing acked."""
+        nothing acked. Heartbeats and parked fetches must be shorter than the
+        timeouts they feed, or every broker is fenced / every follower drops
+        out of the ISR while idle."""
         if self.replication > self.brokers:
             raise ValueError(f"replication ({self.replication}) exceeds brokers ({self.brokers})")
         if self.acks == "all" and self.min_insync > self.replication:
             raise ValueError(f"min_insync ({self.min_insync}) exceeds replication "
                              f"({self.replication}): every produce would be refused")
+        if self.heartbeat_interval >= self.election_delay:
+            raise ValueError(f"heartbeat_interval ({self.heartbeat_interval}) must be below election_delay "
+                             f"({self.election_delay}), or every broker is fenced between heartbeats")
+        if self.replica_fetch_wait_max >= self.replica_lag_max:
+            raise ValueError(f"replica_fetch_wait_max ({self.replica_fetch_wait_max}) must be below "
+                             f"replica_lag_max ({self.replica_lag_max}), or idle followers leave the ISR")
         return self
 
 
@@ -49,7 +62,12 @@ class RedisSettings(Strict):
 
 class WorkerSettings(Strict):
     idempotent: bool = True
-    poll: float = Field(0.05, ge=0.001, le=60)
+    fetch_max_wait: float = Field(0.5, ge=0.001, le=60,
+                                  description="fetch.max.wait.ms, seconds: an empty fetch parks this long")
+    retry_backoff: float = Field(0.1, ge=0.001, le=60, description="retry.backoff.ms, seconds: pause after a failed fetch")
+    offset_reset: Literal["latest", "earliest", "none"] = Field(
+        "latest", description="auto.offset.reset: where a consumer goes after OFFSET_OUT_OF_RANGE or a detected "
+                              "truncation (none: stop consuming the partition)")
 
 
 class FlannelSettings(Strict):
@@ -60,7 +78,7 @@ class FlannelSettings(Strict):
 class NewSettings(Strict):
     webapps: int = Field(3, ge=1, le=64)
     channel_servers: int = Field(2, ge=1, le=256)
-    reassign_delay: float = Field(20.0, ge=0, le=600, description="ring replaces a failed channel server after")
+    health: HealthSettings = HealthSettings()
     dedupe: bool = True
     ts_source: Literal["kafka", "webapp"] = "kafka"
     hold_back: bool = True

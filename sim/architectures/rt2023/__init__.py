@@ -77,7 +77,7 @@ def build(sim: Simulation, cfg: RunConfig) -> System:
         shards[a] = ShardDB(sim, a, MAIN, primary=True, peer=b, lag=s.db.replication_lag, orchestrator=orch.name)
         shards[b] = ShardDB(sim, b, MAIN, primary=False, peer=a, lag=s.db.replication_lag, orchestrator=orch.name)
     servers = [f"channel-server-{i}" for i in range(s.channel_servers)]
-    RingManager(sim, "ring-manager", MAIN, servers=servers, reassign_delay=s.reassign_delay)
+    RingManager(sim, "ring-manager", MAIN, servers=servers, health=s.health)
     cs = [Rt2023ChannelServer(sim, n, MAIN, ring_manager="ring-manager", orchestrator=orch.name,
                               recent=s.recent_messages) for n in servers]
     admins = [f"admin-{i}" for i in range(s.admin_servers)]
