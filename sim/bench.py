@@ -7,15 +7,25 @@ lognormally jittered delay. The model variant goes through ``Network`` and
 the bare variant schedules the same timeouts with callbacks and nothing
 else. Both run in the same process, so the ratio cancels the machine's speed.
 Wall-clock time is used here only, never in model code.
+
+Method (DESIGN §10): the two sides of every ratio run interleaved, A B A B
+..., ``pairs`` times; the figure is the median of the paired ratios, with
+their min and max. A noisy neighbour slows both halves of a pair alike, so it
+moves the spread, not the median. The machine's load average is reported
+with the figures (``machine.*``): the ratios mean something on a loaded
+machine, the absolute rates do not.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import statistics
 import time
 import tracemalloc
 from math import exp
 from functools import partial
+from typing import Callable
 
 import simpy
 
@@ -93,17 +103,85 @@ def run_bare(n: int, seed: int = 1) -> tuple[float, int]:
     return dt, got[0]
 
 
-def bench_network(n: int = 20000, repeat: int = 3) -> dict:
-    """Best of ``repeat`` for each variant; figures are deliveries per second."""
-    model = min(run_model(n)[0] for _ in range(repeat))
-    bare = min(run_bare(n)[0] for _ in range(repeat))
+def paired(a: Callable[[int], float], b: Callable[[int], float], pairs: int = 5) -> dict:
+    """Run ``a(k)`` and ``b(k)`` interleaved (A B A B ...) for pairs ``k`` =
+    0 .. ``pairs`` - 1; each returns seconds. The ratio of a pair is ``b / a`` (how much longer B took,
+    or — with A the model and B the reference — A's throughput relative to
+    B's). Returns the median ratio, its min and max, and both sides' median
+    times."""
+    if pairs < 1:
+        raise ValueError("pairs must be at least 1")
+    ta, tb = [], []
+    for k in range(pairs):
+        ta.append(a(k))
+        tb.append(b(k))
+    ratios = [y / x for x, y in zip(ta, tb)]
+    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
+            "a_seconds": statistics.median(ta), "b_seconds": statistics.median(tb), "pairs": pairs}
+
+
+def spread(prefix: str, p: dict, digits: int = 3) -> dict:
+    """A paired measurement as figures: ``prefix`` (the median),
+    ``prefix.min``, ``prefix.max`` and ``prefix.pairs``."""
+    return {prefix: round(p["median"], digits), f"{prefix}.min": round(p["min"], digits),
+            f"{prefix}.max": round(p["max"], digits), f"{prefix}.pairs": p["pairs"]}
+
+
+def machine() -> dict:
+    """The conditions of a measurement: cores and the 1-minute load average."""
+    return {"machine.cpus": os.cpu_count() or 1, "machine.load_1min": round(os.getloadavg()[0], 2)}
+
+
+def bench_network(n: int = 20000, pairs: int = 5) -> dict:
+    """Model vs bare SimPy, interleaved; rates are deliveries per second."""
+    run_model(min(n, 2000)), run_bare(min(n, 2000))  # warm both paths before timing
+    p = paired(lambda k: run_model(n)[0], lambda k: run_bare(n)[0], pairs)
     deliveries = n * (FANOUT + 1)
     return {
         "network.messages": deliveries,
-        "network.model_msgs_per_s": round(deliveries / model),
-        "network.bare_simpy_msgs_per_s": round(deliveries / bare),
-        "network.ratio_vs_simpy": round(bare / model, 3),
+        "network.model_msgs_per_s": round(deliveries / p["a_seconds"]),
+        "network.bare_simpy_msgs_per_s": round(deliveries / p["b_seconds"]),
+        **spread("network.ratio_vs_simpy", p),
     }
+
+
+NEW_VS_OLD_SCENARIOS = ("crash-mid-send", "steady")
+
+
+def small_run_seconds(scenario: str, arch: str, seed: int = 1) -> float:
+    """Wall seconds of one in-process run of a built-in scenario (simulation
+    and history, no journal, no checking): what exploring schedules pays per run."""
+    import tempfile
+    from pathlib import Path
+
+    from chatsim.api import fault_specs
+    from scenarios.loader import load_scenario
+    from .runner import run
+
+    scn = load_scenario(scenario)
+    cfg, faults = scn.run_config(arch), fault_specs(scn, arch)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        run(scenario=scn.name, seed=seed, cfg=cfg, faults=faults, out=Path(tmp) / "h.jsonl", journal=False)
+        return time.perf_counter() - t0
+
+
+def bench_new_vs_old(pairs: int = 5, scenarios=NEW_VS_OLD_SCENARIOS) -> dict:
+    """``run.new_vs_old``: a small run's wall time, new ÷ old, per scenario,
+    interleaved (target ≤ 2); pair ``k`` runs seed ``k + 1`` in both halves.
+    The headline figure is the worst scenario's."""
+    figures: dict = {}
+    for name in scenarios:
+        small_run_seconds(name, "old"), small_run_seconds(name, "new")  # imports, caches
+        p = paired(lambda k: small_run_seconds(name, "old", k + 1),
+                   lambda k: small_run_seconds(name, "new", k + 1), pairs)
+        figures[f"run.{name}.old_seconds"] = round(p["a_seconds"], 4)
+        figures[f"run.{name}.new_seconds"] = round(p["b_seconds"], 4)
+        figures.update(spread(f"run.{name}.new_vs_old", p, 2))
+    worst = max(scenarios, key=lambda s: figures[f"run.{s}.new_vs_old"])
+    figures["run.new_vs_old"] = figures[f"run.{worst}.new_vs_old"]
+    figures["run.new_vs_old.scenario"] = worst
+    return figures
 
 
 def bench_memory_per_client(clients: int = 2000) -> dict:
