@@ -128,12 +128,14 @@ def storm_one(clients: int, arch: str) -> dict:
             "traced_bytes": seen["bytes"] - base}
 
 
-def bench_storm(sizes=(10_000,), archs: list[str] | None = None, plot: Path | None = None) -> dict:
+def bench_storm(sizes=(10_000,), archs: list[str] | None = None, plot: Path | None = None,
+                progress=None) -> dict:
     """The partition-reconnect-storm at each size, for every registered
     architecture (or ``archs``), each measurement in a fresh process; with
     two sizes or more, the exponents of wall time and memory vs clients
     (least squares on log-log, target ≤ 1.1). ``plot`` writes the growth plot
-    (``<plot>.png`` and ``.svg``)."""
+    (``<plot>.png`` and ``.svg``). ``progress(row)`` hears of each
+    measurement as it completes (a 100k storm takes minutes)."""
     import multiprocessing as mp
 
     sizes = sorted(set(sizes))
@@ -146,6 +148,8 @@ def bench_storm(sizes=(10_000,), archs: list[str] | None = None, plot: Path | No
             for arch in names:
                 m = pool.apply(storm_one, (n, arch))
                 rows.append({"clients": n, "arch": arch, **m})
+                if progress is not None:
+                    progress(rows[-1])
                 key = f"storm.{arch}" if len(sizes) == 1 else f"storm.{arch}.{n}"
                 figures[f"{key}.wall_seconds"] = round(m["wall_seconds"], 2)
                 figures[f"{key}.ms_per_client"] = round(1000 * m["wall_seconds"] / n, 3)

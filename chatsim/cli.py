@@ -461,7 +461,7 @@ def _sizes(ctx, param, value):
 def bench(as_json: bool, quick: bool, pairs: int | None, only: tuple[str, ...], storm_sizes: list[int] | None,
           archs: list[str] | None, plot: Path | None) -> None:
     """Run the performance benchmarks; every ratio is the median of interleaved pairs."""
-    from sim.bench import bench_memory_per_client, bench_network, bench_new_vs_old, machine
+    from sim.bench import NEW_VS_OLD_SCENARIOS, bench_memory_per_client, bench_network, bench_new_vs_old, machine
 
     if plot is not None and not storm_sizes:
         raise click.UsageError("--plot draws the storm's growth: give --storm too")
@@ -473,13 +473,14 @@ def bench(as_json: bool, quick: bool, pairs: int | None, only: tuple[str, ...], 
     if "memory" in parts:
         figures.update(bench_memory_per_client(200 if quick else 2000))
     if "run" in parts:
-        figures.update(bench_new_vs_old(pairs=pairs))
+        figures.update(bench_new_vs_old(pairs=pairs, scenarios=("steady",) if quick else NEW_VS_OLD_SCENARIOS))
     if "check" in parts:
         from invariants.bench import bench_check
 
         figures.update(bench_check(20000 if quick else 1_000_000, repeat=1 if quick else 2))
     if storm_sizes:
-        figures.update(bench_storm(storm_sizes, archs, plot))
+        figures.update(bench_storm(storm_sizes, archs, plot,
+                                   progress=lambda row: click.echo("storm: " + json.dumps(row), err=True)))
     if "tasks" in parts:
         from .tasks import bench_tasks
 

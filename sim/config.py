@@ -14,6 +14,7 @@ plain-data form written into the history header.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -50,7 +51,8 @@ class Topology(Strict):
 
     def client_names(self) -> list[str]:
         n = sum(g.count for g in self.clients)
-        return [f"client-{i}" for i in range(1, n + 1)]
+        # interned: the names are held by many structures (members, sessions)
+        return [sys.intern(f"client-{i}") for i in range(1, n + 1)]
 
     def members(self) -> dict[str, list[str]]:
         names = self.client_names()
