@@ -448,7 +448,7 @@ def _sizes(ctx, param, value):
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--quick", is_flag=True, help="Smaller sizes and fewer pairs (for smoke tests).")
 @click.option("--pairs", type=click.IntRange(min=1), default=None,
-              help="Interleaved A/B pairs per ratio (default 5; 2 with --quick).")
+              help="Interleaved A/B pairs per ratio (default 7; 2 with --quick).")
 @click.option("--only", type=click.Choice(BENCH_PARTS + ("none",)), multiple=True,
               help="Run only these parts (repeatable); 'none' runs only --storm.")
 @click.option("--storm", "storm_sizes", callback=_sizes, default=None, metavar="N[,N...]",
@@ -466,10 +466,10 @@ def bench(as_json: bool, quick: bool, pairs: int | None, only: tuple[str, ...], 
     if plot is not None and not storm_sizes:
         raise click.UsageError("--plot draws the storm's growth: give --storm too")
     parts = set(only or BENCH_PARTS)
-    pairs = pairs or (2 if quick else 5)
+    pairs = pairs or (2 if quick else 7)
     figures = machine()
     if "network" in parts:
-        figures.update(bench_network(2000 if quick else 20000, pairs=pairs))
+        figures.update(bench_network(2000 if quick else 10000, pairs=pairs))
     if "memory" in parts:
         figures.update(bench_memory_per_client(200 if quick else 2000))
     if "run" in parts:

@@ -19,7 +19,7 @@ def exponent(ns, ys) -> float:
     return float(np.polyfit(np.log(np.asarray(ns, float)), np.log(np.asarray(ys, float)), 1)[0])
 
 
-PANELS = (("wall_seconds", "wall time, full run (s)"),
+PANELS = (("cpu_seconds", "CPU time, full run (s)"),
           ("traced_bytes", "memory at t = 8 s, tracemalloc (bytes)"),
           ("peak_rss_bytes", "peak RSS, full run (bytes)"))
 

@@ -177,8 +177,9 @@ class Journal:
     is a tuple of plain values (which the garbage collector stops tracking),
     arrivals go in a flat list and drops in a dict. Millions of long-lived
     mutable rows would make every full collection walk them all — that was a
-    third of the hot path's time. A message's handle is its index, which is
-    ``rows`` is a read-only view in the row shape above.
+    third of the hot path's time. A message's handle is its id, which is its
+    index: the network journals every id it draws, in order (right after
+    drawing it, on every path). ``rows`` is a read-only view in the row shape above.
     """
 
     __slots__ = ("sent", "received", "dropped", "enabled")
@@ -190,13 +191,12 @@ class Journal:
         self.enabled = enabled
 
     def add(self, mid, src, dst, kind, size, now, trace) -> int | None:
-        """Journal a message; its handle (its index), or None when disabled."""
+        """Journal message ``mid`` (the next index); its handle, or None when disabled."""
         if not self.enabled:
             return None
-        row = len(self.sent)
         self.sent.append((mid, src, dst, kind, size, now, trace))
         self.received.append(None)
-        return row
+        return mid
 
     def row(self, i: int) -> list:
         mid, src, dst, kind, size, sent, trace = self.sent[i]
@@ -321,7 +321,7 @@ class Connection:
         src_name, dst_name = sender.name, dst.name
         row = None
         if net._sent is not None:  # Journal.add, inlined
-            row = len(net._sent)
+            row = mid
             net._sent.append((mid, src_name, dst_name, kind, size, now, trace))
             net._received.append(None)
         if not self.open:

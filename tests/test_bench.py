@@ -46,7 +46,7 @@ def test_exponent_recovers_a_power_law():
 
 
 def test_growth_plot_writes_png_and_svg(tmp_path):
-    rows = [{"clients": n, "arch": a, "wall_seconds": n / 1000 * k, "traced_bytes": 9000 * n,
+    rows = [{"clients": n, "arch": a, "cpu_seconds": n / 1000 * k, "traced_bytes": 9000 * n,
              "peak_rss_bytes": 5e7 + 1e4 * n} for n in (1000, 10_000) for k, a in enumerate(("old", "new"), 1)]
     png, svg = growth_plot(rows, tmp_path / "growth")
     assert png.stat().st_size > 1000 and "new: n^1.00" in svg.read_text()
@@ -66,6 +66,7 @@ def test_journal_rows_view_has_the_row_shape():
     conn.send(a, "y", 2, 20, None)
     rows = net.journal.rows
     assert len(rows) == 2 and list(rows) == rows[:] == [rows[0], rows[-1]]
+    assert [r[0] for r in rows] == [0, 1]  # a message id is its index
     assert rows[0][:6] == [0, "a", "b", "x", 10, 0.0] and rows[0][6] > 0 and rows[0][7:] == [None, "t1"]
     assert rows[1][6:] == [None, "closed", None]
     with pytest.raises(IndexError):
