@@ -24,12 +24,12 @@ PANELS = (("cpu_seconds", "CPU time, full run (s)"),
           ("peak_rss_bytes", "peak RSS, full run (bytes)"))
 
 
-def growth_plot(rows: list[dict], base: Path) -> tuple[Path, Path]:
-    """``rows``: one per (clients, arch) with the keys of ``PANELS``. Writes
-    ``base.png`` and ``base.svg``."""
+def growth_plot(rows: list[dict], base: Path, panels=PANELS) -> tuple[Path, Path]:
+    """``rows``: one per (clients, arch) with the keys of ``panels`` (pairs of
+    row key and title). Writes ``base.png`` and ``base.svg``."""
     archs = list(dict.fromkeys(r["arch"] for r in rows))
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 4), constrained_layout=True)
-    for ax, (key, title) in zip(axes, PANELS):
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), constrained_layout=True)
+    for ax, (key, title) in zip(axes, panels):
         for arch in archs:
             mine = sorted((r["clients"], r[key]) for r in rows if r["arch"] == arch)
             ns, ys = [n for n, _ in mine], [y for _, y in mine]
