@@ -1,13 +1,14 @@
 """``make mutate``: mutation testing with mutmut, one group at a time.
 
-usage: python mutate/run.py GROUP [GROUP ...] [--max-children N] [--fresh]
+usage: python mutate/run.py GROUP [GROUP ...] [--max-children N] [--fresh | --survivors]
 
 Each group (``invariants``, ``send``) has its mutmut configuration beside
 this file (``mutate/<group>.cfg``: what to mutate, which tests judge it).
 mutmut reads one configuration per project directory, so each group runs in
 its own copy of the tree under ``build/mutate/<group>/`` (the working tree,
 not the last commit; ``--fresh`` starts it over, otherwise mutmut resumes
-and re-tests only what changed). The summary prints, per group, the
+and re-tests only what changed; ``--survivors`` re-tests only the last
+run's survivors, after tests were added). The summary prints, per group, the
 mutants killed, survived and not covered by any selected test, the score
 (killed / all, timeouts counted as killed: the mutant hung the code) and the
 surviving mutants by name; ``mutmut show NAME`` in the group's directory
@@ -118,6 +119,8 @@ def main() -> int:
     ap.add_argument("groups", nargs="+", choices=sorted(SCORED))
     ap.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--fresh", action="store_true", help="start each group over (drop mutmut's state)")
+    ap.add_argument("--survivors", action="store_true",
+                    help="re-test only the mutants that survived last time (after adding tests)")
     args = ap.parse_args()
     mutmut = Path(sys.executable).with_name("mutmut")
     for group in args.groups:
@@ -128,8 +131,13 @@ def main() -> int:
         copy_tree(workdir)
         shutil.copy2(ROOT / "mutate" / f"{group}.cfg", workdir / "setup.cfg")
         print(f"mutmut: {group} in {workdir}", flush=True)
-        run = subprocess.run([str(mutmut), "run", "--max-children", str(args.max_children), *patterns(group)],
-                             cwd=workdir)
+        names = patterns(group)
+        if args.survivors and (workdir / "mutants").exists():
+            names = [n for n, status in results(workdir).items() if status not in KILLED and status != "not checked"]
+            if not names:
+                summarize(group, results(workdir))
+                continue
+        run = subprocess.run([str(mutmut), "run", "--max-children", str(args.max_children), *names], cwd=workdir)
         if run.returncode not in (0, 1):
             print(f"mutmut run failed for {group} (exit {run.returncode})", file=sys.stderr)
             return 2

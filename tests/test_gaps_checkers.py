@@ -581,3 +581,87 @@ def test_boot_consistency_scope_cut_short_and_every_channel():
     got = [(v["channel"], v["explanation"].split(": ")[-1]) for v in r["invariants"]["boot-consistency"]["violations"]]
     assert got == [("B", "extra c1, c4 (ops 0, 1)"), ("E", "missing c2, c4 (ops 0, 1)")]
     assert r["invariants"]["boot-consistency"]["counts"] == {"clients_checked": 1, "version": 4}
+
+
+# -- live-completeness's edges ----------------------------------------------------------------
+def test_live_completeness_without_sessions_is_out_of_scope():
+    r = judge(invoke("c1", "a"), done("c1", "a"), *tail())
+    assert r["invariants"]["live-completeness"] == {"valid": True, "violations": [], "applicable": False,
+                                                   "counts": {"members_checked": 0, "messages_required": 0}}
+
+
+def test_live_completeness_leaves_unsent_failed_and_unknown_channels_to_others():
+    """A phantom and a failed send in the store, a store report for a channel
+    outside the header, a member that never read: decided all the same."""
+    ops = [connect("c1"), connect("c2"), invoke("c1", "f"), done("c1", "f", outcome="fail"),
+           *read("c1", ["ghost", "f"]), stored(["ghost", "f"]), stored([], "C2"), stored(["q"], "X")]
+    r = judge(*ops)
+    lc = r["invariants"]["live-completeness"]
+    assert lc["valid"] is True and lc["counts"] == {"members_checked": 3, "messages_required": 0}
+    assert r["invariants"]["integrity"]["valid"] is False
+
+
+def test_a_member_without_sessions_does_not_end_the_check_of_the_next():
+    ops = [connect("c2"), invoke("c1", "a"), done("c1", "a"), *tail()]
+    assert witness(judge(*ops), "live-completeness") == [("not-live", "a", "C1", ["c2"], [0, 2, 6, 11])]
+
+
+def test_a_message_stored_right_after_the_connect_is_required():
+    ops = [invoke("c1", "a"), connect("c2"), done("c1", "a"), *tail()]
+    (v,) = judge(*ops)["invariants"]["live-completeness"]["violations"]
+    assert (v["msg"], v["clients"], v["indexes"][:2]) == ("a", ["c2"], [1, 2])
+
+
+def test_every_missed_message_is_named_and_the_read_only_when_it_has_it():
+    ops = [connect("c1"), connect("c2"), invoke("c1", "a"), deliver("c1", "a"), deliver("c2", "a"), done("c1", "a"),
+           invoke("c1", "b"), deliver("c1", "b"), done("c1", "b"),
+           *read("c1", ["a", "b"]), *read("c2", ["a"]), *read("c2", [], "C2"), *read("c3", [], "C2"),
+           stored(["a", "b"]), stored([], "C2")]
+    (v,) = judge(*ops)["invariants"]["live-completeness"]["violations"]
+    assert v["msg"] == "b" and v["clients"] == ["c2"]
+    assert v["explanation"] == ("c2 was connected from op 1 to the end of the workload and b was stored in C1 "
+                                "at op 7, yet c2 never displayed it live")
+
+
+# -- check(): composition --------------------------------------------------------------------
+def test_check_composes_keeps_gc_and_counts_sends_for_any_subset(monkeypatch):
+    import gc
+
+    from invariants import checkers
+
+    h = parse_history(H(invoke("c1", "a"), done("c1", "a", outcome="info"), *tail(c1=("a",))), slim=True)
+    assert gc.isenabled()
+    r = check(h, ["validity"])
+    assert gc.isenabled() and list(r["invariants"]) == ["validity"]
+    assert r["sends"] == {"ok": 0, "fail": 0, "unknown": 1, "recovered_unknown": 0}
+
+    def boom(ix):
+        raise KeyError("x")
+
+    monkeypatch.setitem(checkers.CHECKERS, "validity", boom)
+    r = check(h, ["validity", "durability"])
+    assert r["invariants"]["validity"] == {"valid": "unknown", "violations": [], "counts": {}, "error": "KeyError: 'x'"}
+    assert r["valid"] == "unknown" and r["sends"]["recovered_unknown"] == 1
+
+
+# -- integrity and the index: the rest ---------------------------------------------------------
+def test_integrity_sentences_for_reads_the_store_and_other_channels():
+    chans = {"C1": ["c1", "c2"], "C2": ["c1"], "C3": ["c1"]}
+    ops = [invoke("c1", "a", "C2"), done("c1", "a", "C2"), invoke("c1", "a", "C3"), done("c1", "a", "C3"),
+           *read("c1", ["ghost"]), *read("c2", []), ("c3", "ok", "read", {"channel": "Y", "msgs": ["a"]}),
+           *read("c1", ["a"], "C2"), *read("c1", ["a"], "C3"), stored(["a"]), stored(["a"], "C2"), stored(["a"], "C3")]
+    r = judge(*ops, channels=chans)
+    got = [v["explanation"] for v in r["invariants"]["integrity"]["violations"]]
+    assert "ghost appears in c1's final read of C1 (op 5) but no client ever sent it" in got
+    assert "a appears in the store of C1 (op 13) but was sent in C2, C3" in got
+    assert "c3 is not a member of Y but read 1 message(s) of it (op 8)" in got
+
+
+def test_retries_are_counted_and_a_read_without_invoke_is_judged_at_its_ok():
+    ops = [invoke("c1", "a"), done("c1", "a", outcome="info"), invoke("c1", "a"), done("c1", "a", outcome="info"),
+           invoke("c1", "a"), done("c1", "a"),
+           ("c1", "ok", "read", {"channel": "C1", "msgs": []}), *read("c2", ["a"]), *read("c2", [], "C2"),
+           *read("c3", [], "C2"), stored(["a"]), stored([], "C2")]
+    r = judge(*ops)
+    assert r["invariants"]["integrity"]["counts"] == {"messages_sent": 1, "reused_ids": 2}
+    assert witness(r, "validity") == [("lost", "a", "C1", ["c1"], [5, 6])]
