@@ -148,3 +148,17 @@ def test_the_buffer_is_handed_off_in_order_and_retried_until_the_web_app_takes_i
     assert persisted == [f"m{i}" for i in range(60)]
     first = min(t for t, _, _, f, v in rec.ops if f == "step" and v["step"] == "persisted")
     assert first >= 1.0  # after the retry interval
+
+
+def test_directory_events_reach_every_socket_and_replay_after_the_clients_snapshot():
+    from sim.nodes.team import DirEvent
+
+    sim, cs, _, socks, _ = server()
+    events = [DirEvent(v, "join", "D", f"u{v}") for v in (1, 2, 3)]
+    for ev in events:
+        status, _, _ = cs.directory_event(type("Req", (), {"payload": ev})())
+        assert status == "ok"
+    assert all(got(s, "directory") == events for s in socks.values())
+    late = Socket("c1")
+    cs.on_message(late, Frame(Hello("c1", ("C1",), 1)))  # its snapshot had version 1
+    assert got(late, "directory") == events[1:]

@@ -195,3 +195,35 @@ def test_after_an_unclean_election_the_old_leader_ends_with_the_new_leaders_log(
         logs = {b.name: entries(b, p) for b in brokers}
         assert logs["kafka-0"] == logs["kafka-1"] == logs["kafka-2"], p
         assert not lost_msgs & {m for _, m, _ in logs["kafka-0"]}  # the truncated records are gone
+
+
+# -- the client's send bookkeeping: invoke, then exactly one ok / fail / info ---------------
+def sends(rec):
+    return [(typ, v) for t, p, typ, f, v in rec.ops if f == "send"]
+
+
+def test_each_send_is_invoked_once_and_completed_once(monkeypatch):
+    monkeypatch.setattr(NewClient, "transmit", lambda self, p: None)  # the test answers for the network
+    sim, c, _, rec = client()
+    for _ in range(4):
+        c.new_send()
+    msgs = [v["msg"] for typ, v in sends(rec)]
+    assert msgs == ["c1:1", "c1:2", "c1:3", "c1:4"]
+    first = sends(rec)[0][1]
+    assert first["channel"] == "C1" and first["text"].startswith("c1:1 ") and len(first["text"]) == c.w.text_bytes
+    c.acked("C1", "c1:1", "1.000000")
+    c.acked("C1", "c1:1", "1.000000")  # a duplicate answer records nothing
+    c.pending["c1:3"].maybe_applied = True
+    c.failed("c1:2", "not_in_channel")
+    c.failed("c1:3", "gave_up")
+    c.failed("c1:9", "never sent")  # unknown id: nothing
+    c.finish()
+    assert sends(rec)[4:] == [
+        ("ok", {"channel": "C1", "msg": "c1:1", "ts": "1.000000"}),
+        ("fail", {"channel": "C1", "msg": "c1:2", "error": "not_in_channel"}),
+        ("info", {"channel": "C1", "msg": "c1:3", "error": "gave_up"}),
+        ("info", {"channel": "C1", "msg": "c1:4", "error": "indeterminate"})]
+    assert c.pending == {} and c.durable["next"] == 4
+    c.display(chat(7))
+    assert rec.ops[-1][1:] == ("c1", "event", "deliver", {"channel": "C1", "msg": "m7", "text": "text 7",
+                                                          "ts": "7.000000"})
