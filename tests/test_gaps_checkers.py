@@ -665,3 +665,43 @@ def test_retries_are_counted_and_a_read_without_invoke_is_judged_at_its_ok():
     r = judge(*ops)
     assert r["invariants"]["integrity"]["counts"] == {"messages_sent": 1, "reused_ids": 2}
     assert witness(r, "validity") == [("lost", "a", "C1", ["c1"], [5, 6])]
+
+
+def test_the_last_survivors_of_mutation_testing():
+    """Small literal histories for what the first mutation runs left alive."""
+    # four undecided reasons: three shown, one counted
+    chans = {f"C{i}": ["c1"] for i in range(1, 5)}
+    ops = [x for i in range(1, 5) for x in (invoke("c1", f"m{i}", f"C{i}"), done("c1", f"m{i}", f"C{i}"))]
+    assert judge(*ops, channels=chans)["invariants"]["validity"]["reason"].endswith(" (+1 more)")
+    # an unstored message before a stored one is no order witness
+    ops = [invoke("c1", "a"), done("c1", "a"), invoke("c1", "x"), done("c1", "x", outcome="info"),
+           deliver("c2", "x"), deliver("c2", "a"), deliver("c1", "a"), *tail()]
+    assert judge(*ops)["invariants"]["total-order"]["violations"] == []
+    # a completion without its invoke is ignored, not a crash
+    r = judge(done("c1", "z"), invoke("c1", "a"), deliver("c1", "a"), deliver("c2", "a"), done("c1", "a"), *tail())
+    assert r["valid"] is True
+    # a live view of a channel outside the header: integrity names it, durability is undecided;
+    # with a store report for it, durability decides
+    r = judge(deliver("c1", "q", "X"), *tail(c1=()))
+    assert [v["kind"] for v in r["invariants"]["integrity"]["violations"]] == ["non-member", "fabricated"]
+    r = judge(deliver("c1", "q", "X"), stored(["q"], "X"), *tail(c1=()))
+    assert r["invariants"]["durability"]["valid"] is True
+    # sends of an unreported channel come first; the acked ones after are still counted
+    ops = [invoke("c1", "y", "X"), done("c1", "y", "X"),
+           invoke("c1", "a"), deliver("c1", "a"), deliver("c2", "a"), done("c1", "a"),
+           invoke("c1", "b"), deliver("c1", "b"), deliver("c2", "b"), done("c1", "b"),
+           invoke("c1", "u"), done("c1", "u", outcome="info"), invoke("c1", "w"), done("c1", "w", outcome="info"),
+           *read("c1", ["a", "b", "u", "w"]), *read("c2", ["a", "b", "u", "w"]), *read("c2", [], "C2"),
+           *read("c3", [], "C2"), stored(["a", "b", "u", "w"]), stored([], "C2")]
+    assert judge(*ops)["invariants"]["durability"]["counts"] == {"acked": 2, "recovered_unknown": 2}
+    ops = [invoke("c1", "y", "X"), done("c1", "y", "X"), invoke("c1", "a"), done("c1", "a"), *tail(c1=())]
+    assert [v["msg"] for v in judge(*ops)["invariants"]["durability"]["violations"]] == ["a"]
+    # a failed send's sentence
+    ops = [invoke("c1", "f"), done("c1", "f", outcome="fail"), invoke("c2", "f"), done("c2", "f", outcome="fail"),
+           *tail(c1=("f",))]
+    (v,) = [v for v in judge(*ops)["invariants"]["integrity"]["violations"] if "store" in v["explanation"]]
+    assert v["explanation"] == ("every attempt of c1, c2 to send f failed definitely (ops 1, 3) yet it appears in "
+                                "the store of C1 (op 12)")
+    # a member disconnected at its read does not stop the check of the next member
+    ops = [connect("c1"), disconnect("c1"), connect("c2"), invoke("c1", "a"), done("c1", "a"), *tail()]
+    assert witness(judge(*ops), "live-completeness") == [("not-live", "a", "C1", ["c2"], [2, 4, 8, 13])]
