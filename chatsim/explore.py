@@ -45,7 +45,8 @@ batches of ``SHRINK_BATCH`` (the same engine as the search, so a Dask
 cluster shrinks too; a constant batch, so the result does not depend on the
 worker count): each round builds every one-step simplification of the
 current schedule — without one of its faults; then, per fault, a smaller
-``nth``, an earlier ``at``, a shorter ``duration``, no ``silent``/
+``nth``, an earlier ``at`` (for all the faults that share the trigger at
+once: a combination stays one), a shorter ``duration``, no ``silent``/
 ``oneway``, a weaker degradation or skew — runs them batch by batch in that
 order, and keeps the first that still violates the same invariant. It stops at a schedule none
 of whose simplifications still fails (a local minimum: fewest faults, then
@@ -369,17 +370,31 @@ def _smaller(x: float, low: float) -> list[float]:
     return sorted({_r1(c) for c in (low, x / 2, x * 0.8, x - 0.1) if low <= _r1(c) < x}, reverse=False)
 
 
+def trigger(f: dict) -> tuple:
+    """When a fault fires: ``(step, node, nth)`` or ``(at,)``."""
+    return (f["step"], f.get("node"), f.get("nth")) if "step" in f else (f.get("at"),)
+
+
 def simplifications(faults: tuple[dict, ...]) -> tuple[list[tuple[dict, ...]], list[tuple[dict, ...]]]:
     """One-step simplifications of a schedule: (without one fault each,
-    each fault made smaller in one field), in the order they are preferred."""
+    each fault made smaller in one field), in the order they are preferred.
+    Faults that fire together (one trigger: the same step, node and nth, or
+    the same time) move together: a smaller ``nth`` or an earlier ``at`` is
+    tried on all of them at once, so shrinking keeps what made them a
+    combination instead of pulling them apart one occurrence at a time."""
     removals = [faults[:i] + faults[i + 1:] for i in range(len(faults))] if len(faults) > 1 else []
     smaller = []
     for i, f in enumerate(faults):
+        together = [j for j, g in enumerate(faults) if trigger(g) == trigger(f)]
+        if i == together[0]:  # the group's trigger, once
+            changes = []
+            if "nth" in f:
+                changes += [{"nth": n} for n in sorted({1, f["nth"] // 2, f["nth"] - 1}) if 1 <= n < f["nth"]]
+            if "at" in f:
+                changes += [{"at": a} for a in _smaller(f["at"], MIN_AT)]
+            for ch in changes:
+                smaller.append(tuple(canonical({**g, **ch}) if j in together else g for j, g in enumerate(faults)))
         variants = []
-        if "nth" in f:
-            variants += [{**f, "nth": n} for n in sorted({1, f["nth"] // 2, f["nth"] - 1}) if 1 <= n < f["nth"]]
-        if "at" in f:
-            variants += [{**f, "at": a} for a in _smaller(f["at"], MIN_AT)]
         if f.get("duration") is not None:
             variants += [{**f, "duration": d} for d in _smaller(f["duration"], MIN_DURATION)]
         for flag in ("silent", "oneway"):

@@ -138,6 +138,21 @@ def test_shrinking_reaches_fewest_earliest_shortest_smallest_nth():
     assert shrink(start, "durability", *_fake(breaks)[:2], budget=5, chunk=2)[2] == 5  # the budget bounds it
 
 
+def test_shrinking_keeps_faults_that_fire_together_together():
+    # breaks only when a crash and a Redis failover fire at the same append, the 3rd or later
+    def breaks(faults):
+        crash = [f for f in faults if f["kind"] == "crash"]
+        rf = [f for f in faults if f["kind"] == "redis-failover"]
+        return any(c["nth"] >= 3 and r.get("nth") == c["nth"] for c in crash for r in rf)
+
+    at = {"step": "appended", "node": "webapp-2", "nth": 18}
+    start = ({"kind": "crash", "arch": "new", **at, "duration": 6.7},
+             {"kind": "redis-failover", "arch": "new", **at, "duration": 15.9, "silent": True})
+    # the pair moves as one (18 → 9 → 4 → 3): one fault's nth alone would pull them apart
+    small, _, _ = shrink(start, "durability", *_fake(breaks)[:2], budget=500)
+    assert [(f["kind"], f["nth"], f["duration"]) for f in small] == [("crash", 3, 0.5), ("redis-failover", 3, 0.5)]
+
+
 def test_simplifications_never_grow_a_schedule():
     f = ({"kind": "degrade", "arch": "old", "at": 4.0, "duration": 2.0, "a": ["db"], "b": ["*"], "oneway": True,
           "latency": 0.5, "loss": 0.2, "dup": 0.1},)
