@@ -6,10 +6,98 @@ the storm benchmark. The CLI parses, calls this and prints; tests call it too.
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from sim import architectures
 from sim.errors import ChatsimError, WiringError
+
+MSG_ID = re.compile(r"client-[0-9]{1,7}:[0-9]{1,9}")
+
+
+@contextmanager
+def staged_output(final: Path) -> Iterator[Path]:
+    """All-or-nothing output: yield a fresh temporary directory beside
+    ``final`` (same file system); when the block ends normally, move every
+    file in it to the same relative path under ``final``; when it raises —
+    a bad input found late, Ctrl-C, SIGTERM — delete it, and any parent
+    directories this call created, so nothing is left half-written.
+
+    ``final`` is checked first (before any run): it must be a directory or
+    not exist, its nearest existing ancestor a writable directory. Existing
+    files under ``final`` are replaced one by one (``os.replace``), never the
+    directory as a whole: ``--out`` may name a directory holding other files."""
+    final = Path(final)
+    if final.exists() and not final.is_dir():
+        raise ChatsimError(f"--out {final}: exists and is not a directory")
+    ancestor = final.parent
+    missing = []
+    while not ancestor.exists():
+        missing.append(ancestor)
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ChatsimError(f"--out {final}: {ancestor} is not a directory")
+    try:
+        for d in reversed(missing):
+            d.mkdir()
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name[:40]}.", suffix=".part", dir=final.parent))
+    except OSError as e:
+        _remove_empty(missing)
+        raise ChatsimError(f"--out {final}: cannot write there: {e.strerror}") from None
+    try:
+        yield tmp
+        _commit(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(missing)
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _commit(tmp: Path, final: Path) -> None:
+    """Move ``tmp``'s files under ``final``; every destination is checked
+    before the first move, so a clash (a file where a directory goes, or the
+    reverse) moves nothing."""
+    files = sorted(p.relative_to(tmp) for p in tmp.rglob("*") if not p.is_dir())
+    for rel in files:
+        dest = final / rel
+        if dest.is_dir():
+            raise ChatsimError(f"--out {final}: {dest} is a directory where a file goes")
+        for parent in list(rel.parents)[:-1]:
+            if (final / parent).exists() and not (final / parent).is_dir():
+                raise ChatsimError(f"--out {final}: {final / parent} is a file where a directory goes")
+    try:
+        final.mkdir(exist_ok=True)
+        for rel in files:
+            (final / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp / rel, final / rel)
+    except OSError as e:
+        raise ChatsimError(f"--out {final}: cannot write there: {e.strerror}") from None
+
+
+def _remove_empty(dirs: list[Path]) -> None:
+    for d in dirs:  # innermost first
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
+
+def default_out(*parts: str) -> Path:
+    """``runs/<parts...>``: the default output of a command. Names are
+    validated to a safe set already; this refuses anything that would still
+    leave ``runs/`` (an absolute part, ``..``)."""
+    runs = Path("runs")
+    path = runs.joinpath(*parts)
+    if any(p in ("", ".", "..") or "/" in p or "\\" in p or p.startswith("/") for p in parts) \
+            or not path.resolve().is_relative_to(runs.resolve()):
+        raise ChatsimError(f"output name {'/'.join(parts)!r} would leave runs/; give --out")
+    return path
 
 
 def run_one(scn, arch: str, seed: int, out_dir: Path, plots: bool = False, journal: bool = True) -> dict:
@@ -20,14 +108,11 @@ def run_one(scn, arch: str, seed: int, out_dir: Path, plots: bool = False, journ
     pay for it): no journal.jsonl, and the network figures count nothing."""
     from invariants import check
     from reports.metrics import run_metrics
-    from sim.faults import FaultSpec
     from sim.history import parse_history
     from sim.runner import run
 
     cfg = scn.run_config(arch)
-    faults = [FaultSpec(**{k: (tuple(v) if isinstance(v, list) else v)
-                           for k, v in f.model_dump().items() if k != "arch"})
-              for f in scn.faults_for(arch)]
+    faults = scn.fault_specs(arch)
     try:
         output = run(scenario=scn.name, seed=seed, cfg=cfg, faults=faults, out=out_dir / "history.jsonl",
                      journal=journal)
@@ -68,10 +153,18 @@ def explain_msg(out_dir: Path, msg: str) -> Path:
     from reports import plots as P
     from reports.data import load_run
 
+    check_msg_id(msg)
     run = load_run(out_dir)
     if not any(op.value.get("msg") == msg for op in run.ops):
         raise ChatsimError(f"--explain: no message {msg!r} in this run (ids look like client-1:4)")
     return P.save(P.message_diagram(run, msg), out_dir / f"explain-{msg.replace(':', '_')}")[0]
+
+
+def check_msg_id(msg: str) -> str:
+    """A message id as chatsim writes them (``client-<n>:<k>``), or a one-line error."""
+    if not MSG_ID.fullmatch(msg):
+        raise ChatsimError(f"--explain {msg[:80]!r}: not a message id (ids look like client-1:4)")
+    return msg
 
 
 def bench_storm(clients: int = 10_000) -> dict:

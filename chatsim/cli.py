@@ -9,6 +9,7 @@ traceback, nothing written), 3 nothing violated but something undecided.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -19,11 +20,22 @@ from rich.table import Table
 
 from sim.errors import ChatsimError
 
-from .api import bench_storm, explain_msg, run_one
+from .api import bench_storm, check_msg_id, default_out, explain_msg, run_one, staged_output
 
 EXIT_OK, EXIT_VIOLATED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 
 out = Console(highlight=False)
+
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def term(text) -> str:
+    """Text from a file, safe for the terminal: C0/C1 control characters
+    (escape sequences, NUL, carriage returns) shown as ``\\xNN``, rich markup
+    escaped. Everything printed that came from a scenario, a history or the
+    command line goes through it."""
+    return escape(_CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text)))
 
 
 def exit_code(valid) -> int:
@@ -50,7 +62,7 @@ def verdict_table(result: dict, title: str, expected: dict | None = None) -> Tab
         t.add_column("expected")
     for name, r in result["invariants"].items():
         note = r.get("error") or r.get("reason") or ""
-        row = [name, _mark(r["valid"]), str(len(r["violations"])), note]
+        row = [term(name), _mark(r["valid"]), str(len(r["violations"])), term(note)]
         if expected is not None:
             row.append(_mark(expected.get(name, True)))
         t.add_row(*row)
@@ -61,7 +73,7 @@ def print_explanations(result: dict, limit: int = 5) -> None:
     from invariants import explain
 
     for line in explain(result, limit):
-        out.print(f"  [red]•[/] {line}", soft_wrap=True)
+        out.print(f"  [red]•[/] {term(line)}", soft_wrap=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,17 +93,25 @@ def scenarios() -> None:
     t.add_column("name")
     t.add_column("description")
     for name, desc in list_builtin():
-        t.add_row(escape(name), escape(desc))
+        t.add_row(term(name), term(desc))
     out.print(t)
     a = Table(title="architectures")
     a.add_column("name")
     a.add_column("description")
     a.add_column("send-path steps")
     a.add_column("component faults")
+    a.add_column("profiles")
     for arch in architectures.registry().values():
         a.add_row(escape(arch.name), escape(arch.description), " → ".join(arch.step_names()),
-                  ", ".join(arch.faults) or "-")
+                  ", ".join(arch.faults) or "-", ", ".join(arch.profiles) or "-")
     out.print(a)
+    p = Table(title="setting profiles (run/compare --profile NAME: applied before --set)")
+    for col in ("profile", "architecture", "overrides"):
+        p.add_column(col)
+    for arch in architectures.registry().values():
+        for name, overrides in arch.profiles.items():
+            p.add_row(escape(name), escape(arch.name), escape(" ".join(overrides)))
+    out.print(p)
 
 
 class ArchType(click.ParamType):
@@ -138,8 +158,11 @@ SCENARIO_HELP = "A built-in scenario name (see `chatsim scenarios`) or a path to
 
 
 def scenario_options(default_out: str):
-    """--seed, --out and --set, shared by run, compare and sweep."""
+    """--seed, --out, --set and --allow-large, shared by run, compare and sweep."""
     def wrap(f):
+        f = click.option("--allow-large", is_flag=True,
+                         help="Run a scenario past the size caps (clients, channels, memberships, sends; "
+                              "docs/scenarios.md).")(f)
         f = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                          help="Override a scenario setting, e.g. --set workload.rate=2 --set kafka.acks=1.")(f)
         f = click.option("--out", "out_dir", type=click.Path(file_okay=False),
@@ -149,15 +172,43 @@ def scenario_options(default_out: str):
     return wrap
 
 
-def _prepare(scenario_ref: str, overrides: tuple[str, ...]):
+def profile_option(f):
+    return click.option("--profile", metavar="NAME", default=None,
+                        help="A named setting profile of the architecture (see `chatsim scenarios`), "
+                             "applied before --set.")(f)
+
+
+def profile_overrides(profile: str | None, archs: list[str]) -> tuple[str, ...]:
+    """The ``--set`` overrides of ``profile`` from every chosen architecture
+    that declares it; a profile none of them declares is bad usage."""
+    from sim import architectures
+
+    if profile is None:
+        return ()
+    reg = architectures.registry()
+    found = [reg[a].profiles[profile] for a in archs if profile in reg[a].profiles]
+    if not found:
+        known = sorted({p for a in archs for p in reg[a].profiles})
+        raise click.BadParameter(f"{profile!r} is not a profile of {', '.join(archs)} "
+                                 f"(known: {', '.join(known) or 'none'})", param_hint="--profile")
+    return tuple(o for overrides in found for o in overrides)
+
+
+def _prepare(scenario_ref: str, overrides: tuple[str, ...], archs: list[str] = (), allow_large: bool = False):
+    """Load and validate the scenario, and wire each of ``archs`` without
+    running it (fault targets resolved): every input problem is found
+    before the first run and before anything is written."""
     from scenarios import load_scenario
 
-    return load_scenario(scenario_ref, list(overrides))
+    scn = load_scenario(scenario_ref, list(overrides), allow_large=allow_large)
+    for arch in archs:
+        scn.check_wiring(arch)
+    return scn
 
 
 def print_run(result: dict, out_dir: Path) -> None:
     r = result
-    out.print(verdict_table(r, f"{r['scenario']} / {r['arch']} / seed {r['seed']}", r["expected"]))
+    out.print(verdict_table(r, term(f"{r['scenario']} / {r['arch']} / seed {r['seed']}"), r["expected"]))
     m = r["metrics"]
     s = m["sends"]
     out.print(f"sends: {s['invoked']} invoked, {s['acked']} acked, {s['failed']} failed, {s['unknown']} unknown"
@@ -166,17 +217,17 @@ def print_run(result: dict, out_dir: Path) -> None:
     out.print(f"network messages per send: {m['network_messages_per_send']}   boots: {m['boots']} "
               f"({m['bytes_per_boot']:,} bytes each)   disconnects: {m['disconnects']}")
     print_explanations(r)
-    out.print(f"wrote {out_dir / 'history.jsonl'} and {out_dir / 'result.json'}"
+    out.print(f"wrote {term(out_dir / 'history.jsonl')} and {term(out_dir / 'result.json')}"
               + ("" if r["as_expected"] else "  [yellow](verdicts differ from the scenario's expectations)[/]"))
 
 
 def compare_table(results: dict, name: str, seed: int) -> Table:
     from reports.verdicts import invariant_names, metric_rows
 
-    t = Table(title=escape(f"{name} / seed {seed}: {' vs '.join(results)}"))
+    t = Table(title=term(f"{name} / seed {seed}: {' vs '.join(results)}"))
     t.add_column("")
     for arch in results:
-        t.add_column(escape(arch))
+        t.add_column(term(arch))
     for inv in invariant_names(list(results.values())):
         t.add_row(inv, *(f"{_mark(r['invariants'][inv]['valid'])} ({len(r['invariants'][inv]['violations'])})"
                          if inv in r["invariants"] else "-" for r in results.values()))
@@ -186,12 +237,18 @@ def compare_table(results: dict, name: str, seed: int) -> Table:
 
 
 def progress(what: str):
-    """A transient spinner on stderr for work that takes more than a moment."""
+    """A transient spinner on stderr for work that takes more than a moment;
+    nothing at all when stderr is not a terminal (a log, a pipe, a test), so
+    an error there stays the only line."""
+    from contextlib import nullcontext
+
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    if not Console(stderr=True).is_terminal:
+        return nullcontext()
     p = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                  console=Console(stderr=True), transient=True)
-    p.add_task(what, total=None)
+    p.add_task(term(what), total=None)
     return p
 
 
@@ -205,24 +262,37 @@ def _lat(p: dict) -> str:
 @scenario_options("runs/<scenario>/<arch>-seed<N>/")
 @click.option("--explain", "explain", metavar="MSG_ID", help="Also draw the message diagram of MSG_ID.")
 @click.option("--no-plots", is_flag=True, help="Skip the timeline plot (faster).")
+@profile_option
 def run_cmd(scenario: str, arch: str, seed: int, out_dir: str | None, overrides: tuple[str, ...],
-            explain: str | None, no_plots: bool) -> None:
+            allow_large: bool, explain: str | None, no_plots: bool, profile: str | None) -> None:
     """Run SCENARIO under one architecture and check the invariants.
 
-    SCENARIO is a built-in name or a path to a scenario file."""
-    scn = _prepare(scenario, overrides)
-    path = Path(out_dir) if out_dir else Path("runs") / scn.name / f"{arch}-seed{seed}"
-    with progress(f"running {scn.name} / {arch} / seed {seed}"):
-        result = run_one(scn, arch, seed, path, plots=not no_plots)
-    if not no_plots:
-        from reports.data import load_run
-        from reports.timeline import write_timeline
+    SCENARIO is a built-in name or a path to a scenario file. Every output
+    file appears at the end, or none does (bad input, Ctrl-C, SIGTERM)."""
+    if explain is not None:
+        check_msg_id(explain)
+    scn = _prepare(scenario, profile_overrides(profile, [arch]) + overrides, [arch], allow_large)
+    path = Path(out_dir) if out_dir else default_out(scn.name, f"{arch}-seed{seed}")
+    diagram = None
+    with staged_output(path) as tmp:
+        with progress(f"running {scn.name} / {arch} / seed {seed}"):
+            result = run_one(scn, arch, seed, tmp, plots=not no_plots)
+        if not no_plots:
+            from reports.data import load_run
+            from reports.timeline import write_timeline
 
-        write_timeline(load_run(path))
+            write_timeline(load_run(tmp))
+        if explain:
+            try:
+                diagram = explain_msg(tmp, explain).name
+            except ChatsimError as e:  # the run stands; its verdict decides the exit status
+                diagram = e
     print_run(result, path)
     _index(path)
-    if explain:
-        out.print(f"message diagram: {explain_msg(path, explain)} (and .svg)")
+    if isinstance(diagram, ChatsimError):
+        click.echo(f"chatsim: warning: {diagram}", err=True)
+    elif diagram:
+        out.print(f"message diagram: {term(path / diagram)} (and .svg)")
     sys.exit(exit_code(result["valid"]))
 
 
@@ -231,75 +301,98 @@ def run_cmd(scenario: str, arch: str, seed: int, out_dir: str | None, overrides:
 @click.option("--arch", "archs", type=ArchListType(), default=None,
               help="Architectures to compare, comma-separated (default: every registered one).")
 @scenario_options("runs/<scenario>/compare-seed<N>/")
+@profile_option
 def compare(scenario: str, archs: list[str] | None, seed: int, out_dir: str | None,
-            overrides: tuple[str, ...]) -> None:
+            overrides: tuple[str, ...], allow_large: bool, profile: str | None) -> None:
     """Run SCENARIO under several architectures on the same seed, workload
-    and fault schedule; write report.html and report.md."""
+    and fault schedule; write report.html and report.md (all of it, or
+    nothing: every architecture is wired before the first run). ``--profile``
+    applies to the architectures that declare it."""
     from reports.data import load_run
     from reports.report import write_reports
 
-    scn = _prepare(scenario, overrides)
-    path = Path(out_dir) if out_dir else Path("runs") / scn.name / f"compare-seed{seed}"
     archs = all_archs(archs)
+    scn = _prepare(scenario, profile_overrides(profile, archs) + overrides, archs, allow_large)
+    path = Path(out_dir) if out_dir else default_out(scn.name, f"compare-seed{seed}")
     results = {}
-    for arch in archs:
-        with progress(f"running {scn.name} / {arch} / seed {seed}"):
-            results[arch] = run_one(scn, arch, seed, path / arch, plots=True)
-    with progress("drawing the report"):
-        runs = [load_run(path / arch) for arch in archs]
-        html_path, md_path = write_reports(runs, path, {"name": scn.name, "description": scn.description})
+    with staged_output(path) as tmp:
+        for arch in archs:
+            with progress(f"running {scn.name} / {arch} / seed {seed}"):
+                results[arch] = run_one(scn, arch, seed, tmp / arch, plots=True)
+        with progress("drawing the report"):
+            runs = [load_run(tmp / arch) for arch in archs]
+            html_path, md_path = write_reports(runs, tmp, {"name": scn.name, "description": scn.description})
     out.print(compare_table(results, scn.name, seed))
-    out.print(f"wrote {html_path} and {md_path}")
+    out.print(f"wrote {term(path / html_path.name)} and {term(path / md_path.name)}")
     _index(path)
+
+
+def point_dir(name: str) -> str:
+    """A sweep point's directory name: its name with anything outside the
+    safe set (letters, digits, . _ + = -) replaced by ``_``."""
+    safe = re.sub(r"[^A-Za-z0-9._+=-]", "_", name)[:80]
+    return "_" + safe if safe.startswith(".") or not safe else safe
 
 
 @cli.command()
 @click.argument("scenario", metavar="SCENARIO")
 @scenario_options("runs/<scenario>/sweep-seed<N>/")
-def sweep(scenario: str, seed: int, out_dir: str | None, overrides: tuple[str, ...]) -> None:
+def sweep(scenario: str, seed: int, out_dir: str | None, overrides: tuple[str, ...], allow_large: bool) -> None:
     """Run SCENARIO at each value of its [sweep] (or each of its [[variants]])
-    under every registered architecture; write sweep.json and the sweep's plots."""
+    under every registered architecture; write sweep.json and the sweep's
+    plots. Every point is loaded and wired before the first run."""
     from reports import plots as P
     from reports import sweep as S
     from reports.data import load_run
     from scenarios import load_scenario
 
-    base = _prepare(scenario, overrides)
+    base = _prepare(scenario, overrides, allow_large=allow_large)
     if not base.points():
         raise ChatsimError(f"{base.source}: the scenario has no [sweep] or [[variants]] to run")
-    path = Path(out_dir) if out_dir else Path("runs") / base.name / f"sweep-seed{seed}"
+    archs = all_archs(None)
+    planned = []
+    for name, sets in base.points():  # validate every point before the first run
+        scn = load_scenario(scenario, list(overrides) + sets, allow_large=allow_large)
+        for arch in archs:
+            scn.check_wiring(arch)
+        planned.append((name, sets, scn))
+    dirs = [point_dir(name) for name, _, _ in planned]
+    if len(set(dirs)) < len(dirs):
+        raise ChatsimError(f"{base.source}: two sweep points share the directory name "
+                           f"{next(d for d in dirs if dirs.count(d) > 1)!r}")
+    numeric = base.sweep is not None and base.sweep.numeric()
+    path = Path(out_dir) if out_dir else default_out(base.name, f"sweep-seed{seed}")
     points, load = [], []
-    for name, sets in base.points():
-        scn = load_scenario(scenario, list(overrides) + sets)
-        point = {"name": name, "set": sets}
-        if base.sweep is not None:
-            point["value"] = float(sets[0].split("=", 1)[1])
-        for arch in all_archs(None):
-            safe = name.replace("/", "_").replace(" ", "_")
-            with progress(f"{base.name}: {name} / {arch}"):
-                r = run_one(scn, arch, seed, path / safe / arch)
-            m = r["metrics"]
-            point[arch] = {"valid": r["valid"], "bytes_per_boot": m["bytes_per_boot"],
-                           "time_to_usable_p50": m["time_to_usable"]["p50"],
-                           "time_to_usable_max": m["time_to_usable"]["p100"],
-                           "webapp_cpu_per_boot": m["webapp_cpu_per_boot"], "backend": m["backend"]["webapp"],
-                           "storm": m.get("storm"), "flannel": m["backend"].get("flannel")}
-            load.append((name, arch, m["backend"]["series"]["webapp_requests"][:int(scn.workload.duration
-                                                                                      + scn.workload.settle)]))
-        points.append(point)
-    doc = {"scenario": base.name, "seed": seed, "points": points}
-    if base.sweep is not None:
-        doc["fits"] = S.boot_fits(points)
-        P.save(S.boot_curve(points, base.sweep.key, doc["fits"]), path / "boot-curve")
-    faults = load_run(path / points[0]["name"].replace("/", "_").replace(" ", "_") / all_archs(None)[0]).faults()
-    P.save(S.backend_load(load, faults, f"{base.name}: web-app load"), path / "backend-load")
-    (path / "sweep.json").write_text(json.dumps(doc, indent=2))
+    with staged_output(path) as tmp:
+        for (name, sets, scn), d in zip(planned, dirs):
+            point = {"name": name, "dir": d, "set": sets}
+            if numeric:
+                point["value"] = float(sets[0].split("=", 1)[1])
+            for arch in archs:
+                with progress(f"{base.name}: {name} / {arch}"):
+                    r = run_one(scn, arch, seed, tmp / d / arch)
+                m = r["metrics"]
+                point[arch] = {"valid": r["valid"], "bytes_per_boot": m["bytes_per_boot"],
+                               "time_to_usable_p50": m["time_to_usable"]["p50"],
+                               "time_to_usable_max": m["time_to_usable"]["p100"],
+                               "webapp_cpu_per_boot": m["webapp_cpu_per_boot"], "backend": m["backend"]["webapp"],
+                               "storm": m.get("storm"), "flannel": m["backend"].get("flannel")}
+                load.append((name, arch, m["backend"]["series"]["webapp_requests"][:int(scn.workload.duration
+                                                                                          + scn.workload.settle)]))
+            points.append(point)
+        doc = {"scenario": base.name, "seed": seed, "points": points}
+        if numeric:
+            doc["fits"] = S.boot_fits(points)
+            P.save(S.boot_curve(points, base.sweep.key, doc["fits"]), tmp / "boot-curve")
+        faults = load_run(tmp / dirs[0] / archs[0]).faults()
+        P.save(S.backend_load(load, faults, f"{base.name}: web-app load"), tmp / "backend-load")
+        (tmp / "sweep.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
     out.print(sweep_table(doc))
     if "fits" in doc:
         for arch, f in doc["fits"].items():
             out.print(f"{arch}: boot bytes grow as size^{f['exponent_large']} for teams ≥ 10k "
                       f"(size^{f['exponent_all']} over the whole range)")
-    out.print(f"wrote {path / 'sweep.json'} and its plots")
+    out.print(f"wrote {term(path / 'sweep.json')} and its plots")
     _index(path)
 
 
@@ -313,15 +406,15 @@ def _index(path: Path) -> None:
 
 
 def sweep_table(doc: dict) -> Table:
-    t = Table(title=f"{doc['scenario']} sweep")
+    t = Table(title=term(f"{doc['scenario']} sweep"))
     t.add_column("point")
-    archs = [a for a in doc["points"][0] if a not in ("name", "set", "value")] if doc["points"] else []
+    archs = [a for a in doc["points"][0] if a not in ("name", "dir", "set", "value")] if doc["points"] else []
     for arch in archs:
-        t.add_column(f"{arch}: boot bytes")
+        t.add_column(term(f"{arch}: boot bytes"))
         t.add_column(f"{arch}: usable after (p50)")
         t.add_column(f"{arch}: backend peak req/s · boots/s · queue")
     for p in doc["points"]:
-        row = [p["name"]]
+        row = [term(p["name"])]
         for arch in archs:
             a = p[arch]
             storm = a["storm"] or {}
@@ -339,27 +432,31 @@ def sweep_table(doc: dict) -> Table:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the structure of result.json).")
 @click.option("--explain", "explain_id", metavar="MSG",
               help="Tell MSG's story: every op that mentions it, in order, and the invariants it breaks.")
-def check(history: str, as_json: bool, explain_id: str | None) -> None:
+@click.option("--max-bytes", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Refuse histories larger than N bytes (default 4 GiB).")
+def check(history: str, as_json: bool, explain_id: str | None, max_bytes: int | None) -> None:
     """Judge any history file in the DESIGN §6 format."""
-    from invariants import check_file, story, story_lines
+    from invariants import check_bytes, story, story_lines
+    from sim.history import MAX_BYTES, parse_history, read_history_bytes
 
-    h, result = check_file(history)
-    doc = {"scenario": h.meta.scenario, "arch": h.meta.arch, "seed": h.meta.seed, **result}
+    data = read_history_bytes(history, max_bytes or MAX_BYTES)
+    meta, result = check_bytes(data, history)
     if explain_id is not None:
-        s = story(h, result, explain_id)
+        s = story(parse_history(data, history, slim=True), result, explain_id)
         if not s["ops"]:
             raise ChatsimError(f"--explain: no op of {history} mentions {explain_id!r}")
         if as_json:
             click.echo(json.dumps({**s, "valid": result["valid"]}, indent=2))
         else:
-            out.print(f"{explain_id} in {history}:", soft_wrap=True, markup=False)
+            out.print(term(f"{explain_id} in {history}:"), soft_wrap=True)
             for line in story_lines(s):
-                out.print(f"  {line}", soft_wrap=True, markup=False)
+                out.print(f"  {term(line)}", soft_wrap=True)
         sys.exit(exit_code(result["valid"]))
     if as_json:
+        doc = {"scenario": meta.scenario, "arch": meta.arch, "seed": meta.seed, **result}
         click.echo(json.dumps(doc, indent=2))
     else:
-        out.print(verdict_table(result, f"{history}: {h.meta.scenario} / {h.meta.arch} / seed {h.meta.seed}"))
+        out.print(verdict_table(result, term(f"{history}: {meta.scenario} / {meta.arch} / seed {meta.seed}")))
         s = result["sends"]
         out.print(f"sends: {s['ok']} acked, {s['fail']} failed, {s['unknown']} unknown "
                   f"({s['recovered_unknown']} of them took effect); {result['ops']} ops")
@@ -566,6 +663,34 @@ def crashpoints_cmd(scenario, arch, nth_range, seed, out_dir, overrides, workers
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.option("--markdown", "as_md", is_flag=True, help="Print the table as markdown (docs/fidelity.md).")
+@click.option("--quick", is_flag=True, help="Only the checks a test can afford (skips the 100k-user boot).")
+def fidelity(as_json: bool, as_md: bool, quick: bool) -> None:
+    """Measure the model against Slack's published figures: each row a
+    figure, its source, chatsim's figure, the tolerance and whether it is
+    within. Exit 1 if any is not."""
+    from . import fidelity as F
+
+    with progress("measuring"):
+        rows = F.run_checks(quick=quick)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    elif as_md:
+        click.echo(F.markdown(rows), nl=False)
+    else:
+        t = Table(title="model fidelity")
+        for col in ("check", "published", "chatsim", "tolerance", "within"):
+            t.add_column(col)
+        for r in rows:
+            t.add_row(r["name"], escape(r["published"]), f"{r['chatsim']:g} {r['unit']}", r["tolerance"],
+                      "[green]yes[/]" if r["within"] else "[red]no[/]")
+        out.print(t)
+        out.print("sources: " + "; ".join(sorted({escape(r["source"]) for r in rows})), soft_wrap=True)
+    sys.exit(0 if all(r["within"] for r in rows) else 1)
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--quick", is_flag=True, help="Smaller sizes (for smoke tests).")
 @click.option("--storm", "storm_clients", type=click.IntRange(min=100), default=None,
@@ -595,22 +720,66 @@ def bench(as_json: bool, quick: bool, storm_clients: int | None) -> None:
     out.print(t)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so it unwinds like Ctrl-C:
+    staged outputs are deleted, partial files removed."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _safe_streams() -> None:
+    """Never fail on printing: a stream that cannot encode a character (an
+    ASCII locale, ``LC_ALL=C PYTHONUTF8=0``) shows it as an escape instead."""
+    for stream in (sys.stdout, sys.stderr):
+        enc = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if enc != "utf8" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a detached or closed stream: nothing to fix
+                pass
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: usage errors and ChatsimError become one line and exit 2."""
+    """Entry point: usage errors and ChatsimError become one line and exit 2;
+    Ctrl-C and SIGTERM remove what was being written and exit 128 + signal."""
+    import signal
+    import threading
+
+    _safe_streams()
+    old_term = None
+    if threading.current_thread() is threading.main_thread():
+        old_term = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         rv = cli.main(args=argv, prog_name="chatsim", standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.ClickException as e:
-        click.echo(f"chatsim: error: {e.format_message()}", err=True)
+        click.echo(f"chatsim: error: {_one_line(e.format_message())}", err=True)
         sys.exit(EXIT_USAGE)
-    except click.exceptions.Abort:
-        click.echo("chatsim: aborted", err=True)
-        sys.exit(EXIT_USAGE)
+    except (click.exceptions.Abort, KeyboardInterrupt) as e:
+        term_sig = isinstance(e, Terminated) or isinstance(e.__cause__ or e.__context__, Terminated)
+        signum = signal.SIGTERM if term_sig else signal.SIGINT
+        click.echo(f"chatsim: interrupted ({signal.Signals(signum).name}); nothing half-written was kept", err=True)
+        sys.exit(128 + int(signum))
     except ChatsimError as e:
-        click.echo(f"chatsim: error: {e}", err=True)
+        click.echo(f"chatsim: error: {_one_line(str(e))}", err=True)
         sys.exit(EXIT_USAGE)
+    except OSError as e:  # a file chatsim was told to read or write: the OS said no
+        where = f"{e.filename}: " if e.filename else ""
+        click.echo(f"chatsim: error: {_one_line(where + (e.strerror or str(e)))}", err=True)
+        sys.exit(EXIT_USAGE)
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _one_line(text: str) -> str:
+    """An error message as one line, control characters shown as escapes."""
+    text = " ".join(text.split())
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from sim.history import History, parse_history, read_history
+from sim.history import MAX_BYTES, History, Meta, parse_history, read_history_bytes
 
 from .index import Index, build
 
@@ -486,14 +486,15 @@ def check(history: History, names: list[str] | None = None) -> Result:
     return {"valid": valid, "invariants": results, "sends": sends, "ops": ix.ops}
 
 
-def check_bytes(data: bytes, name: str = "<history>") -> tuple[History, Result]:
+def check_bytes(data: bytes, name: str = "<history>") -> tuple[Meta, Result]:
+    """Check a whole history held in memory: ``(header, result)``."""
     h = parse_history(data, name, slim=True)
-    return h, check(h)
+    return h.meta, check(h)
 
 
-def check_file(path: str | Path) -> tuple[History, Result]:
-    h = read_history(path, slim=True)
-    return h, check(h)
+def check_file(path: str | Path, max_bytes: int = MAX_BYTES) -> tuple[Meta, Result]:
+    """``check_bytes`` of a file, read with the bounds of ``sim.history.read_history_bytes``."""
+    return check_bytes(read_history_bytes(path, max_bytes), str(path))
 
 
 def explain(result: Result, limit: int = 5) -> list[str]:

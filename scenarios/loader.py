@@ -24,33 +24,37 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from sim import config as C
 from sim.architectures import registry
-from sim.config import ClientSettings, NetworkSettings, RunConfig, Strict, Topology, Workload
-from sim.errors import ConfigError
+from sim.config import ClientSettings, Name, NetworkSettings, RunConfig, Strict, Topology, VariantName, Workload
+from sim.errors import ChatsimError, ConfigError
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
+MAX_FILE_BYTES = 1 << 20  # a scenario is a page of TOML; past 1 MiB it is not one
 
 
 class Fault(Strict):
     kind: str
     arch: str = Field("both", description="the architecture it applies to (a registered name), or \"both\" / \"all\"")
-    at: float | None = Field(None, ge=0)
-    step: str | None = None
-    node: str = "*"
-    nth: int = Field(1, ge=1)
-    duration: float | None = Field(None, gt=0)
-    targets: list[str] = []
-    a: list[str] = []
-    b: list[str] = []
+    at: float | None = Field(None, ge=0, le=3600)
+    step: str | None = Field(None, max_length=64)
+    node: str = Field("*", max_length=200)
+    nth: int = Field(1, ge=1, le=1_000_000)
+    duration: float | None = Field(None, gt=0, le=3600)
+    targets: list[str] = Field([], max_length=1000)
+    a: list[str] = Field([], max_length=1000)
+    b: list[str] = Field([], max_length=1000)
     oneway: bool = False
-    latency: float = Field(0.0, ge=0)
+    latency: float = Field(0.0, ge=0, le=60)
     loss: float = Field(0.0, ge=0, le=1)
-    dup: float = Field(0.0, ge=0, le=1)
-    skew: float = 0.0
+    dup: float = Field(0.0, ge=0, lt=1)
+    skew: float = Field(0.0, ge=-3600, le=3600)
     silent: bool = False
-    params: dict[str, int | float | str | bool] = {}  # component faults, e.g. kafka-leader-crash's partition
+    # component faults, e.g. kafka-leader-crash's partition; names and types
+    # are checked against the kind's declared params when the scenario is loaded
+    params: dict[str, int | float | str | bool] = Field({}, max_length=16)
 
     @field_validator("arch")
     @classmethod
@@ -86,18 +90,29 @@ class Expect(Strict):
 
 
 class Sweep(Strict):
-    key: str = Field(description="a --set key, e.g. topology.team.users")
-    values: list[float | int | str] = Field(min_length=2)
+    key: str = Field(max_length=200, description="a --set key, e.g. topology.team.users")
+    values: list[float | int | str] = Field(min_length=2, max_length=100)
+
+    @field_validator("values")
+    @classmethod
+    def _distinct(cls, v: list) -> list:
+        if len({str(x) for x in v}) < len(v):
+            raise ValueError("sweep values repeat (each point gets its own output directory)")
+        return v
+
+    def numeric(self) -> bool:
+        """Whether every value is a number (then the sweep has a curve and fits)."""
+        return all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in self.values)
 
 
 class Variant(Strict):
-    name: str
-    set: list[str] = []
+    name: VariantName
+    set: list[str] = Field([], max_length=100)
 
 
 class Scenario(Strict):
-    name: str
-    description: str
+    name: Name
+    description: str = Field(max_length=2000)
     topology: Topology = Topology()
     workload: Workload = Workload()
     faults: list[Fault] = []
@@ -107,7 +122,7 @@ class Scenario(Strict):
     arch_settings: dict[str, Any] = Field(default_factory=dict, exclude=True)
     expect: dict[str, Expect] = {}
     sweep: Sweep | None = None
-    variants: list[Variant] = []
+    variants: list[Variant] = Field([], max_length=100)
     source: str = Field("", exclude=True)
 
     @model_validator(mode="before")
@@ -130,6 +145,27 @@ class Scenario(Strict):
                 raise ValueError(_fmt(e, name, sep=".")) from None
         data["arch_settings"] = tables
         return data
+
+    @field_validator("variants")
+    @classmethod
+    def _variants_distinct(cls, v: list[Variant]) -> list[Variant]:
+        names = [x.name for x in v]
+        for n in names:
+            if names.count(n) > 1:
+                raise ValueError(f"two variants are named {n!r} (each gets its own output directory)")
+        return v
+
+    @model_validator(mode="after")
+    def _sizes_and_faults(self, info: ValidationInfo):
+        """The run's total size (unless ``allow_large`` is in the validation
+        context: ``--allow-large``) and faults that can fire at all."""
+        if not (info.context or {}).get("allow_large"):
+            check_size(self.topology, self.workload)
+        for i, f in enumerate(self.faults):
+            if f.at is not None and f.at >= self.workload.duration:
+                raise ValueError(f"faults.{i}: at = {f.at} is not before the workload ends "
+                                 f"(duration = {self.workload.duration}): it would never fire")
+        return self
 
     @field_validator("expect")
     @classmethod
@@ -160,8 +196,55 @@ class Scenario(Strict):
     def faults_for(self, arch: str) -> list[Fault]:
         return [f for f in self.faults if f.arch in (arch, "both", "all")]
 
+    def fault_specs(self, arch: str) -> list:
+        """``faults_for(arch)`` as the runner's ``FaultSpec`` values."""
+        from sim.faults import FaultSpec
+
+        return [FaultSpec(**{k: (tuple(v) if isinstance(v, list) else v)
+                             for k, v in f.model_dump().items() if k != "arch"})
+                for f in self.faults_for(arch)]
+
+    def check_fault_kinds(self) -> None:
+        """Each fault's kind, step and params against every architecture it
+        applies to (cheap: no system is built). A fault aimed at one design
+        must be that design's kind; one aimed at all must be known to each."""
+        from sim.runner import check_specs
+
+        for arch in registry():
+            try:
+                check_specs(registry()[arch], self.fault_specs(arch), self.run_config(arch))
+            except ChatsimError as e:
+                raise ConfigError(f"{self.source}: {e}") from None
+
+    def check_wiring(self, arch: str) -> None:
+        """Build ``arch``'s system without running it and resolve every fault
+        target against its nodes (``sim.runner.dry_wire``): a missing target
+        is found before anything runs or is written, naming the file."""
+        from sim.runner import dry_wire
+
+        try:
+            dry_wire(self.run_config(arch), self.fault_specs(arch))
+        except ChatsimError as e:
+            raise ConfigError(f"{self.source}: {e}") from None
+
     def expected(self, arch: str) -> dict[str, bool]:
         return (self.expect.get(arch) or Expect()).as_dict()
+
+
+def check_size(topology: Topology, workload: Workload) -> None:
+    """Refuse a run bigger than ``sim.config``'s caps (clients, channels,
+    memberships, expected sends): set-up and memory grow past them to minutes
+    and gigabytes. ``--allow-large`` (validation context ``allow_large``) skips it."""
+    clients = sum(g.count for g in topology.clients)
+    channels = len(topology.channels) + topology.auto_channels
+    memberships = sum(clients if ms == ["*"] else len(ms) for ms in topology.channels.values()) + (
+        clients if topology.auto_channels else 0)
+    sends = workload.rate * clients * workload.duration
+    for what, n, cap in (("clients", clients, C.MAX_CLIENTS), ("channels", channels, C.MAX_CHANNELS),
+                         ("channel memberships", memberships, C.MAX_MEMBERSHIPS),
+                         ("expected sends (rate × clients × duration)", round(sends), C.MAX_SENDS)):
+        if n > cap:
+            raise ValueError(f"{n:,} {what} exceed the cap of {cap:,} (give --allow-large to run it anyway)")
 
 
 def _fmt(e: ValidationError, where: str, sep: str = ": ") -> str:
@@ -181,19 +264,47 @@ def _fmt(e: ValidationError, where: str, sep: str = ": ") -> str:
     return f"{where}{sep}{key}: {msg}{shown}{more}"
 
 
-def _validate(raw: dict[str, Any], where: str) -> Scenario:
+def _validate(raw: dict[str, Any], where: str, allow_large: bool = False) -> Scenario:
     try:
-        return Scenario.model_validate({**raw, "source": where})
+        scn = Scenario.model_validate({**raw, "source": where}, context={"allow_large": allow_large})
     except ValidationError as e:
         raise ConfigError(_fmt(e, where)) from None
+    scn.check_fault_kinds()
+    return scn
 
 
 def list_builtin() -> list[tuple[str, str]]:
     out = []
     for p in sorted(BUILTIN_DIR.glob("*.toml")):
-        raw = tomllib.loads(p.read_text())
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
         out.append((raw.get("name", p.stem), raw.get("description", "")))
     return out
+
+
+def read_text(p: Path, what: str = "scenario") -> str:
+    """A regular file's text: at most ``MAX_FILE_BYTES``, UTF-8, or a one-line error.
+
+    Opened first and checked on the open descriptor (``fstat``), so a FIFO,
+    a device (``/dev/zero``) or a directory is refused before a byte is read,
+    and the read itself stops one byte past the cap."""
+    import os
+    import stat
+
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"{p}: not a regular file (a {what} must be a .toml file)")
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(f"{p.name}: larger than {MAX_FILE_BYTES:,} bytes: not a {what} file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p.name}: not UTF-8 (byte {e.start}: {data[e.start:e.start + 1]!r}); "
+                          f"save the file as UTF-8") from None
 
 
 def load_raw(ref: str) -> tuple[dict[str, Any], str]:
@@ -204,21 +315,20 @@ def load_raw(ref: str) -> tuple[dict[str, Any], str]:
         if not p.exists():
             names = ", ".join(n for n, _ in list_builtin())
             raise ConfigError(f"unknown scenario {ref!r} (built-in: {names}; or give a path to a .toml file)")
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
+    text = read_text(p)
     try:
         return tomllib.loads(text), p.name
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p.name}: malformed TOML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{p.name}: malformed TOML: nested too deeply") from None
 
 
-def load_scenario(ref: str, overrides: list[str] = ()) -> Scenario:
+def load_scenario(ref: str, overrides: list[str] = (), allow_large: bool = False) -> Scenario:
     raw, where = load_raw(ref)
-    scenario = _validate(raw, where)
+    scenario = _validate(raw, where, allow_large)
     if overrides:
-        scenario = _validate(apply_overrides(raw, overrides, where), where + " with --set")
+        scenario = _validate(apply_overrides(raw, overrides, where), where + " with --set", allow_large)
     return scenario
 
 

@@ -14,18 +14,54 @@ plain-data form written into the history header.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 REGIONS = ("us-east", "eu-west", "us-west", "sa-east", "ap-northeast", "ap-southeast")
 Region = Literal[REGIONS]  # type: ignore[valid-type]
 
 
 class Strict(BaseModel):
-    """Frozen, no unknown keys: a typo in a scenario file is an error naming the key."""
+    """Frozen, no unknown keys, finite numbers: a typo in a scenario file is an
+    error naming the key, and ``inf`` / ``nan`` are refused everywhere (an
+    infinite duration never ends; a NaN skew writes ``"ts": "nan"``). Every
+    numeric field also carries an upper bound (``le``/``lt``), listed in
+    docs/scenarios.md (generated from these models by ``docs/settings_table.py``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# Names that become file names, table titles, plot labels and Markdown: a
+# letter or digit, then letters, digits and . _ - (variants also + and =, as in
+# "jitter+throttle" and sweep points "users=100"). Everything that prints them
+# still escapes them; the set just keeps them out of trouble in the first place.
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+VARIANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]{0,63}")
+CHANNEL_RE = re.compile(r"[A-Za-z0-9#][A-Za-z0-9._#-]{0,79}")
+
+
+def _matching(pattern: re.Pattern, what: str, allowed: str):
+    def check(v: str) -> str:
+        if not pattern.fullmatch(v):
+            raise ValueError(f"{what} {v[:80]!r} is not allowed: {allowed}")
+        return v
+    return AfterValidator(check)
+
+
+_SAFE = "a letter or digit, then letters, digits and {} (at most {} characters)"
+Name = Annotated[str, _matching(NAME_RE, "name", _SAFE.format(". _ -", 64))]
+VariantName = Annotated[str, _matching(VARIANT_RE, "name", _SAFE.format(". _ - + =", 64))]
+ChannelName = Annotated[str, _matching(CHANNEL_RE, "channel name", "a letter, digit or #, then letters, digits "
+                                       "and . _ # - (at most 80 characters)")]
+
+# The total size a run may have unless the user says --allow-large: past these,
+# set-up time and memory grow to minutes and gigabytes (docs/scenarios.md).
+MAX_CLIENTS = 20_000
+MAX_CHANNELS = 20_000
+MAX_MEMBERSHIPS = 1_000_000  # sum of channel sizes
+MAX_SENDS = 2_000_000  # expected sends: rate × clients × duration
 
 
 class ClientGroup(Strict):
@@ -35,17 +71,27 @@ class ClientGroup(Strict):
 
 
 class Team(Strict):
-    users: int = Field(0, ge=0, description="team size for boot payloads (0: the simulated clients)")
-    channels: int = Field(0, ge=0, description="channels in the team (0: the simulated channels)")
-    members_per_channel: int = Field(0, ge=0)
-    directory: int = Field(0, ge=0, description="directory channels whose membership churns (boot consistency)")
+    users: int = Field(0, ge=0, le=1_000_000, description="team size for boot payloads (0: the simulated clients)")
+    channels: int = Field(0, ge=0, le=1_000_000, description="channels in the team (0: the simulated channels)")
+    members_per_channel: int = Field(0, ge=0, le=1_000_000)
+    directory: int = Field(0, ge=0, le=10_000,
+                           description="directory channels whose membership churns (boot consistency)")
+
+    @model_validator(mode="after")
+    def _relations(self):
+        if self.users and self.members_per_channel > self.users:
+            raise ValueError(f"team.members_per_channel ({self.members_per_channel}) exceeds team.users "
+                             f"({self.users})")
+        return self
 
 
 class Topology(Strict):
-    clients: list[ClientGroup] = Field(default_factory=lambda: [ClientGroup(count=4)])
+    clients: list[ClientGroup] = Field(default_factory=lambda: [ClientGroup(count=4)], min_length=1,
+                                       max_length=1000, description="client groups, named client-1.. in order")
     # channel name -> member client names; "*" means every client
-    channels: dict[str, list[str]] = Field(default_factory=lambda: {"C1": ["*"]})
-    auto_channels: int = Field(0, ge=0, description="also channels A0..A<n-1>; client-k is in A<k mod n>")
+    channels: dict[ChannelName, list[str]] = Field(default_factory=lambda: {"C1": ["*"]},
+                                                   description='channel name → member clients ("*": every one)')
+    auto_channels: int = Field(0, ge=0, le=1_000_000, description="also channels A0..A<n-1>; client-k is in A<k mod n>")
     team: Team = Team()
 
     def client_names(self) -> list[str]:
@@ -63,8 +109,19 @@ class Topology(Strict):
 
     @model_validator(mode="after")
     def _members_exist(self):
+        """Every member is a client; and the run does something: at least one
+        channel, none of them empty (a run with nobody to send to would report
+        "invariants hold" about nothing — refused rather than vacuously passed)."""
         names = set(self.client_names())
+        if not self.channels and not self.auto_channels:
+            raise ValueError("no channels: a run needs at least one channel with members "
+                             "(topology.channels or topology.auto_channels)")
+        if self.auto_channels > len(names):
+            raise ValueError(f"auto_channels ({self.auto_channels}) exceeds the clients ({len(names)}): "
+                             f"some channels would have no members")
         for ch, ms in self.channels.items():
+            if not ms:
+                raise ValueError(f"channel {ch}: no members (a channel nobody is in sends and receives nothing)")
             if ms == ["*"]:
                 continue
             for m in ms:
@@ -75,38 +132,47 @@ class Topology(Strict):
 
 
 class Workload(Strict):
-    rate: float = Field(0.5, gt=0, description="sends per second per client")
-    duration: float = Field(30.0, gt=0, description="seconds of workload")
-    settle: float = Field(15.0, ge=0, description="seconds after healing, before final reads")
-    text_bytes: int = Field(120, ge=1)
-    presence_rate: float = Field(0.05, ge=0, description="presence changes per second per client")
-    typing_rate: float = Field(0.2, ge=0, description="typing indicators per second per client")
-    directory_rate: float = Field(0.0, ge=0, description="directory joins/leaves per second per client")
+    rate: float = Field(0.5, gt=0, le=100, description="sends per second per client")
+    duration: float = Field(30.0, gt=0, le=3600, description="seconds of workload")
+    settle: float = Field(15.0, ge=0, le=600, description="seconds after healing, before final reads")
+    text_bytes: int = Field(120, ge=1, le=40_000, description="message size (Slack's limit is 40,000 characters)")
+    presence_rate: float = Field(0.05, ge=0, le=10, description="presence changes per second per client")
+    typing_rate: float = Field(0.2, ge=0, le=10, description="typing indicators per second per client")
+    directory_rate: float = Field(0.0, ge=0, le=10, description="directory joins/leaves per second per client")
 
 
 class NetworkSettings(Strict):
     loss: float = Field(0.0, ge=0, lt=1)
     dup: float = Field(0.0, ge=0, lt=1)
-    jitter_sigma: float = Field(0.15, ge=0)
-    keepalive: float = Field(10.0, gt=0)
-    rto_min: float = Field(0.2, gt=0)
-    connect_timeout: float = Field(3.0, gt=0)
+    jitter_sigma: float = Field(0.15, ge=0, le=3, description="lognormal sigma of one-way delay")
+    keepalive: float = Field(10.0, gt=0, le=600)
+    rto_min: float = Field(0.2, gt=0, le=60)
+    connect_timeout: float = Field(3.0, gt=0, le=120)
 
 
 class ClientSettings(Strict):
-    ack_timeout: float = Field(5.0, gt=0, description="WebSocket sends: wait for the channel server's ack")
-    http_timeout: float = Field(10.0, gt=0, description="HTTP sends: chat.postMessage client timeout")
-    max_attempts: int = Field(5, ge=1, description="HTTP sends: attempts per send before giving up")
-    backoff_base: float = Field(0.5, gt=0)
-    backoff_cap: float = Field(8.0, gt=0)
+    ack_timeout: float = Field(5.0, gt=0, le=300, description="WebSocket sends: wait for the channel server's ack")
+    http_timeout: float = Field(10.0, gt=0, le=300, description="HTTP sends: chat.postMessage client timeout")
+    max_attempts: int = Field(5, ge=1, le=100, description="HTTP sends: attempts per send before giving up")
+    backoff_base: float = Field(0.5, gt=0, le=60)
+    backoff_cap: float = Field(8.0, gt=0, le=600)
     jitter: bool = True
     mobile_loss: float = Field(0.0, ge=0, lt=1, description="access-link loss of mobile clients")
-    mobile_latency: float = Field(0.03, ge=0, description="extra one-way latency of mobile clients")
-    parse_desktop: float = Field(20e6, gt=0, description="boot payload parse rate, bytes/s")
-    parse_mobile: float = Field(4e6, gt=0)
-    read_timeout: float = Field(10.0, gt=0)
-    bandwidth_desktop: float = Field(6.25e6, gt=0, description="download bytes/s (50 Mbit/s)")
-    bandwidth_mobile: float = Field(1.25e6, gt=0, description="download bytes/s (10 Mbit/s)")
+    mobile_latency: float = Field(0.03, ge=0, le=10, description="extra one-way latency of mobile clients")
+    parse_desktop: float = Field(20e6, gt=0, le=1e12, description="boot payload parse rate, bytes/s")
+    parse_mobile: float = Field(4e6, gt=0, le=1e12)
+    read_timeout: float = Field(10.0, gt=0, le=300)
+    bandwidth_desktop: float = Field(6.25e6, gt=0, le=1e12, description="download bytes/s (50 Mbit/s)")
+    bandwidth_mobile: float = Field(1.25e6, gt=0, le=1e12, description="download bytes/s (10 Mbit/s)")
+
+
+class HealthSettings(Strict):
+    """How discovery finds a dead channel server (Consul-style active checks)."""
+
+    interval: float = Field(5.0, ge=0.01, le=600, description="seconds between checks of each channel server")
+    timeout: float = Field(1.0, gt=0, le=600, description="a check not answered within this fails")
+    failures: int = Field(3, ge=1, le=100, description="consecutive failed checks before the server leaves the ring")
+    passes: int = Field(1, ge=1, le=100, description="consecutive passed checks before it rejoins")
 
 
 class RunConfig(BaseModel):

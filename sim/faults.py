@@ -62,6 +62,10 @@ class FaultKind:
     end_name: str
     params: dict[str, type] = field(default_factory=dict)
     doc: str = ""
+    # check(spec, cfg) -> a problem in a few words, or None: what a spec needs
+    # beyond its params' types (targets, a param in range of the settings),
+    # asked when the scenario is loaded so a bad fault never fires mid-run
+    check: Callable[[FaultSpec, Any], str | None] | None = None
 
 
 def _targets(nem: "Nemesis", spec: FaultSpec, hit: Node | None) -> list[Node]:
@@ -147,13 +151,40 @@ def _skew_end(nem, spec, nodes):
     return {"node": ",".join(_names(nodes))}
 
 
+def needs_targets(spec: FaultSpec, cfg: Any) -> str | None:
+    """A timed fault has no node that fired it: it needs ``targets``."""
+    if not spec.targets and spec.step is None:
+        return "needs targets (or a step trigger, whose node it then hits)"
+    return None
+
+
+def needs_groups(spec: FaultSpec, cfg: Any) -> str | None:
+    if not spec.a or not spec.b:
+        return "needs both groups a and b"
+    return None
+
+
+def in_range(param: str, count: Callable[[Any], int], what: str) -> Callable[[FaultSpec, Any], str | None]:
+    """A check for an index param: ``0 <= params[param] < count(cfg.arch)``."""
+    def check(spec: FaultSpec, cfg: Any) -> str | None:
+        n = count(cfg.arch)
+        v = spec.params.get(param, 0)
+        if not 0 <= v < n:
+            return f"params.{param} = {v}, but there are {n} {what} (0..{n - 1})"
+        return None
+    return check
+
+
 KERNEL_KINDS: dict[str, FaultKind] = {
-    "crash": FaultKind(_crash_start, _crash_end, "restart",
+    "crash": FaultKind(_crash_start, _crash_end, "restart", check=needs_targets,
                        doc="crash targets (or the node that reached the step); restart after duration"),
-    "pause": FaultKind(_pause_start, _pause_end, "resume", doc="hang targets, state kept"),
-    "partition": FaultKind(_partition_start, _partition_end, "heal", doc="cut a from b (oneway: only a → b)"),
-    "degrade": FaultKind(_degrade_start, _degrade_end, "degrade-end", doc="extra latency, loss, dup on a ↔ b"),
-    "skew": FaultKind(_skew_start, _skew_end, "skew-end", doc="offset the targets' local clocks by skew seconds"),
+    "pause": FaultKind(_pause_start, _pause_end, "resume", doc="hang targets, state kept", check=needs_targets),
+    "partition": FaultKind(_partition_start, _partition_end, "heal", doc="cut a from b (oneway: only a → b)",
+                           check=needs_groups),
+    "degrade": FaultKind(_degrade_start, _degrade_end, "degrade-end", doc="extra latency, loss, dup on a ↔ b",
+                         check=needs_groups),
+    "skew": FaultKind(_skew_start, _skew_end, "skew-end", doc="offset the targets' local clocks by skew seconds",
+                      check=needs_targets),
 }
 
 

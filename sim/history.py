@@ -23,6 +23,7 @@ from __future__ import annotations
 import gc
 import operator
 import os
+import stat
 from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
@@ -148,12 +149,17 @@ def parse_history(data: bytes, name: str = "<history>", slim: bool = False) -> H
         meta = _meta_decoder.decode(head)
     except msgspec.DecodeError as e:
         raise HistoryError(f"{name}: line 1: bad meta header: {e}") from None
+    except RecursionError:
+        raise HistoryError(f"{name}: line 1: bad meta header: JSON nested too deeply") from None
     decoder = _slim_decoder if slim else _op_decoder
     gc_was = gc.isenabled()
     gc.disable()  # millions of small acyclic objects: collection passes are pure cost
     try:
         try:
             ops = decoder.decode_lines(body)
+        except RecursionError:
+            _find_bad_line(body, name, decoder)
+            raise  # pragma: no cover - _find_bad_line always raises
         except msgspec.DecodeError:
             if not slim:
                 _find_bad_line(body, name, decoder)
@@ -183,7 +189,7 @@ def _slim_from_full(body: bytes, name: str) -> list[SlimOp]:
     (validated: a bad one is bad input) and every other op an empty one."""
     try:
         full = _op_decoder.decode_lines(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         _find_bad_line(body, name, _op_decoder)
         raise  # pragma: no cover - _find_bad_line always raises
     empty = SlimValue()
@@ -207,14 +213,62 @@ def _find_bad_line(body: bytes, name: str, decoder: msgspec.json.Decoder) -> Non
             decoder.decode(line)
         except msgspec.DecodeError as e:
             raise HistoryError(f"{name}: line {lineno}: {e}") from None
+        except RecursionError:
+            raise HistoryError(f"{name}: line {lineno}: JSON nested too deeply") from None
     raise HistoryError(f"{name}: undecodable content")
 
 
-def read_history(path: str | os.PathLike[str], slim: bool = False) -> History:
-    """Read and validate a history file; errors name the file and line."""
+# Reading is bounded (hostile input): a history is a regular file of at most
+# MAX_BYTES (``chatsim check --max-bytes`` overrides it), lines of at most
+# MAX_LINE_BYTES, UTF-8 throughout; JSON nesting deeper than msgspec's
+# recursion limit is an error naming the line, not a RecursionError.
+MAX_BYTES = 4 << 30
+MAX_LINE_BYTES = 256 << 20
+
+
+def read_history_bytes(path: str | os.PathLike[str], max_bytes: int = MAX_BYTES) -> bytes:
+    """The bytes of a history file, bounded: a regular file (not a FIFO,
+    device or directory), at most ``max_bytes``, lines of at most
+    ``MAX_LINE_BYTES``, valid UTF-8. Errors name the file (and line)."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        st = os.stat(p)
     except OSError as e:
         raise HistoryError(f"{p}: cannot read: {e.strerror}") from None
-    return parse_history(data, str(p), slim)
+    if not stat.S_ISREG(st.st_mode):
+        raise HistoryError(f"{p}: not a regular file")
+    if st.st_size > max_bytes:
+        raise HistoryError(f"{p}: {st.st_size} bytes, over the limit of {max_bytes} (raise it with --max-bytes)")
+    try:
+        with open(p, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as e:
+        raise HistoryError(f"{p}: cannot read: {e.strerror}") from None
+    if len(data) > max_bytes:  # it grew while we looked
+        raise HistoryError(f"{p}: over the limit of {max_bytes} bytes (raise it with --max-bytes)")
+    check_bounds(data, str(p))
+    return data
+
+
+def check_bounds(data: bytes, name: str) -> None:
+    """Line length and UTF-8, checked at C speed (``bytes`` methods)."""
+    if len(data) > MAX_LINE_BYTES:
+        start = 0
+        lineno = 1
+        while start < len(data):
+            end = data.find(b"\n", start)
+            end = len(data) if end < 0 else end
+            if end - start > MAX_LINE_BYTES:
+                raise HistoryError(f"{name}: line {lineno}: longer than {MAX_LINE_BYTES} bytes")
+            start, lineno = end + 1, lineno + 1
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = data.count(b"\n", 0, e.start) + 1
+            raise HistoryError(f"{name}: line {line}: not UTF-8 (byte {data[e.start]:#04x})") from None
+
+
+def read_history(path: str | os.PathLike[str], slim: bool = False, max_bytes: int = MAX_BYTES) -> History:
+    """Read and validate a history file; errors name the file and line."""
+    return parse_history(read_history_bytes(path, max_bytes), str(path), slim)

@@ -59,28 +59,42 @@ from simpy.events import Timeout
 from .errors import WiringError
 from .kernel import Node, NodeCrashed, Simulation
 
-# Round-trip times between regions, seconds (DESIGN §3).
+# Round-trip times between regions, seconds: every pair the model names
+# (DESIGN §3 for the us-east rows; the rest are AWS inter-region ping medians,
+# us-east-1, eu-west-1, us-west-1, sa-east-1, ap-northeast-1, ap-southeast-1,
+# as cloudping.co and latency.bluegoat.net report them; docs/network.md).
 DEFAULT_RTT: dict[tuple[str, str], float] = {
     ("us-east", "eu-west"): 0.080,
     ("us-east", "us-west"): 0.087,
     ("us-east", "sa-east"): 0.120,
     ("us-east", "ap-northeast"): 0.145,
     ("us-east", "ap-southeast"): 0.217,
+    ("eu-west", "us-west"): 0.137,
+    ("eu-west", "sa-east"): 0.180,
+    ("eu-west", "ap-northeast"): 0.212,
+    ("eu-west", "ap-southeast"): 0.170,
+    ("us-west", "sa-east"): 0.180,
+    ("us-west", "ap-northeast"): 0.108,
+    ("us-west", "ap-southeast"): 0.170,
+    ("sa-east", "ap-northeast"): 0.257,
+    ("sa-east", "ap-southeast"): 0.327,
+    ("ap-northeast", "ap-southeast"): 0.070,
 }
 INTRA_REGION_RTT = 0.001
 
 
 def region_rtt(a: str, b: str, table: dict[tuple[str, str], float] = DEFAULT_RTT) -> float:
-    """RTT between two regions; pairs not in the table go through us-east."""
+    """RTT between two regions, looked up in either order; a pair the table
+    lacks is a wiring error (no guessing a route)."""
     if a == b:
         return INTRA_REGION_RTT
-    if (a, b) in table:
-        return table[(a, b)]
-    if (b, a) in table:
-        return table[(b, a)]
-    if "us-east" in (a, b):
-        raise WiringError(f"no RTT known between regions {a!r} and {b!r}")
-    return region_rtt(a, "us-east", table) + region_rtt("us-east", b, table)
+    rtt = table.get((a, b))
+    if rtt is None:
+        rtt = table.get((b, a))
+    if rtt is None:
+        known = sorted({r for pair in table for r in pair})
+        raise WiringError(f"no RTT known between regions {a!r} and {b!r} (known regions: {', '.join(known)})")
+    return rtt
 
 
 @dataclass(frozen=True)

@@ -96,17 +96,50 @@ def fault_kinds(arch: Architecture) -> dict:
     return {**KERNEL_KINDS, **arch.faults}
 
 
-def check_wiring(sim: Simulation, arch: Architecture, faults: list[FaultSpec]) -> None:
+def check_specs(arch: Architecture, faults: list[FaultSpec], cfg: RunConfig | None = None) -> None:
+    """What can be checked of a fault schedule without building a system:
+    each kind known to ``arch``, each step one of its steps, each param
+    declared by the kind with the declared type, and the kind's own ``check``
+    (targets present, an index param in range of ``cfg``'s settings)."""
     steps = arch.step_names()
     kinds = fault_kinds(arch)
     for f in faults:
         if f.kind not in kinds:
             raise WiringError(f"unknown fault kind {f.kind!r} for architecture {arch.name} "
                               f"(known: {', '.join(sorted(kinds))})")
+        kind = kinds[f.kind]
+        if f.step is not None and f.step not in steps:
+            raise WiringError(f"fault {f.kind} at step {f.step!r}: {arch.name}'s steps are {', '.join(steps)}")
+        for name, value in f.params.items():
+            want = kind.params.get(name)
+            if want is None:
+                known = ", ".join(kind.params) or "none"
+                raise WiringError(f"fault {f.kind}: unknown param {name!r} (its params: {known})")
+            if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
+                raise WiringError(f"fault {f.kind}: params.{name} must be {want.__name__} (got {value!r})")
+        problem = kind.check(f, cfg) if kind.check is not None and cfg is not None else None
+        if problem:
+            raise WiringError(f"fault {f.kind} ({arch.name}): {problem}")
+
+
+def dry_wire(cfg: RunConfig, faults: list[FaultSpec]) -> None:
+    """Build ``cfg``'s system in a throwaway simulation (nothing recorded,
+    nothing written, no time passes) and check the schedule's wiring against
+    its nodes. Skipped when no fault names a node (nothing to resolve)."""
+    arch = architectures.get(cfg.arch_name)
+    check_specs(arch, faults, cfg)
+    if not any(f.targets or f.a or f.b or f.step is not None for f in faults):
+        return
+    sim = Simulation(0)
+    Network(sim, NetConfig(**cfg.network.model_dump(), journal=False))
+    arch.build(sim, cfg)
+    check_wiring(sim, arch, faults)
+
+
+def check_wiring(sim: Simulation, arch: Architecture, faults: list[FaultSpec]) -> None:
+    check_specs(arch, faults)
+    for f in faults:
         if f.step is not None:
-            if f.step not in steps:
-                raise WiringError(f"fault {f.kind} at step {f.step!r}: {arch.name}'s steps are "
-                                  f"{', '.join(steps)}")
             if not any(fnmatchcase(n, f.node) for n in sim.nodes):
                 raise WiringError(f"fault {f.kind} at step {f.step}: node {f.node!r} matches no node")
         for group in (f.targets, f.a, f.b):

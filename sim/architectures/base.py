@@ -51,6 +51,9 @@ class Architecture:
     client: type
     faults: Mapping[str, FaultKind] = field(default_factory=dict)
     doc: str = ""  # a docs page, for `chatsim scenarios`
+    # named setting profiles: name -> ``--set`` overrides, applied before the
+    # user's own (``chatsim run --profile NAME``), e.g. a deployment's known settings
+    profiles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def step_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.steps)

@@ -1,13 +1,28 @@
 """Service discovery (a Consul-like node): the channel-server ring and the
-Redis primary, from heartbeats.
+Redis primary.
 
-Channel servers and Redis nodes send a heartbeat datagram every 0.5 s. A
-channel server silent for ``reassign_delay`` (~20 s) leaves the ring and its
-channels move to the next server on the consistent-hash ring; it rejoins
-when its heartbeats resume. A Redis primary silent for ``failover_delay`` is
-replaced by its replica (Sentinel-style promotion); when the old primary
-returns it is told to replicate from the new one, which discards what it
-had. Web apps and gateways poll ``discovery.get``.
+Channel servers are found dead by active health checks, as a Consul agent
+runs them: every ``health.interval`` discovery sends each server a ``health``
+request; one not answered within ``health.timeout`` (a hung or vanished
+host) or refused (a crashed process) fails the check. After
+``health.failures`` consecutive failures the server leaves the ring and its
+channels move to the next server on the consistent-hash ring; after
+``health.passes`` consecutive passes it rejoins. Any answer passes — an
+``unknown_method`` error too: the check asks whether the process serves
+requests at all (Consul's TCP check), not what it thinks of itself.
+
+So a failed server is replaced after between ``(failures - 1)·interval +
+timeout`` and ``failures·interval + timeout`` (where the crash falls in the
+check cycle), plus the time for the new ring to reach the web apps. They
+learn it by a *blocking query* (Consul's ``?index=&wait=``): ``discovery.get``
+with the version the asker knows parks until the ring or the Redis primary
+changes, or ``wait`` passes; so a change propagates in one network delay and
+an idle cluster costs one round trip per ``wait``.
+
+Redis nodes send a heartbeat datagram every 0.5 s (Sentinel's pings); a
+primary silent for ``failover_delay`` is replaced by its replica; when the
+old primary returns it is told to replicate from the new one, which discards
+what it had.
 
 The discovery service itself is assumed to be a healthy quorum: it is not a
 fault target.
@@ -21,6 +36,7 @@ from ..kernel import Node, stable_hash
 
 VNODES = 32
 HEARTBEAT = 0.5
+WATCH_WAIT = 10.0  # a blocking query's longest wait (Consul's default is 5 min; shorter keeps views fresh after a partition)
 
 
 def ring_owner(ring: tuple[str, ...], channel: str) -> str | None:
@@ -46,22 +62,25 @@ def _points(ring: tuple[str, ...]) -> tuple[list[int], list[str]]:
 class Discovery(Node):
     role = "discovery"
 
-    def __init__(self, sim, name, region, *, servers: list[str], redis: list[str], reassign_delay: float,
-                 failover_delay: float):
+    def __init__(self, sim, name, region, *, servers: list[str], redis: list[str], health, failover_delay: float):
         super().__init__(sim, name, region)
         self.servers = list(servers)
         self.redis_nodes = list(redis)
-        self.reassign_delay = reassign_delay
+        self.health = health
         self.failover_delay = failover_delay
 
     def reset_volatile(self):
-        self.last_seen = {n: 0.0 for n in self.servers + self.redis_nodes}
+        self.last_seen = {n: 0.0 for n in self.redis_nodes}
+        self.in_ring = {s: True for s in self.servers}
         self.ring = tuple(self.servers)
         self.primary = self.redis_nodes[0] if self.redis_nodes else None
         self.version = 0
+        self.watchers: list = []  # blocking queries waiting for a change
 
     def start(self):
         self.spawn(self.watch())
+        for s in self.servers:
+            self.spawn(self.check(s))
 
     def on_message(self, conn, msg):
         if msg.kind == "heartbeat":
@@ -70,19 +89,43 @@ class Discovery(Node):
     def alive(self, node: str, within: float) -> bool:
         return self.env.now - self.last_seen.get(node, -1e9) <= within
 
+    def changed(self) -> None:
+        self.version += 1
+        watchers, self.watchers = self.watchers, []
+        for ev in watchers:
+            if not ev.triggered:
+                ev.succeed()
+
+    def check(self, server: str):
+        """The health check of one channel server, staggered in the cycle."""
+        h = self.health
+        net = self.sim.network
+        passes = failures = 0
+        yield from self.sleep(self.sim.rng(f"{self.name}/check/{server}").uniform(0, h.interval))
+        while True:
+            reply = yield net.request(self, server, "health", {}, size=40, timeout=h.timeout)
+            if reply.status in ("ok", "error"):
+                passes, failures = passes + 1, 0
+            else:
+                passes, failures = 0, failures + 1
+            member = self.in_ring[server]
+            if (member and failures >= h.failures) or (not member and passes >= h.passes):
+                self.in_ring[server] = not member
+                self.ring = tuple(s for s in self.servers if self.in_ring[s])
+                self.sim.record(self.name, "event", "ring", {"ring": list(self.ring), "node": server,
+                                                              "joined": not member})
+                self.changed()
+            yield from self.sleep(h.interval)
+
     def watch(self):
         net = self.sim.network
         while True:
             yield from self.sleep(0.25)
-            ring = tuple(s for s in self.servers if self.alive(s, self.reassign_delay))
-            if ring != self.ring:
-                self.ring = ring
-                self.version += 1
             if self.primary and not self.alive(self.primary, self.failover_delay):
                 candidates = [r for r in self.redis_nodes if r != self.primary and self.alive(r, 1.5)]
                 if candidates:
                     old, self.primary = self.primary, candidates[0]
-                    self.version += 1
+                    self.changed()
                     net.request(self, self.primary, "redis.promote", {}, timeout=2.0)
                     self.spawn(self.demote_when_back(old))
 
@@ -97,9 +140,22 @@ class Discovery(Node):
                     return
 
     def view(self, req):
+        """The ring and the Redis primary; with ``version`` and ``wait``, a
+        blocking query: answered when the view differs from that version."""
+        known, wait = req.payload.get("version"), req.payload.get("wait", 0.0)
+        if wait and known == self.version:
+            yield park(self, self.watchers, wait)
         return "ok", {"ring": self.ring, "redis": self.primary, "version": self.version}, 200
 
     HANDLERS = {"discovery.get": view}
+
+
+def park(node: Node, watchers: list, wait: float):
+    """An event that fires when a change wakes ``watchers`` or after ``wait``."""
+    ev = node.env.event()
+    watchers.append(ev)
+    node.env.timeout(wait).callbacks.append(lambda _e: ev.triggered or ev.succeed())
+    return ev
 
 
 def heartbeat_loop(node: Node, target: str):
@@ -113,8 +169,11 @@ def heartbeat_loop(node: Node, target: str):
 class ClusterView:
     """Mixin for nodes that cache where things are: Kafka partition leaders
     (from the controller) and the channel-server ring and Redis primary (from
-    discovery). ``refresh_view`` asks both; ``view_loop`` does so every second.
-    The node sets ``controller`` and ``discovery`` (names) in its constructor."""
+    discovery). ``refresh_view`` asks both at once (after an error);
+    ``view_loop`` keeps a blocking query open on each, so a change arrives
+    in one network delay and an idle view costs a round trip per
+    ``WATCH_WAIT``. The node sets ``controller`` and ``discovery`` (names)
+    in its constructor."""
 
     controller: str
     discovery: str
@@ -123,18 +182,31 @@ class ClusterView:
         self.leaders: dict[int, str | None] = {}
         self.ring: tuple[str, ...] = ()
         self.redis: str | None = None
+        self.versions = {"kafka.metadata": None, "discovery.get": None}
+
+    def _ask(self, kind: str, wait: float):
+        target = self.controller if kind == "kafka.metadata" else self.discovery
+        reply = yield self.sim.network.request(self, target, kind, {"version": self.versions[kind], "wait": wait},
+                                               timeout=wait + 1.0)
+        if reply.status != "ok":
+            return False
+        body = reply.payload
+        self.versions[kind] = body["version"]
+        if kind == "kafka.metadata":
+            self.leaders = {p: lead for p, (lead, _) in body["leaders"].items()}
+        else:
+            self.ring, self.redis = body["ring"], body["redis"]
+        return True
 
     def refresh_view(self):
-        net = self.sim.network
-        meta = yield net.request(self, self.controller, "kafka.metadata", {}, timeout=1.0)
-        if meta.status == "ok":
-            self.leaders = {p: lead for p, (lead, _) in meta.payload["leaders"].items()}
-        disc = yield net.request(self, self.discovery, "discovery.get", {}, timeout=1.0)
-        if disc.status == "ok":
-            self.ring = disc.payload["ring"]
-            self.redis = disc.payload["redis"]
+        yield from self._ask("kafka.metadata", 0.0)
+        yield from self._ask("discovery.get", 0.0)
 
     def view_loop(self):
+        self.spawn(self._watch("kafka.metadata"))
+        yield from self._watch("discovery.get")
+
+    def _watch(self, kind: str):
         while True:
-            yield from self.refresh_view()
-            yield from self.sleep(1.0)
+            if not (yield from self._ask(kind, WATCH_WAIT)):
+                yield from self.sleep(1.0)

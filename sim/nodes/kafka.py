@@ -3,27 +3,52 @@
 Theory of operation
 -------------------
 Each partition has ``replication`` replicas, a leader and an ISR (in-sync
-replicas). Logs are durable (a broker restart keeps them). Followers pull
-from the leader every ``fetch_interval``; the leader tracks each follower's
-log end offset (LEO) and when it was last caught up, drops a follower from
-the ISR after ``replica_lag_max`` without catching up, and adds it back once
-it has. The high watermark (HW) is the smallest LEO in the ISR; consumers
-(the job workers) only see records below the HW.
+replicas). Logs are durable (a broker restart keeps them); every record
+carries the leader epoch it was written in, and epochs only grow along a log.
+
+Replication is pull. A follower fetches from the leader's log end; a fetch
+with nothing new *parks* at the leader until a record is appended or
+``replica_fetch_wait_max`` passes (``replica.fetch.wait.max.ms``), so an idle
+partition costs one round trip per wait, not one per poll. The leader tracks
+each follower's log end offset (LEO) and when it last caught up. The high
+watermark (HW) is the smallest LEO in the ISR; consumers (the job workers)
+only see records below it, and their fetches park the same way until the HW
+moves or ``fetch.max.wait.ms`` passes.
+
+ISR changes go through the controller (``AlterPartition``, KIP-497 / KRaft).
+The controller's ISR is the committed one; the leader proposes a change with
+the partition epoch it knows, at most one in flight, and adopts it only when
+the controller answers (a stale proposal is rejected). While a change is in
+flight the leader advances the HW over the *maximal* ISR (committed ∪
+proposed): a follower being dropped still holds the HW back until the
+controller has agreed it is out, so a clean election — which picks from the
+controller's ISR — never picks a replica that lacks an acked record.
 
 ``acks``: with ``all`` the leader answers a produce once every ISR member
-has the record (and refuses with ``NOT_ENOUGH_REPLICAS``, a definite error,
-when the ISR is smaller than ``min_insync``; if the ISR shrinks below it
-while a produce waits, the answer is ``NOT_ENOUGH_REPLICAS_AFTER_APPEND``,
-outcome unknown); with ``1`` it answers as soon
-as its own log has it — an acked record that no follower fetched is lost if
-the leader dies.
+has the record. It refuses with ``NOT_ENOUGH_REPLICAS`` (definite: nothing
+appended) when the committed ISR is smaller than ``min_insync``; if the ISR
+shrank below it while the produce waited, the answer is
+``NOT_ENOUGH_REPLICAS_AFTER_APPEND`` (appended, outcome unknown). With ``1``
+it answers as soon as its own log has it — an acked record that no follower
+fetched is lost if the leader dies. ``PRODUCE_ERRORS`` is the table.
 
-The controller (KRaft quorum, assumed healthy) watches broker heartbeats. A
-broker silent for ``election_delay`` loses its leaderships: the new leader is
-an alive ISR member (clean), or — with ``unclean_election`` — any alive
-replica, even one far behind, whose log becomes the truth. A returning
-broker follows, truncating its log where it diverges from the leader's
-(leader-epoch based, as in KIP-101), so what only it had is gone.
+The controller (KRaft quorum, assumed healthy) watches broker heartbeats
+(every ``heartbeat_interval``). A broker silent for ``election_delay`` is
+fenced: it leaves every ISR and loses its leaderships. The new leader is an
+alive member of the committed ISR (clean), or — with ``unclean_election`` —
+any alive replica, even one far behind, whose log becomes the truth.
+
+Divergence (KIP-101 / KIP-279, as Kafka ≥ 2.7 does it inside the fetch,
+KIP-595): every fetch carries the epoch of the fetcher's last record. The
+leader looks up the largest epoch ≤ it in its own log and where that epoch
+ends; if the fetcher's log goes beyond that, the answer is *diverging* with
+(epoch, end offset), the follower truncates to the smaller of that end and
+its own end of that epoch, and fetches again — round after round, so a log
+that diverged several epochs deep is cut back to the common prefix. A
+consumer gets the same answer and, like a KIP-320 consumer with a reset
+policy, seeks back to the first offset known to diverge (recorded as a
+``truncation`` event); an offset beyond the log is ``OFFSET_OUT_OF_RANGE``
+and the consumer applies ``auto.offset.reset``.
 
 Each record carries the channel's sequence number (assigned by the leader
 from its log: it is the log order) and, with ``ts_source = "kafka"``, its ts
@@ -32,10 +57,20 @@ from its log: it is the log order) and, with ``ts_source = "kafka"``, its ts
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from ..kernel import Node
+from .discovery import park
 from .protocol import Chat, fmt_ts
+
+# Produce errors: error code -> definite (True: definitely not appended).
+PRODUCE_ERRORS: dict[str, bool] = {
+    "NOT_LEADER": True,  # refused before appending: retry at the new leader
+    "NOT_ENOUGH_REPLICAS": True,  # refused before appending: the ISR is too small
+    "NOT_ENOUGH_REPLICAS_AFTER_APPEND": False,  # appended, then the ISR shrank: may survive
+    "NOT_LEADER_OR_FOLLOWER": False,  # appended, then the leadership moved: may survive
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,21 +80,37 @@ class Record:
     chat: Chat
 
 
+def _epoch_of(r: Record) -> int:
+    return r.epoch
+
+
 def epoch_end(log: list[Record], epoch: int | None) -> int:
-    """First offset after the last record of ``epoch`` (KIP-101), i.e. where a
-    follower whose last record has that epoch must truncate to."""
+    """First offset after the last record of an epoch ≤ ``epoch`` (KIP-101):
+    where the ``epoch`` range of the log ends. Epochs never decrease along a
+    log, so this is a binary search."""
     if epoch is None:
         return 0
-    for r in log:
-        if r.epoch > epoch:
-            return r.offset
-    return len(log)
+    return bisect_right(log, epoch, key=_epoch_of)
+
+
+def diverging(log: list[Record], offset: int, last_epoch: int | None) -> tuple[int | None, int] | None:
+    """Whether a fetcher whose log ends at ``offset`` with a record of
+    ``last_epoch`` has records this log lacks: ``None`` if its log is a
+    prefix of ours as far as epochs tell, else (the largest epoch ≤
+    ``last_epoch`` we have, the offset where it ends here)."""
+    if offset == 0 or last_epoch is None:  # nothing to compare (a consumer reset by policy)
+        return None
+    end = epoch_end(log, last_epoch)
+    epoch = log[end - 1].epoch if end else None
+    if epoch == last_epoch and end >= offset:
+        return None
+    return epoch, end
 
 
 class Broker(Node):
     role = "kafka"
 
-    def __init__(self, sim, name, region, *, controller: str, replicas: dict[int, list[str]], cfg: dict):
+    def __init__(self, sim, name, region, *, controller: str, replicas: dict[int, list[str]], cfg):
         super().__init__(sim, name, region)
         self.controller = controller
         self.replicas = {p: rs for p, rs in replicas.items() if name in rs}
@@ -69,9 +120,14 @@ class Broker(Node):
 
     def reset_volatile(self):
         self.view: dict[int, tuple[str | None, int]] = {}  # p -> (leader, epoch), from the controller
-        self.isr: dict[int, set[str]] = {}  # as leader
+        self.isr: dict[int, set[str]] = {}  # as leader: the committed ISR
+        self.pepoch: dict[int, int] = {}  # as leader: the partition epoch of that ISR
+        self.pending: dict[int, frozenset[str] | None] = {}  # as leader: an ISR change in flight
         self.follower: dict[int, dict[str, list[float]]] = {}  # as leader: p -> f -> [leo, caught_up_at]
-        self.waiters: dict[int, list] = {}
+        self.waiters: dict[int, list] = {}  # acks=all produces waiting for the HW
+        self.parked_replicas: dict[int, list] = {}  # follower fetches waiting for an append
+        self.parked_consumers: dict[int, list] = {}  # consumer fetches waiting for the HW
+        self.role_change: dict[int, object] = {}  # fetchers with nobody to follow wait on these
         self.chan_seq: dict[int, dict[str, int]] = {}
         self.last_ts: dict[int, float] = {}
 
@@ -87,12 +143,22 @@ class Broker(Node):
     def is_leader(self, p: int) -> bool:
         return self.view.get(p, (None, 0))[0] == self.name
 
+    def maximal_isr(self, p: int) -> set[str]:
+        pending = self.pending.get(p)
+        return self.isr[p] | pending if pending else self.isr[p]
+
     # -- roles from the controller --------------------------------------------------
-    def become(self, p: int, leader: str | None, epoch: int, isr: list[str]) -> None:
+    def become(self, p: int, leader: str | None, epoch: int, isr: list[str], pepoch: int) -> None:
         was_leader = self.is_leader(p)
+        same_term = was_leader and leader == self.name and self.view[p][1] == epoch
         self.view[p] = (leader, epoch)
+        if same_term:  # an ISR change the controller made (a fenced follower left)
+            if pepoch > self.pepoch[p]:
+                self.isr[p], self.pepoch[p], self.pending[p] = set(isr), pepoch, None
+                self.advance_hw(p)
+            return
         if leader == self.name:
-            self.isr[p] = set(isr)
+            self.isr[p], self.pepoch[p], self.pending[p] = set(isr), pepoch, None
             now = self.env.now
             self.follower[p] = {f: [0, now] for f in self.replicas[p] if f != self.name}
             seqs: dict[str, int] = {}
@@ -105,19 +171,43 @@ class Broker(Node):
             for _, ev in self.waiters.pop(p, []):
                 if not ev.triggered:
                     ev.succeed(False)
+            self.wake(self.parked_replicas, p)
+            self.wake(self.parked_consumers, p)
+        self.wake(self.role_change, p)
+
+    @staticmethod
+    def wake(parked: dict, p: int) -> None:
+        evs = parked.pop(p, None)
+        if evs is None:
+            return
+        for ev in (evs if isinstance(evs, list) else [evs]):
+            if not ev.triggered:
+                ev.succeed()
 
     # -- requests --------------------------------------------------------------------
     def leader_and_isr(self, req):
-        for part, leader, epoch, isr in req.payload["partitions"]:
+        for part, leader, epoch, isr, pepoch in req.payload["partitions"]:
             if part in self.replicas and epoch >= self.view.get(part, (None, -1))[1]:
-                self.become(part, leader, epoch, isr)
+                self.become(part, leader, epoch, isr, pepoch)
         return "ok", {}, 40
 
     def on_produce(self, req):
         return (yield from self.produce(req.payload))
 
     def on_fetch(self, req):
-        return self.serve_fetch(req.payload)
+        """A fetch; one that finds nothing new waits (long poll) up to ``wait``."""
+        p = req.payload
+        arrived = self.env.now
+        reply = self.serve_fetch(p, arrived)
+        wait = p.get("wait", 0.0)
+        if wait and reply[0] == "ok" and not reply[1].get("records") and "diverging" not in reply[1]:
+            parked = self.parked_consumers if p.get("replica") is None else self.parked_replicas
+            yield park(self, parked.setdefault(p["partition"], []), wait)
+            # the follower was caught up when its fetch *arrived*, not when the
+            # wait ended (Kafka's followerFetchTimeMs): a partitioned follower's
+            # parked fetch must not keep it in the ISR
+            reply = self.serve_fetch(p, arrived)
+        return reply
 
     HANDLERS = {"kafka.leader_and_isr": leader_and_isr, "kafka.produce": on_produce, "kafka.fetch": on_fetch}
 
@@ -142,6 +232,7 @@ class Broker(Node):
         chat = Chat(post.channel, post.msg, post.text, post.sender, ts, seq)
         offset = len(log)
         log.append(Record(offset, self.view[part][1], chat))
+        self.wake(self.parked_replicas, part)
         self.advance_hw(part)
         if acks_all and self.durable["hw"][part] <= offset:
             ev = self.env.event()
@@ -156,42 +247,39 @@ class Broker(Node):
             self.step("replicated", msg=post.msg)
         return "ok", {"offset": offset, "ts": ts, "seq": seq, "chat": chat}, 60
 
-    def serve_fetch(self, p):
+    def serve_fetch(self, p, arrived: float):
         part = p["partition"]
         if not self.is_leader(part):
             return "error", {"error": "NOT_LEADER"}, 40
         log = self.log(part)
         offset = p["offset"]
+        div = diverging(log, offset, p.get("last_epoch"))
+        if div is not None:
+            return "ok", {"diverging": div, "hw": self.durable["hw"][part]}, 60
         hw = self.durable["hw"][part]
         who = p.get("replica")
         if who is None:  # a consumer: committed records only
             if offset > len(log):
-                return "error", {"error": "OFFSET_OUT_OF_RANGE", "leo": hw}, 40
+                return "error", {"error": "OFFSET_OUT_OF_RANGE", "hw": hw}, 40
             recs = log[offset:min(hw, offset + 200)]
             return "ok", {"records": recs, "hw": hw}, 60 + sum(r.chat.size for r in recs)
-        last_epoch = p.get("last_epoch")
-        if 0 < offset <= len(log) and log[offset - 1].epoch == last_epoch and last_epoch == self.view[part][1]:
-            end = offset  # the follower's last record is ours, from this epoch: nothing diverges
-        else:
-            end = epoch_end(log, last_epoch)
-        if end < offset:
-            return "ok", {"truncate": end, "hw": hw}, 60
-        st = self.follower[part].setdefault(who, [0, self.env.now])
+        st = self.follower[part].setdefault(who, [0, arrived])
         st[0] = offset
         if offset >= len(log):
-            st[1] = self.env.now
-            if who not in self.isr[part]:
-                self.isr[part].add(who)
-                self.alter_isr(part)
+            st[1] = max(st[1], arrived)
+            if (who not in self.maximal_isr(part) and self.pending.get(part) is None
+                    and offset >= self.durable["hw"][part]):
+                self.propose_isr(part, self.isr[part] | {who})
         self.advance_hw(part)
         recs = log[offset:offset + 500]
         return "ok", {"records": recs, "hw": self.durable["hw"][part]}, 60 + sum(r.chat.size for r in recs)
 
     def advance_hw(self, p: int) -> None:
         leo = len(self.log(p))
-        hw = min([leo] + [self.follower[p].get(f, [0])[0] for f in self.isr[p] if f != self.name])
+        hw = min([leo] + [self.follower[p].get(f, [0])[0] for f in self.maximal_isr(p) if f != self.name])
         if hw > self.durable["hw"][p]:
             self.durable["hw"][p] = hw
+            self.wake(self.parked_consumers, p)
         waiters = self.waiters.get(p)
         if waiters:
             keep = []
@@ -202,50 +290,69 @@ class Broker(Node):
                     keep.append((off, ev))
             self.waiters[p] = keep
 
-    def alter_isr(self, p: int) -> None:
-        leader, epoch = self.view[p]
-        self.sim.network.request(self, self.controller, "kafka.alter_isr",
-                                 {"partition": p, "epoch": epoch, "isr": sorted(self.isr[p])}, timeout=2.0)
+    # -- ISR changes through the controller (AlterPartition) --------------------------
+    def propose_isr(self, p: int, isr: set[str]) -> None:
+        self.pending[p] = frozenset(isr)
+        self.spawn(self.alter_partition(p, self.view[p][1], self.pepoch[p], sorted(isr)))
+
+    def alter_partition(self, p: int, epoch: int, pepoch: int, isr: list[str]):
+        reply = yield self.sim.network.request(
+            self, self.controller, "kafka.alter_partition",
+            {"partition": p, "leader": self.name, "epoch": epoch, "pepoch": pepoch, "isr": isr}, timeout=2.0)
+        if self.view.get(p) != (self.name, epoch) or self.pepoch.get(p) != pepoch:
+            return  # superseded while in flight: the controller's push is the truth
+        self.pending[p] = None
+        if reply.status == "ok":
+            self.isr[p], self.pepoch[p] = set(reply.payload["isr"]), reply.payload["pepoch"]
+        self.advance_hw(p)
 
     # -- loops -------------------------------------------------------------------------
     def heartbeats(self):
         net = self.sim.network
         while True:
             net.send_datagram(self, self.controller, "heartbeat", {"incarnation": self.incarnation}, 40)
-            yield from self.sleep(0.5)
+            yield from self.sleep(self.cfg.heartbeat_interval)
 
     def isr_watch(self):
-        """As leader: drop followers that have not caught up for replica_lag_max."""
+        """As leader: propose dropping followers that have not caught up for
+        ``replica_lag_max`` (``replica.lag.time.max.ms``)."""
         while True:
-            yield from self.sleep(0.5)
+            yield from self.sleep(self.cfg.replica_lag_max / 2)
+            now = self.env.now
             for p in list(self.isr):
-                if not self.is_leader(p):
+                if not self.is_leader(p) or self.pending.get(p) is not None:
                     continue
-                now = self.env.now
                 lagging = {f for f in self.isr[p] if f != self.name
                            and now - self.follower[p].get(f, [0, now])[1] > self.cfg.replica_lag_max}
                 if lagging:
-                    self.isr[p] -= lagging
-                    self.alter_isr(p)
-                    self.advance_hw(p)
+                    self.propose_isr(p, self.isr[p] - lagging)
 
     def fetcher(self, p: int):
-        """As follower: pull from the leader, truncating where logs diverge."""
+        """As follower: pull from the leader (long poll), truncating where logs diverge."""
         net = self.sim.network
+        cfg = self.cfg
         while True:
-            yield from self.sleep(self.cfg.fetch_interval)
             leader, _ = self.view.get(p, (None, 0))
             if leader is None or leader == self.name:
+                ev = self.role_change.get(p)
+                if ev is None:
+                    ev = self.role_change[p] = self.env.event()
+                yield ev
                 continue
             log = self.log(p)
             reply = yield net.request(self, leader, "kafka.fetch",
                                       {"partition": p, "offset": len(log), "replica": self.name,
-                                       "last_epoch": log[-1].epoch if log else None}, size=80, timeout=1.0)
+                                       "last_epoch": log[-1].epoch if log else None,
+                                       "wait": cfg.replica_fetch_wait_max},
+                                      size=80, timeout=cfg.replica_fetch_wait_max + cfg.request_timeout)
             if reply.status != "ok" or self.view.get(p, (None, 0))[0] != leader:
+                if reply.status != "ok":
+                    yield from self.sleep(cfg.fetch_backoff)
                 continue
             body = reply.payload
-            if "truncate" in body:
-                del log[body["truncate"]:]
+            if "diverging" in body:
+                epoch, end = body["diverging"]
+                del log[min(end, epoch_end(log, epoch)):]
                 self.durable["hw"][p] = min(self.durable["hw"][p], len(log))
                 continue
             for r in body["records"]:
@@ -255,20 +362,24 @@ class Broker(Node):
 
 
 class Controller(Node):
-    """Partition leadership and ISR (a KRaft quorum, assumed healthy)."""
+    """Partition leadership and the committed ISR (a KRaft quorum, assumed
+    healthy). Per partition: [leader, leader epoch, ISR, partition epoch];
+    the partition epoch grows with every change, so a leader's proposal made
+    against an older state is rejected (``INVALID_UPDATE_VERSION``)."""
 
     role = "kafka-controller"
 
-    def __init__(self, sim, name, region, *, brokers: list[str], replicas: dict[int, list[str]], cfg: dict):
+    def __init__(self, sim, name, region, *, brokers: list[str], replicas: dict[int, list[str]], cfg):
         super().__init__(sim, name, region)
         self.brokers = list(brokers)
         self.replicas = replicas
         self.cfg = cfg
-        self.durable["state"] = {p: [rs[0], 0, list(rs)] for p, rs in replicas.items()}  # leader, epoch, isr
+        self.durable["state"] = {p: [rs[0], 0, list(rs), 0] for p, rs in replicas.items()}
 
     def reset_volatile(self):
         self.seen = {b: (0.0, 0) for b in self.brokers}  # last heartbeat, incarnation
         self.alive = {b: True for b in self.brokers}
+        self.watchers: list = []  # metadata requests waiting for a leader change (blocking queries)
 
     def start(self):
         self.spawn(self.watch())
@@ -286,7 +397,7 @@ class Controller(Node):
     def push(self, broker: str, parts=None) -> None:
         """Send a broker the leader and ISR of its partitions."""
         st = self.durable["state"]
-        rows = [(p, st[p][0], st[p][1], st[p][2]) for p in (parts or self.replicas) if broker in self.replicas[p]]
+        rows = [(p, *st[p]) for p in (parts or self.replicas) if broker in self.replicas[p]]
         if rows:
             self.sim.network.request(self, broker, "kafka.leader_and_isr", {"partitions": rows}, timeout=2.0)
 
@@ -295,56 +406,78 @@ class Controller(Node):
             if self.alive[b]:
                 self.push(b, [p])
 
+    def elect(self, p: int, leader: str | None, isr: list[str], clean: bool) -> None:
+        st = self.durable["state"][p]
+        st[:] = [leader, st[1] + 1, isr, st[3] + 1]
+        self.sim.record("kafka-controller", "event", "election",
+                        {"partition": p, "leader": leader, "epoch": st[1], "clean": clean})
+        self.announce(p)
+        watchers, self.watchers = self.watchers, []
+        for ev in watchers:
+            if not ev.triggered:
+                ev.succeed()
+
     def revive(self, broker: str) -> None:
         st = self.durable["state"]
         for p, rs in self.replicas.items():
             if broker in rs and st[p][0] is None and broker in st[p][2]:
-                st[p] = [broker, st[p][1] + 1, [broker]]  # the last ISR member comes back
-                self.sim.record("kafka-controller", "event", "election",
-                                {"partition": p, "leader": broker, "epoch": st[p][1], "clean": True})
-                self.announce(p)
+                self.elect(p, broker, [broker], True)  # the last ISR member comes back
         self.push(broker)
 
     def watch(self):
         while True:
-            yield from self.sleep(0.25)
+            yield from self.sleep(min(0.25, self.cfg.election_delay / 2 or 0.25))
             for b in self.brokers:
                 if self.alive[b] and self.env.now - self.seen[b][0] > self.cfg.election_delay:
                     self.alive[b] = False
                     self.fail_over(b)
 
     def fail_over(self, dead: str) -> None:
+        """Fence ``dead``: out of every ISR, its leaderships to others."""
         st = self.durable["state"]
         for p, rs in self.replicas.items():
-            leader, epoch, isr = st[p]
+            leader, epoch, isr, pepoch = st[p]
             if dead not in rs:
                 continue
             if leader != dead:
-                if dead in isr:
-                    st[p] = [leader, epoch, [b for b in isr if b != dead]]
+                if dead in isr and leader is not None:
+                    st[p] = [leader, epoch, [b for b in isr if b != dead], pepoch + 1]
                     self.announce(p)
                 continue
             clean = [b for b in isr if b != dead and self.alive[b]]
             if clean:
-                st[p] = [clean[0], epoch + 1, clean]
+                self.elect(p, clean[0], clean, True)
             elif self.cfg.unclean_election and any(self.alive[b] for b in rs if b != dead):
                 new = next(b for b in rs if b != dead and self.alive[b])
-                st[p] = [new, epoch + 1, [new]]
+                self.elect(p, new, [new], False)
             else:
-                st[p] = [None, epoch + 1, [dead]]  # offline until an ISR member returns
-            self.sim.record("kafka-controller", "event", "election",
-                            {"partition": p, "leader": st[p][0], "epoch": st[p][1], "clean": bool(clean)})
-            self.announce(p)
+                self.elect(p, None, [dead], False)  # offline until an ISR member returns
 
     def metadata(self, req):
-        return "ok", {"leaders": {part: (s[0], s[1]) for part, s in self.durable["state"].items()}}, 200
+        """Partition leaders; with ``version`` (the sum of leader epochs the
+        asker knows) and ``wait``, a blocking query answered on a change."""
+        if req.payload.get("wait") and req.payload.get("version") == self.version():
+            yield park(self, self.watchers, req.payload["wait"])
+        return "ok", {"leaders": {part: (s[0], s[1]) for part, s in self.durable["state"].items()},
+                      "version": self.version()}, 200
 
-    def alter_isr(self, req):
+    def version(self) -> int:
+        return sum(s[1] for s in self.durable["state"].values())
+
+    def alter_partition(self, req):
+        """AlterPartition: the leader's proposed ISR, accepted only against the
+        current leader epoch and partition epoch, and only with live brokers."""
         p = req.payload
-        st = self.durable["state"]
-        part = p["partition"]
-        if st[part][1] == p["epoch"]:
-            st[part][2] = list(p["isr"])
-        return "ok", {}, 40
+        st = self.durable["state"][p["partition"]]
+        if st[0] != p["leader"] or st[1] != p["epoch"]:
+            return "error", {"error": "FENCED_LEADER_EPOCH"}, 40
+        if st[3] != p["pepoch"]:
+            return "error", {"error": "INVALID_UPDATE_VERSION"}, 40
+        if not all(self.alive.get(b, False) for b in p["isr"]):
+            return "error", {"error": "INELIGIBLE_REPLICA"}, 40
+        st[2], st[3] = list(p["isr"]), st[3] + 1
+        self.sim.record("kafka-controller", "event", "isr",
+                        {"partition": p["partition"], "isr": st[2], "epoch": st[1]})
+        return "ok", {"isr": st[2], "pepoch": st[3]}, 40
 
-    HANDLERS = {"kafka.metadata": metadata, "kafka.alter_isr": alter_isr}
+    HANDLERS = {"kafka.metadata": metadata, "kafka.alter_partition": alter_partition}

@@ -1,15 +1,28 @@
 """The team: its size, the boot payloads it implies, and its directory.
 
-Payload model (DESIGN §5, issue 7)::
+Payload model (issue 14; docs/fidelity.md checks it against Slack's figures)
+-----------------------------------------------------------------------------
+Both boots are built from what they carry, term by term::
 
-    rtm.start bytes = users·profile + channels·(info + members·id)
+    rtm.start = BOOT_BASE                         self, team, prefs, bots, emoji
+              + users · USER_OBJECT               every user, full profile
+              + channels · CHANNEL_OBJECT         every public channel
+              + own member ids · MEMBER_ID        members of the user's channels
 
-with compact user objects (``PROFILE_BYTES``) so that a 100k-user team whose
-membership grows with its size (channels = users/20, members per channel =
-users/40) boots with ≈ 118 MB, the member lists (quadratic in the team size)
-dominating from about 10k users on. Flannel's
-initial payload is the user's own channels and a handful of profiles; the
-rest is fetched lazily.
+    Flannel   = BOOT_BASE
+              + own channels · CHANNEL_OBJECT     only the user's channels
+              + own member ids · MEMBER_ID        (for mentions, presence)
+              + FLANNEL_PROFILES · USER_OBJECT    the users the first view shows;
+                                                  the rest are fetched lazily
+
+Membership: a user is in ``CHANNELS_PER_USER`` channels, one of them the
+team-wide #general; a team has ``users/20`` channels (unless given), so a
+channel has ``CHANNELS_PER_USER · users / channels`` members on average.
+rtm.start grows with the team (every profile: ~1 KB each, so ~100 MB at
+100k users); Flannel's payload grows only with the member lists of the
+user's own channels, #general chief among them. The sizes of the objects
+are those of Slack's Web API JSON (a user object with its profile and
+image URLs is ~1 KB).
 
 The *directory* is the team state that boot consistency is about: a few
 directory channels and their members (among the simulated clients), changed
@@ -23,11 +36,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-PROFILE_BYTES = 50  # a compact user object: id, name, flags
-CHANNEL_INFO_BYTES = 100
-MEMBER_ID_BYTES = 9  # "U01ABCDEF"
-FLANNEL_BASE_BYTES = 2000
-FLANNEL_PROFILES = 50  # profiles in the initial payload (the rest on demand)
+BOOT_BASE_BYTES = 20_000  # self, team, prefs, bots, custom emoji index
+USER_OBJECT_BYTES = 900  # a user object: id, names, tz, flags, profile fields, image URLs
+PROFILE_BYTES = USER_OBJECT_BYTES  # what a lazy profile fetch brings
+CHANNEL_OBJECT_BYTES = 300  # id, name, created, creator, topic, purpose, flags, counts
+MEMBER_ID_BYTES = 12  # '"U01ABCDEF",'
+CHANNELS_PER_USER = 20
+FLANNEL_PROFILES = 100  # profiles in Flannel's initial payload (the rest on demand)
 
 
 @dataclass(frozen=True)
@@ -38,19 +53,25 @@ class TeamSize:
 
     @classmethod
     def derive(cls, users: int, channels: int = 0, members: int = 0) -> "TeamSize":
-        """Membership grows with size unless channels/members are given."""
-        return cls(users, channels or max(1, users // 20), members or max(2, min(users, users // 40)))
-
-    def rtm_start_bytes(self) -> int:
-        return self.users * PROFILE_BYTES + self.channels * (CHANNEL_INFO_BYTES
-                                                             + self.members_per_channel * MEMBER_ID_BYTES)
+        """``users/20`` channels of ``CHANNELS_PER_USER·users/channels``
+        members each, unless given."""
+        channels = channels or max(1, users // 20)
+        return cls(users, channels, members or max(2, min(users, CHANNELS_PER_USER * users // channels)))
 
     def channels_per_user(self) -> int:
         return min(self.channels, math.ceil(self.channels * self.members_per_channel / max(1, self.users)))
 
+    def own_member_ids(self) -> int:
+        """Member ids of one user's channels: #general (everyone) and the rest."""
+        return self.users + max(0, self.channels_per_user() - 1) * self.members_per_channel
+
+    def rtm_start_bytes(self) -> int:
+        return (BOOT_BASE_BYTES + self.users * USER_OBJECT_BYTES + self.channels * CHANNEL_OBJECT_BYTES
+                + self.own_member_ids() * MEMBER_ID_BYTES)
+
     def flannel_boot_bytes(self) -> int:
-        return (FLANNEL_BASE_BYTES + self.channels_per_user() * CHANNEL_INFO_BYTES
-                + min(self.users, FLANNEL_PROFILES) * PROFILE_BYTES)
+        return (BOOT_BASE_BYTES + self.channels_per_user() * CHANNEL_OBJECT_BYTES
+                + self.own_member_ids() * MEMBER_ID_BYTES + min(self.users, FLANNEL_PROFILES) * USER_OBJECT_BYTES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ Redis primary's host vanishes; discovery promotes the replica) and
 from __future__ import annotations
 
 from ...config import RunConfig
-from ...faults import FaultKind
+from ...faults import FaultKind, in_range
 from ...kernel import Simulation
 from ...nodes.db import DB
 from ...nodes.discovery import Discovery, ring_owner
@@ -55,7 +55,7 @@ def build(sim: Simulation, cfg: RunConfig) -> System:
         Broker(sim, b, MAIN, controller="kafka-controller", replicas=replicas, cfg=k)
     servers = [f"channel-server-{i}" for i in range(s.channel_servers)]
     Discovery(sim, "discovery", MAIN, servers=servers, redis=["redis-0", "redis-1"],
-              reassign_delay=s.reassign_delay, failover_delay=s.redis.failover_delay)
+              health=s.health, failover_delay=s.redis.failover_delay)
     r = s.redis
     Redis(sim, "redis-0", MAIN, primary=True, peer="redis-1", persistence=r.persistence,
           lag=r.replication_lag, discovery="discovery")
@@ -72,7 +72,7 @@ def build(sim: Simulation, cfg: RunConfig) -> System:
                   boot_throttle=s.boot_throttle, publish_to=[h for hs in hosts.values() for h in hs])
     for p in range(k.partitions):
         Worker(sim, f"worker-{p}", MAIN, partitions=[p], controller="kafka-controller", discovery="discovery",
-               db="db", idempotent=s.workers.idempotent, poll=s.workers.poll)
+               db="db", settings=s.workers)
     for region, names in hosts.items():
         for h in names:
             Flannel(sim, h, region, discovery="discovery", webapps=webapps, team=team,
@@ -131,6 +131,7 @@ def _flannel_back(nem, spec, hosts):
 
 FAULTS = {
     "kafka-leader-crash": FaultKind(_kafka_leader_crash, _restart, "restart", params={"partition": int},
+                                    check=in_range("partition", lambda s: s.kafka.partitions, "partitions"),
                                     doc="crash the current leader of params.partition (default 0)"),
     "redis-failover": FaultKind(_redis_failover, _restart, "restart",
                                 doc="the Redis primary's host vanishes; discovery promotes the replica"),
@@ -148,4 +149,11 @@ ARCHITECTURE = Architecture(
     client=NewClient,
     faults=FAULTS,
     doc="docs/new-architecture.md",
+    profiles={
+        # Slack's job queue as its 2017 write-ups describe it: leader-only
+        # acks and unclean leader election on (docs/fidelity.md)
+        "slack-2017": ("new.kafka.acks=1", "new.kafka.unclean_election=true"),
+        # the defaults, spelled out: acks=all, min.insync.replicas=2, clean elections only
+        "safe": ("new.kafka.acks=all", "new.kafka.min_insync=2", "new.kafka.unclean_election=false"),
+    },
 )

@@ -6,7 +6,8 @@ from ...kernel import Node
 from ...nodes.protocol import Chat, Ephemeral, Subscribe, Subscribed
 
 class NewChannelServer(Node):
-    """New architecture: stateless. Gateways subscribe to the channels the
+    """New architecture: stateless (discovery health-checks it; any answer
+    to ``health`` passes, see ``sim.nodes.discovery``). Gateways subscribe to the channels the
     consistent-hash ring gives this server; a web app's ``broadcast`` request
     fans the message out to them (step ``broadcast``). Nothing here is
     durable: a crash loses only broadcasts in flight, which clients recover
@@ -20,11 +21,6 @@ class NewChannelServer(Node):
 
     def reset_volatile(self):
         self.subs: dict[str, dict[str, object]] = {}  # channel -> gateway -> connection
-
-    def start(self):
-        from ...nodes.discovery import heartbeat_loop
-
-        self.spawn(heartbeat_loop(self, self.discovery))
 
     def on_message(self, conn, msg):
         p = msg.payload

@@ -27,6 +27,7 @@ Errors follow Slack's Web API: ``internal_error`` means the outcome is unknown.
 from __future__ import annotations
 
 from ...nodes.discovery import ClusterView, ring_owner
+from ...nodes.kafka import PRODUCE_ERRORS
 from ...nodes.protocol import api_error
 from ...nodes.webapp import WebApp
 from ...kernel import stable_hash
@@ -110,6 +111,8 @@ class NewWebApp(ClusterView, WebApp):
             if reply.status == "error" and reply.payload["error"] == "NOT_LEADER":
                 yield from self.refresh_view()  # definitely not appended: try the new leader
                 continue
+            if reply.status == "error" and PRODUCE_ERRORS.get(reply.payload["error"]):
+                break  # NOT_ENOUGH_REPLICAS: refused, nothing appended (definite)
             if reply.status in ("refused", "unreachable"):
                 yield from self.refresh_view()
                 continue

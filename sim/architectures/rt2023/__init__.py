@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...config import RunConfig
-from ...faults import FaultKind
+from ...faults import FaultKind, in_range
 from ...kernel import Simulation
 from ...nodes.db import DB
 from ...nodes.discovery import ring_owner
@@ -77,7 +77,7 @@ def build(sim: Simulation, cfg: RunConfig) -> System:
         shards[a] = ShardDB(sim, a, MAIN, primary=True, peer=b, lag=s.db.replication_lag, orchestrator=orch.name)
         shards[b] = ShardDB(sim, b, MAIN, primary=False, peer=a, lag=s.db.replication_lag, orchestrator=orch.name)
     servers = [f"channel-server-{i}" for i in range(s.channel_servers)]
-    RingManager(sim, "ring-manager", MAIN, servers=servers, reassign_delay=s.reassign_delay)
+    RingManager(sim, "ring-manager", MAIN, servers=servers, health=s.health)
     cs = [Rt2023ChannelServer(sim, n, MAIN, ring_manager="ring-manager", orchestrator=orch.name,
                               recent=s.recent_messages) for n in servers]
     admins = [f"admin-{i}" for i in range(s.admin_servers)]
@@ -178,14 +178,24 @@ def _restart_all(nem, spec, nodes):
     return {"node": ",".join(n.name for n in nodes)}
 
 
+def _gateway_region(spec, cfg) -> str | None:
+    region = spec.params.get("region")
+    regions = sorted({g.region for g in cfg.topology.clients})
+    if region is not None and region not in regions:
+        return f"params.region = {region!r} has no gateway (regions with clients: {', '.join(regions)})"
+    return None
+
+
 FAULTS = {
     "shard-failover": FaultKind(_shard_failover, _restart, "restart", params={"shard": int},
+                                check=in_range("shard", lambda s: s.db.shards, "shards"),
                                 doc="the primary of params.shard (default 0) vanishes; its replica is promoted "
                                     "and the writes it had not received are lost; the old primary returns as a "
                                     "replica"),
     "ring-manager-loss": FaultKind(_ring_manager_loss, _restart, "restart",
                                    doc="the ring manager vanishes: no dead channel server is replaced meanwhile"),
     "gateway-crash": FaultKind(_gateway_crash, _restart_all, "restart", params={"region": str},
+                               check=_gateway_region,
                                doc="gateway servers (targets, or params.region, or all) crash; they return cold"),
     "admin-server-crash": FaultKind(_admin_crash, _restart_all, "restart",
                                     doc="admin servers (targets, or the one that reached the step, or all) "

@@ -1,11 +1,12 @@
 """The consistent-hash ring manager (Slack's CHARM): which channel server
 serves which channel. It is service discovery's ring half
-(``sim.nodes.discovery.Discovery``, no Redis): channel servers heartbeat, one
-silent for ``reassign_delay`` (~20 s) leaves the ring and its channels move
-to the next server, which starts cold. Admin servers and gateways poll
+(``sim.nodes.discovery.Discovery``, no Redis): it health-checks the channel
+servers, and one that fails ``health.failures`` checks in a row (~11-16 s with
+the defaults) leaves the ring and its channels move to the next server,
+which starts cold. Admin servers and gateways poll
 ``discovery.get``; while the ring manager is lost they keep the ring they
 last saw, so nothing is remapped — a dead channel server's channels stay dark
-until the manager returns and its grace period runs out.
+until the manager returns and its checks fail it.
 """
 
 from __future__ import annotations
@@ -16,12 +17,5 @@ from ...nodes.discovery import Discovery
 class RingManager(Discovery):
     role = "ring-manager"
 
-    def __init__(self, sim, name, region, *, servers: list[str], reassign_delay: float):
-        super().__init__(sim, name, region, servers=servers, redis=[], reassign_delay=reassign_delay,
-                         failover_delay=reassign_delay)
-
-    def reset_volatile(self):
-        super().reset_volatile()
-        # a (re)started manager gives every server a full grace period rather
-        # than emptying the ring before the first heartbeats arrive
-        self.last_seen = {n: self.env.now for n in self.servers}
+    def __init__(self, sim, name, region, *, servers: list[str], health):
+        super().__init__(sim, name, region, servers=servers, redis=[], health=health, failover_delay=0.0)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ...config import Strict
+from ...config import HealthSettings, Strict
 from ..new.settings import KafkaSettings
 
 
@@ -41,7 +41,7 @@ class Rt2023Settings(Strict):
     admin_timeout: float = Field(2.0, gt=0, le=30, description="web app → admin server call timeout (admin first)")
     route_attempts: int = Field(3, ge=1, le=20, description="admin server → channel server attempts")
     route_retry: float = Field(1.0, gt=0, le=30, description="pause between an admin server's attempts, s")
-    reassign_delay: float = Field(20.0, ge=1, le=300, description="ring manager replaces a silent channel server")
+    health: HealthSettings = Field(HealthSettings(), description="how the ring manager finds a dead channel server")
     recent_messages: int = Field(50, ge=1, le=10_000, description="messages per channel a channel server keeps")
     hold_back: bool = True
     hold_timeout: float = Field(2.0, gt=0, le=60)
@@ -49,17 +49,13 @@ class Rt2023Settings(Strict):
     db: ShardSettings = ShardSettings()
     kafka: JobQueueSettings = JobQueueSettings()
     gateway: GatewaySettings = GatewaySettings()
-    webapp_workers: int = Field(32, ge=1)
-    boot_throttle: int = Field(0, ge=0, description="concurrent cold-gateway loads a web app admits (0: no limit)")
+    webapp_workers: int = Field(32, ge=1, le=10_000)
+    boot_throttle: int = Field(0, ge=0, le=100_000, description="concurrent cold-gateway loads a web app admits (0: no limit)")
 
     @model_validator(mode="after")
     def _relations(self):
-        if self.kafka.replication > self.kafka.brokers:
-            raise ValueError(f"kafka.replication ({self.kafka.replication}) exceeds kafka.brokers "
-                             f"({self.kafka.brokers})")
-        if self.kafka.acks == "all" and self.kafka.min_insync > self.kafka.replication:
-            raise ValueError(f"kafka.min_insync ({self.kafka.min_insync}) exceeds kafka.replication "
-                             f"({self.kafka.replication}): every produce would be refused")
-        if self.hold_timeout >= self.reassign_delay:
-            raise ValueError("hold_timeout must be shorter than reassign_delay")
+        # kafka's own relations (min_insync ≤ replication ≤ brokers) are KafkaSettings'
+        if self.hold_timeout >= self.health.interval * self.health.failures:
+            raise ValueError("hold_timeout must be shorter than a channel server's replacement "
+                             "(health.interval × health.failures)")
         return self
