@@ -167,44 +167,138 @@ def check_msg_id(msg: str) -> str:
     return msg
 
 
-def bench_storm(clients: int = 10_000) -> dict:
-    """The partition-reconnect-storm at ``clients`` clients, both architectures:
-    wall seconds per simulated client (a full run), and memory per connected
-    client (tracemalloc, all clients connected, before the partition)."""
-    import time
-    import tracemalloc
-    import tempfile
+STORM_SIZES = (1_000, 10_000, 100_000)
 
+
+def storm_scenario(clients: int):
+    """The partition-reconnect-storm scaled to ``clients`` (40 in us-east, the
+    rest in eu-west, channels of ~15 members, a light workload)."""
     from scenarios.loader import Scenario, load_raw
-    from sim.runner import run
 
     raw, _ = load_raw("partition-reconnect-storm")
     raw["topology"]["clients"][1]["count"] = clients - raw["topology"]["clients"][0]["count"]
     raw["topology"]["auto_channels"] = max(40, clients // 15)  # channels of ~15 members
     raw["workload"]["rate"] = 0.02
-    scn = Scenario.model_validate({**raw, "source": "bench"})
-    figures: dict = {"storm.clients": clients}
-    for arch in architectures.names():
-        with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
-            run_one(scn, arch, 1, Path(tmp) / "run")
-            wall = time.perf_counter() - t0
-            cfg = scn.run_config(arch)
-            seen: dict = {}
+    return Scenario.model_validate({**raw, "source": "bench"})
 
-            def probe(sim, seen=seen):
-                seen["bytes"] = tracemalloc.get_traced_memory()[0]
-                seen["connected"] = sum(1 for n in sim.nodes.values() if n.role == "client" and n.usable)
 
-            tracemalloc.start()
-            base = tracemalloc.get_traced_memory()[0]
-            run(scenario=scn.name, seed=1, cfg=cfg, faults=[], out=Path(tmp) / "probe.jsonl",
-                probe_at=8.0, probe=probe, journal=False)  # a log of messages, not state per client
-            tracemalloc.stop()
-        figures[f"storm.{arch}.wall_seconds"] = round(wall, 2)
-        figures[f"storm.{arch}.ms_per_client"] = round(1000 * wall / clients, 3)
-        figures[f"storm.{arch}.connected_at_probe"] = seen["connected"]
-        figures[f"storm.{arch}.bytes_per_connected_client"] = round((seen["bytes"] - base) / max(1, seen["connected"]))
+def storm_one(clients: int, arch: str) -> dict:
+    """One storm measurement, meant to run in a fresh process (so its peak RSS
+    is its own): a full checked run timed (wall and CPU seconds, peak RSS), then a run
+    to t = 8 s under tracemalloc, when every client is booted and connected,
+    for the bytes each connected client holds."""
+    import resource
+    import tempfile
+    import time
+    import tracemalloc
+
+    from sim.runner import run
+
+    scn = storm_scenario(clients)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0, c0 = time.perf_counter(), time.process_time()
+        run_one(scn, arch, 1, Path(tmp) / "run")
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        seen: dict = {}
+
+        def probe(sim):
+            seen["bytes"] = tracemalloc.get_traced_memory()[0]
+            seen["connected"] = sum(1 for n in sim.nodes.values() if n.role == "client" and n.usable)
+
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        run(scenario=scn.name, seed=1, cfg=scn.run_config(arch), faults=[], out=Path(tmp) / "probe.jsonl",
+            probe_at=8.0, probe=probe, journal=False)  # the journal is a log of messages, not state per client
+        tracemalloc.stop()
+    return {"wall_seconds": wall, "cpu_seconds": cpu, "peak_rss_bytes": rss, "connected": seen["connected"],
+            "traced_bytes": seen["bytes"] - base}
+
+
+def bench_storm(sizes=(10_000,), archs: list[str] | None = None, plot: Path | None = None,
+                progress=None) -> dict:
+    """The partition-reconnect-storm at each size, for every registered
+    architecture (or ``archs``), each measurement in a fresh process; with
+    two sizes or more, the exponents of wall time and memory vs clients
+    (least squares on log-log, target ≤ 1.1). ``plot`` writes the growth plot
+    (``<plot>.png`` and ``.svg``). ``progress(row)`` hears of each
+    measurement as it completes (a 100k storm takes minutes)."""
+    import multiprocessing as mp
+
+    sizes = sorted(set(sizes))
+    names = list(archs or architectures.names())
+    figures: dict = {"storm.clients": sizes[0] if len(sizes) == 1 else sizes}
+    rows = []
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1, maxtasksperchild=1) as pool:
+        for n in sizes:
+            for arch in names:
+                m = pool.apply(storm_one, (n, arch))
+                rows.append({"clients": n, "arch": arch, **m})
+                if progress is not None:
+                    progress(rows[-1])
+                key = f"storm.{arch}" if len(sizes) == 1 else f"storm.{arch}.{n}"
+                figures[f"{key}.wall_seconds"] = round(m["wall_seconds"], 2)
+                figures[f"{key}.cpu_seconds"] = round(m["cpu_seconds"], 2)
+                figures[f"{key}.ms_per_client"] = round(1000 * m["wall_seconds"] / n, 3)
+                figures[f"{key}.peak_rss_mb"] = round(m["peak_rss_bytes"] / 2**20)
+                figures[f"{key}.connected_at_probe"] = m["connected"]
+                figures[f"{key}.bytes_per_connected_client"] = round(m["traced_bytes"] / max(1, m["connected"]))
+    if len(sizes) > 1:
+        from reports.growth import exponent
+
+        for arch in names:
+            mine = [r for r in rows if r["arch"] == arch]
+            ns = [r["clients"] for r in mine]
+            # CPU seconds: on a shared machine, wall time also counts the neighbours
+            figures[f"storm.{arch}.time_exponent"] = round(exponent(ns, [r["cpu_seconds"] for r in mine]), 3)
+            figures[f"storm.{arch}.memory_exponent"] = round(exponent(ns, [r["traced_bytes"] for r in mine]), 3)
+        # the per-client figures at the largest size, under the usual names
+        for arch in names:
+            figures[f"storm.{arch}.bytes_per_connected_client"] = figures[f"storm.{arch}.{sizes[-1]}.bytes_per_connected_client"]
+    if plot is not None:
+        from reports.growth import growth_plot
+
+        figures["storm.plot"] = [str(p) for p in growth_plot(rows, plot)]
+    figures["storm.rows"] = rows
     return figures
 
 
+NEW_VS_OLD_SCENARIOS = ("crash-mid-send", "steady")
+
+
+def small_run_seconds(scenario: str, arch: str, seed: int = 1) -> float:
+    """Wall seconds of one in-process run of a built-in scenario (simulation
+    and history, no journal, no checking): what exploring schedules pays per run."""
+    import tempfile
+    import time
+
+    from scenarios.loader import load_scenario
+    from sim.runner import run
+
+    scn = load_scenario(scenario)
+    cfg, faults = scn.run_config(arch), scn.fault_specs(arch)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.process_time()
+        run(scenario=scn.name, seed=seed, cfg=cfg, faults=faults, out=Path(tmp) / "h.jsonl", journal=False)
+        return time.process_time() - t0
+
+
+def bench_new_vs_old(pairs: int = 5, scenarios=NEW_VS_OLD_SCENARIOS) -> dict:
+    """``run.new_vs_old``: a small run's wall time, new ÷ old, per scenario,
+    interleaved (target ≤ 2); pair ``k`` runs seed ``k + 1`` in both halves.
+    The headline figure is the worst scenario's."""
+    from sim.bench import paired, spread
+
+    figures: dict = {}
+    for name in scenarios:
+        small_run_seconds(name, "old"), small_run_seconds(name, "new")  # imports, caches
+        p = paired(lambda k: small_run_seconds(name, "old", k + 1),
+                   lambda k: small_run_seconds(name, "new", k + 1), pairs)
+        figures[f"run.{name}.old_seconds"] = round(p["a_seconds"], 4)
+        figures[f"run.{name}.new_seconds"] = round(p["b_seconds"], 4)
+        figures.update(spread(f"run.{name}.new_vs_old", p, 2))
+    worst = max(scenarios, key=lambda s: figures[f"run.{s}.new_vs_old"])
+    figures["run.new_vs_old"] = figures[f"run.{worst}.new_vs_old"]
+    figures["run.new_vs_old.scenario"] = worst
+    return figures

@@ -698,25 +698,65 @@ def fidelity(as_json: bool, as_md: bool, quick: bool) -> None:
     sys.exit(0 if all(r["within"] for r in rows) else 1)
 
 
+BENCH_PARTS = ("network", "memory", "run", "check", "tasks")
+
+
+def _sizes(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        sizes = [int(v.replace("_", "")) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give client counts, e.g. 10000 or 1000,10000,100000") from None
+    if not sizes or min(sizes) < 100:
+        raise click.BadParameter(f"{value!r}: each storm needs at least 100 clients")
+    return sizes
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-@click.option("--quick", is_flag=True, help="Smaller sizes (for smoke tests).")
-@click.option("--storm", "storm_clients", type=click.IntRange(min=100), default=None,
-              help="Also simulate a reconnect storm of this many clients (e.g. 10000).")
-def bench(as_json: bool, quick: bool, storm_clients: int | None) -> None:
-    """Run the performance benchmarks; figures are ratios measured in one run."""
-    from invariants.bench import bench_check
-    from sim.bench import bench_memory_per_client, bench_network
+@click.option("--quick", is_flag=True, help="Smaller sizes and fewer pairs (for smoke tests).")
+@click.option("--pairs", type=click.IntRange(min=1), default=None,
+              help="Interleaved A/B pairs per ratio (default 7; 2 with --quick).")
+@click.option("--only", type=click.Choice(BENCH_PARTS + ("none",)), multiple=True,
+              help="Run only these parts (repeatable); 'none' runs only --storm.")
+@click.option("--storm", "storm_sizes", callback=_sizes, default=None, metavar="N[,N...]",
+              help="Also simulate reconnect storms of these sizes, e.g. 10000 or 1000,10000,100000 "
+                   "(two sizes or more: growth exponents).")
+@click.option("--arch", "archs", type=ArchListType(), default=None,
+              help="Storm only these architectures, e.g. old,new (default: every registered one).")
+@click.option("--plot", type=click.Path(path_type=Path), default=None,
+              help="With --storm: write the growth plot to PATH.png and PATH.svg.")
+def bench(as_json: bool, quick: bool, pairs: int | None, only: tuple[str, ...], storm_sizes: list[int] | None,
+          archs: list[str] | None, plot: Path | None) -> None:
+    """Run the performance benchmarks; every ratio is the median of interleaved pairs."""
+    from sim.bench import bench_memory_per_client, bench_network, machine
 
-    figures = {}
-    figures.update(bench_network(2000 if quick else 20000, repeat=1 if quick else 3))
-    figures.update(bench_memory_per_client(200 if quick else 2000))
-    figures.update(bench_check(20000 if quick else 1_000_000, repeat=1 if quick else 2))
-    if storm_clients:
-        figures.update(bench_storm(storm_clients))
-    from .tasks import bench_tasks
+    from .api import NEW_VS_OLD_SCENARIOS, bench_new_vs_old
 
-    figures.update(bench_tasks(runs=2 if quick else 8, pairs=1 if quick else 3))
+    if plot is not None and not storm_sizes:
+        raise click.UsageError("--plot draws the storm's growth: give --storm too")
+    parts = set(only or BENCH_PARTS)
+    pairs = pairs or (2 if quick else 7)
+    figures = machine()
+    if "network" in parts:
+        figures.update(bench_network(2000 if quick else 10000, pairs=pairs))
+    if "memory" in parts:
+        figures.update(bench_memory_per_client(200 if quick else 2000))
+    if "run" in parts:
+        figures.update(bench_new_vs_old(pairs=pairs, scenarios=("steady",) if quick else NEW_VS_OLD_SCENARIOS))
+    if "check" in parts:
+        from invariants.bench import bench_check
+
+        figures.update(bench_check(20000 if quick else 1_000_000, repeat=1 if quick else 2))
+    if storm_sizes:
+        figures.update(bench_storm(storm_sizes, archs, plot,
+                                   progress=lambda row: click.echo("storm: " + json.dumps(row), err=True)))
+    if "tasks" in parts:
+        from .tasks import bench_tasks
+
+        figures.update(bench_tasks(runs=2 if quick else 8, pairs=1 if quick else 3))
+    figures["machine.load_1min_after"] = machine()["machine.load_1min"]
     if as_json:
         click.echo(json.dumps(figures, indent=2))
         return
@@ -724,7 +764,8 @@ def bench(as_json: bool, quick: bool, storm_clients: int | None) -> None:
     t.add_column("figure")
     t.add_column("value", justify="right")
     for k, v in figures.items():
-        t.add_row(k, f"{v:,}" if isinstance(v, int) else str(v))
+        if k != "storm.rows":
+            t.add_row(k, f"{v:,}" if isinstance(v, int) else str(v))
     out.print(t)
 
 

@@ -183,6 +183,11 @@ class Node:
 
     role = "node"
     light_rng = False  # many low-traffic nodes (clients) use compact random streams
+    # Slots, not a per-instance dict: a node's dict is ~1.5 KB once its
+    # attributes are set, and there is one node per simulated client. A
+    # subclass without ``__slots__`` simply gets a dict back.
+    __slots__ = ("sim", "env", "name", "region", "up", "host_down", "paused", "incarnation", "skew",
+                 "durable", "_procs", "_held")
 
     def __init__(self, sim: Simulation, name: str, region: str):
         self.sim = sim

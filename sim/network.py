@@ -48,13 +48,16 @@ wait on other nodes.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import count
 from math import exp
 from typing import Any, NamedTuple
 
-from simpy.events import Timeout
+from heapq import heappush
+
+from simpy.events import NORMAL, Timeout
 
 from .errors import WiringError
 from .kernel import Node, NodeCrashed, Simulation
@@ -124,6 +127,34 @@ class Message(NamedTuple):
 _new_tuple = tuple.__new__
 
 
+class _Arrival:
+    """A segment in flight (or an HTTP exchange's timeout: ``conn`` only),
+    scheduled as its own SimPy event: SimPy's loop needs only ``callbacks``
+    and ``_ok`` of what it pops. Pushed on the
+    queue exactly as ``Timeout`` would be (same time, priority and event id,
+    so the same order), minus a Timeout's extra fields and calls."""
+
+    __slots__ = ("callbacks", "_ok", "conn", "d", "msg", "row")
+
+    def __init__(self, callbacks, conn, d, msg, row):
+        self.callbacks = callbacks
+        self._ok = True
+        self.conn = conn
+        self.d = d
+        self.msg = msg
+        self.row = row
+
+
+class _Answered:
+    """Stands for an HTTP exchange's event once answered (``triggered``)."""
+
+    __slots__ = ()
+    triggered = True
+
+
+ANSWERED = _Answered()
+
+
 class Reply(NamedTuple):
     """What a request's sender learns. ``status`` is one of:
 
@@ -155,23 +186,70 @@ class Journal:
 
     ``received`` is None until arrival; ``dropped`` names why it never
     arrived (loss, partition, closed, crashed, broken).
+
+    Stored by column group, not as one list per message: the immutable part
+    is a tuple of plain values (which the garbage collector stops tracking),
+    arrivals go in a flat list and drops in a dict. Millions of long-lived
+    mutable rows would make every full collection walk them all — that was a
+    third of the hot path's time. A message's handle is its id, which is its
+    index: the network journals every id it draws, in order (right after
+    drawing it, on every path). ``rows`` is a read-only view in the row shape above.
     """
 
-    __slots__ = ("rows", "enabled")
+    __slots__ = ("sent", "received", "dropped", "enabled")
 
     def __init__(self, enabled: bool = True):
-        self.rows: list[list] = []
+        self.sent: list[tuple] = []  # (id, src, dst, kind, bytes, sent, trace)
+        self.received: list[float | None] = []
+        self.dropped: dict[int, str] = {}
         self.enabled = enabled
 
-    def add(self, mid, src, dst, kind, size, now, trace):
+    def add(self, mid, src, dst, kind, size, now, trace) -> int | None:
+        """Journal message ``mid`` (the next index); its handle, or None when disabled."""
         if not self.enabled:
             return None
-        row = [mid, src, dst, kind, size, now, None, None, trace]
-        self.rows.append(row)
-        return row
+        self.sent.append((mid, src, dst, kind, size, now, trace))
+        self.received.append(None)
+        return mid
+
+    def row(self, i: int) -> list:
+        mid, src, dst, kind, size, sent, trace = self.sent[i]
+        return [mid, src, dst, kind, size, sent, self.received[i], self.dropped.get(i), trace]
+
+    @property
+    def rows(self) -> "JournalRows":
+        return JournalRows(self)
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.sent)
+
+
+class JournalRows(Sequence):
+    """The journal as rows ``[id, src, dst, kind, bytes, sent, received,
+    dropped, trace]``, built on access (a view: nothing is copied)."""
+
+    __slots__ = ("_j",)
+
+    def __init__(self, journal: Journal):
+        self._j = journal
+
+    def __len__(self) -> int:
+        return len(self._j.sent)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self._j.row(k) for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self._j.row(i)
+
+    def __iter__(self):
+        j = self._j
+        received, dropped = j.received, j.dropped
+        for i, (mid, src, dst, kind, size, sent, trace) in enumerate(j.sent):
+            yield [mid, src, dst, kind, size, sent, received[i], dropped.get(i), trace]
 
 
 class Link:
@@ -256,12 +334,13 @@ class Connection:
         now = net.env._now
         src_name, dst_name = sender.name, dst.name
         row = None
-        if net._rows is not None:
-            row = [mid, src_name, dst_name, kind, size, now, None, None, trace]
-            net._rows.append(row)
+        if net._sent is not None:  # Journal.add, inlined
+            row = mid
+            net._sent.append((mid, src_name, dst_name, kind, size, now, trace))
+            net._received.append(None)
         if not self.open:
             if row is not None:
-                row[7] = "closed"
+                net._dropped[row] = "closed"
             return False
         link = self._links[d]
         if link is None or link.version != net._version:
@@ -274,7 +353,10 @@ class Connection:
             t = last[d]
         last[d] = t
         msg = _new_tuple(Message, (mid, src_name, dst_name, kind, payload, size, trace))  # Message(...), faster
-        Timeout(net.env, t - now, (self, d, msg, row)).callbacks.append(net._arrive_cb)
+        env = net.env
+        # env.schedule(Timeout(env, t - now, ...)), inlined: same key, so same order
+        heappush(env._queue, (env._now + (t - now), NORMAL, next(env._eid),
+                              _Arrival(net._arrive_cbs, self, d, msg, row)))
         return True
 
     def close(self, by: Node, reason: str = "closed") -> None:
@@ -295,7 +377,9 @@ class Network:
         self.env = sim.env
         self.config = config or NetConfig()
         self.journal = Journal(self.config.journal)
-        self._rows = self.journal.rows if self.journal.enabled else None
+        j = self.journal
+        self._sent = j.sent if j.enabled else None
+        self._received, self._dropped = j.received, j.dropped
         self._ids = count()
         self._conn_ids = count()
         self._rule_ids = count()
@@ -306,7 +390,10 @@ class Network:
         # node -> its open connections, insertion-ordered (never a set of objects:
         # iteration order must not depend on memory addresses)
         self.conns: dict[str, dict[Connection, None]] = {}
-        self._arrive_cb = self._stream_timeout  # bound once: the hot path's callback
+        # the hot path's callbacks, one list shared by every arrival: SimPy's
+        # loop reads an event's list and drops its reference, it never mutates it
+        self._arrive_cbs = [self._stream_timeout]
+        self._expire_cbs = [self._http_expire]
         sim.network = self
 
     # -- links --------------------------------------------------------------
@@ -355,12 +442,12 @@ class Network:
         row = self.journal.add(mid, src.name, dst_name, kind, size, now, trace)
         if self.partitions and self.blocked(src.name, dst_name):
             if row is not None:
-                row[7] = "partition"
+                self._dropped[row] = "partition"
             return
         link = self.link(src, dst)
         if link.loss and link.rng.random() < link.loss:
             if row is not None:
-                row[7] = "loss"
+                self._dropped[row] = "loss"
             return
         msg = Message(mid, src.name, dst_name, kind, payload, size, trace)
         copies = 2 if link.dup and link.rng.random() < link.dup else 1
@@ -371,14 +458,14 @@ class Network:
     def _datagram_arrive(self, dst: Node, inc: int, msg: Message, row, _ev=None) -> None:
         if not dst.up or dst.incarnation != inc:
             if row is not None:
-                row[7] = "crashed"
+                self._dropped[row] = "crashed"
             return
         if self.partitions and self.blocked(msg.src, msg.dst):
             if row is not None:
-                row[7] = "partition"
+                self._dropped[row] = "partition"
             return
         if row is not None:
-            row[6] = self.env.now
+            self._received[row] = self.env.now
         dst.run_or_hold(partial(self._deliver, dst, None, msg))
 
     @staticmethod
@@ -443,14 +530,14 @@ class Network:
             if s is not None:
                 s.pop(conn, None)
 
-    def _stream_timeout(self, ev) -> None:
+    def _stream_timeout(self, ev: _Arrival) -> None:
         """A segment reaches the far end (the hot path: kept flat on purpose)."""
-        conn, d, msg, row = ev._value
+        conn, d, msg, row = ev.conn, ev.d, ev.msg, ev.row
         if conn.open and conn.held is None and conn.http is None and not self.partitions:
             dst = conn.b if d == 0 else conn.a
             if dst.up and not dst.paused:  # the common case, in as few checks as possible
                 if row is not None:
-                    row[6] = self.env._now
+                    self._received[row] = self.env._now
                 try:
                     dst.on_message(conn, msg)
                 except NodeCrashed:
@@ -458,7 +545,7 @@ class Network:
                 return
         if not conn.open and conn.drain != d:
             if row is not None:
-                row[7] = "broken"
+                self._dropped[row] = "broken"
             return
         held = conn.held
         if (held is not None and held[d]) or (self.partitions and self.blocked(msg.src, msg.dst)):
@@ -474,12 +561,12 @@ class Network:
         if not dst.up:
             refused = conn.http is not None and d == 0 and not dst.host_down
             if row is not None:
-                row[7] = "refused" if refused else "crashed"
+                self._dropped[row] = "refused" if refused else "crashed"
             if refused:
                 self._http_arrive(conn, d, dst, msg)  # the host's kernel answers with a reset
             return
         if row is not None:
-            row[6] = self.env._now
+            self._received[row] = self.env._now
         if conn.http is not None:
             self._http_arrive(conn, d, dst, msg)
         elif dst.paused:
@@ -512,7 +599,7 @@ class Network:
         for held in conn.held or ():
             for _msg, row in held:
                 if row is not None:
-                    row[7] = "broken"
+                    self._dropped[row] = "broken"
             held.clear()
         if conn.http is not None:
             # The client end of an HTTP exchange: the server died or the path broke.
@@ -551,29 +638,37 @@ class Network:
             # no connection can be set up: the request is never sent (definite)
             row = self.journal.add(next(self._ids), src.name, dst_name, kind, size, self.env.now, trace)
             if row is not None:
-                row[7] = "partition"
+                self._dropped[row] = "partition"
             Timeout(self.env, min(timeout, self.config.connect_timeout)).callbacks.append(
                 lambda _e: ev.succeed(Reply("unreachable")))
             return ev
         conn = self._open("http", src, dst, self.config.keepalive)
         conn.http = ev
-
-        def expire(_e):
-            if not ev.triggered:
-                ev.succeed(Reply("timeout"))
-                if conn.open:
-                    conn.open = False
-                    self._forget(conn)
-
-        Timeout(self.env, timeout).callbacks.append(expire)
+        # the client's timeout: a slotted event instead of a Timeout and a
+        # closure (most outlive their answer, so they add up), scheduled as
+        # Timeout(env, timeout) would be
+        env = self.env
+        heappush(env._queue, (env._now + timeout, NORMAL, next(env._eid),
+                              _Arrival(self._expire_cbs, conn, 1, None, None)))
         conn.send(src, kind, Request(src.name, kind, payload, trace), size, trace)
         return ev
+
+    def _http_expire(self, due: _Arrival) -> None:
+        ev, conn = due.conn.http, due.conn
+        if not ev.triggered:
+            ev.succeed(Reply("timeout"))
+            if conn.open:
+                conn.open = False
+                self._forget(conn)
 
     def _http_arrive(self, conn: Connection, d: int, dst: Node, msg: Message) -> None:
         ev = conn.http
         if d == 1:  # the response reached the client
             if not ev.triggered:
                 ev.succeed(msg.payload)
+            # Let the answered event (and its reply) go: the timeout still
+            # pending on this connection only needs to know it was answered.
+            conn.http = ANSWERED
             conn.open = False
             self._forget(conn)
             return

@@ -25,7 +25,7 @@ from .team import DirEvent, Snapshot, apply
 RESYNC_AFTER = 3.0  # a directory gap older than this is repaired from a fresh snapshot
 
 
-@dataclass
+@dataclass(slots=True)
 class Pending:
     post: Post
     attempts: int = 0
@@ -35,6 +35,9 @@ class Pending:
 class Client(Node):
     role = "client"
     light_rng = True
+    __slots__ = ("kind", "channels", "dir_channels", "s", "w", "errors", "webapps", "access_loss",
+                 "access_latency", "parse_rate", "bandwidth", "rng", "wrng", "pending", "usable",
+                 "_first_usable", "dir_version", "directory", "dir_pending", "resyncing", "_broken")
 
     def __init__(self, sim, name: str, region: str, *, kind: str, channels: list[str], settings: ClientSettings,
                  workload: Workload, webapp: str | list[str], directory: list[str] = (),
@@ -210,8 +213,9 @@ class Client(Node):
             attempt = 0
             self._broken = self.env.event()
             self.usable = True
-            if not self._first_usable.triggered:
-                self._first_usable.succeed()
+            if self._first_usable is not None:  # the workload waits for it
+                first, self._first_usable = self._first_usable, None
+                first.succeed()
             self.sim.record(self.name, "event", "connect", {})
             self.on_usable()
             yield self._broken

@@ -20,6 +20,8 @@ class NewClient(Client):
     messages are shown as they arrive.
     """
 
+    __slots__ = ("gateway", "hold_back", "hold_timeout", "conn", "welcomed", "next_seq", "seen", "held", "filling")
+
     def __init__(self, sim, name, region, *, gateway: str, hold_back: bool, hold_timeout: float, **kw):
         super().__init__(sim, name, region, **kw)
         self.gateway = gateway  # its Flannel host: boot, directory and WebSocket

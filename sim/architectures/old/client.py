@@ -11,6 +11,8 @@ class OldClient(Client):
     """RTM client: boots with rtm.start, sends over the WebSocket, resends
     unacked messages after every reconnect (the server does not dedupe)."""
 
+    __slots__ = ("server_of", "conns")
+
     def __init__(self, sim, name, region, *, servers: dict[str, str], **kw):
         super().__init__(sim, name, region, **kw)
         self.server_of = servers  # channel -> channel server

@@ -1,0 +1,122 @@
+"""The benchmark plumbing (DESIGN §10): pairing, spreads, exponents, the
+growth plot, the storm command. Nothing here asserts a timing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chatsim.api import storm_scenario
+from helpers import cli
+from reports.growth import exponent, growth_plot
+from sim.bench import paired, spread
+from sim.kernel import Simulation
+from sim.network import NetConfig, Network
+
+
+def test_paired_interleaves_and_reports_the_median_ratio_with_its_spread():
+    calls = []
+    a_times, b_times = [1.0, 2.0, 1.0, 4.0, 1.0], [2.0, 2.0, 3.0, 2.0, 1.5]
+
+    def a(k):
+        calls.append(("a", k))
+        return a_times[k]
+
+    def b(k):
+        calls.append(("b", k))
+        return b_times[k]
+
+    p = paired(a, b, pairs=5)
+    assert calls == [(s, k) for k in range(5) for s in ("a", "b")]  # A B A B ..., never A A ... B B
+    assert p["median"] == 1.5 and p["min"] == 0.5 and p["max"] == 3.0  # ratios 2, 1, 3, .5, 1.5
+    assert p["pairs"] == 5
+    fig = spread("x", p)
+    assert fig == {"x": 1.5, "x.min": 0.5, "x.max": 3.0, "x.pairs": 5}
+    with pytest.raises(ValueError):
+        paired(a, b, pairs=0)
+
+
+def test_exponent_recovers_a_power_law():
+    ns = [1000, 10_000, 100_000]
+    assert exponent(ns, [3e-3 * n ** 1.5 for n in ns]) == pytest.approx(1.5)
+    assert exponent(ns, [7 * n for n in ns]) == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        exponent([1000], [1.0])
+
+
+def test_growth_plot_writes_png_and_svg(tmp_path):
+    rows = [{"clients": n, "arch": a, "cpu_seconds": n / 1000 * k, "traced_bytes": 9000 * n,
+             "peak_rss_bytes": 5e7 + 1e4 * n} for n in (1000, 10_000) for k, a in enumerate(("old", "new"), 1)]
+    png, svg = growth_plot(rows, tmp_path / "growth")
+    assert png.stat().st_size > 1000 and "new: n^1.00" in svg.read_text()
+
+
+def test_journal_rows_view_has_the_row_shape():
+    sim = Simulation(1)
+    net = Network(sim, NetConfig())
+    from sim.bench import _Sink
+
+    a, b = _Sink(sim, "a", "us-east"), _Sink(sim, "b", "us-east")
+    sim.start()
+    conn = net._open("ws", a, b, 10.0)
+    conn.send(a, "x", 1, 10, "t1")
+    sim.env.run()
+    conn.open = False
+    conn.send(a, "y", 2, 20, None)
+    rows = net.journal.rows
+    assert len(rows) == 2 and list(rows) == rows[:] == [rows[0], rows[-1]]
+    assert [r[0] for r in rows] == [0, 1]  # a message id is its index
+    assert rows[0][:6] == [0, "a", "b", "x", 10, 0.0] and rows[0][6] > 0 and rows[0][7:] == [None, "t1"]
+    assert rows[1][6:] == [None, "closed", None]
+    with pytest.raises(IndexError):
+        rows[2]
+
+
+def test_clients_of_every_design_keep_no_instance_dict(tmp_path):
+    """Memory per client (DESIGN §10): a client is slotted all the way down."""
+    from scenarios.loader import load_scenario
+    from sim.runner import run
+
+    scn = load_scenario("steady")
+    for name in ("old", "new"):
+        seen = {}
+
+        def probe(sim):
+            seen["c"] = next(n for n in sim.nodes.values() if n.role == "client")
+
+        run(scenario=scn.name, seed=1, cfg=scn.run_config(name), faults=[], out=tmp_path / "h.jsonl", probe_at=0.5,
+            probe=probe, journal=False)
+        assert not hasattr(seen["c"], "__dict__"), name
+
+
+def test_storm_scenario_scales_clients_and_channels():
+    scn = storm_scenario(3000)
+    assert sum(g.count for g in scn.topology.clients) == 3000
+    assert scn.topology.auto_channels == 200
+
+
+def test_bench_storm_measures_growth_and_plots(tmp_path):
+    code, out, err = cli("bench", "--json", "--only", "none", "--storm", "150,300", "--arch", "old",
+                         "--plot", str(tmp_path / "g"))
+    assert code == 0, err
+    fig = json.loads(out)
+    assert fig["storm.clients"] == [150, 300]
+    assert fig["storm.old.300.connected_at_probe"] == 300
+    assert fig["storm.old.bytes_per_connected_client"] == fig["storm.old.300.bytes_per_connected_client"] > 0
+    assert isinstance(fig["storm.old.time_exponent"], float) and "storm.new.time_exponent" not in fig
+    assert (tmp_path / "g.png").exists() and fig["storm.plot"][0].endswith("g.png")
+    assert err.count("storm: ") == 2  # progress, one line per measurement
+    assert fig["machine.cpus"] >= 1 and "machine.load_1min" in fig
+
+
+@pytest.mark.parametrize("args, words", [
+    (("--storm", "50"), "at least 100"),
+    (("--storm", "1k"), "client counts"),
+    (("--plot", "x"), "--storm"),
+    (("--storm", "200", "--arch", "nope"), "not a registered architecture"),
+])
+def test_bench_bad_options_are_one_line_errors(args, words):
+    code, _, err = cli("bench", "--only", "none", *args)
+    assert code == 2 and words in err and len(err.strip().splitlines()) == 1
+
