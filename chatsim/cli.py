@@ -408,7 +408,9 @@ def _index(path: Path) -> None:
 def sweep_table(doc: dict) -> Table:
     t = Table(title=term(f"{doc['scenario']} sweep"))
     t.add_column("point")
-    archs = [a for a in doc["points"][0] if a not in ("name", "dir", "set", "value")] if doc["points"] else []
+    from reports.sweep import archs_of
+
+    archs = archs_of(doc["points"])
     for arch in archs:
         t.add_column(term(f"{arch}: boot bytes"))
         t.add_column(f"{arch}: usable after (p50)")
