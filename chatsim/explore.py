@@ -13,13 +13,16 @@ names, roles and regions). ``--faults`` restricts the kinds.
 
 **Generation.** Run ``i`` of a search draws from its own stream,
 ``random.Random(f"{seed}/explore/{i}")``: its simulation seed, its *swarm*
-(a random non-empty subset of the allowed kinds: each run tries only those,
-so a kind that masks another — a crash that hides a pause — is often absent
-and rare combinations get room; Groce et al., "Swarm testing", ISSTA 2012),
-and one to ``MAX_FAULTS`` faults of those kinds: timed (``at``, on a node, a
-role or a region) or at a step (``step``, ``node``, ``nth``), symmetric or
-one-way partitions, degraded links, skewed clocks, component faults with
-their params. A later fault of a schedule copies an earlier one's trigger
+(a random non-empty subset of the allowed kinds, its size uniform: each run
+tries only those, so a kind that masks another — a crash that hides a
+pause — is often absent and rare combinations get room; Groce et al.,
+"Swarm testing", ISSTA 2012), and one to ``MAX_FAULTS`` faults, at least
+one of each swarm kind: timed (``at``, on a node, a role or a region) or at
+a step (``step``, ``node``, ``nth``), symmetric or one-way partitions,
+degraded links, skewed clocks, component faults with their params. A
+component fault fires at a step more often than a crash does
+(``P_STEP_COMPONENT``): it hits shared state, which matters when a message
+is in flight. A later fault of a schedule copies an earlier one's trigger
 with probability ``P_TOGETHER`` (same time, or same step and nth): failures
 of real systems often need two faults at once (a web app dies right after
 an append *and* the Redis primary fails over), which independent draws
@@ -38,12 +41,14 @@ is shrunk too (at most ``SHRINKS_PER_CLASS`` per class), and findings whose
 shrunk signatures coincide are reported once.
 
 **Shrinking** is deterministic delta debugging run through the engine in
-batches (the same engine as the search, so a Dask cluster shrinks too): each
-round builds every one-step simplification of the current schedule —
-without one of its faults; then, per fault, a smaller ``nth``, an earlier
-``at``, a shorter ``duration``, no ``silent``/``oneway``, a weaker
-degradation or skew — runs them as one batch, and keeps the first (in that
-order) that still violates the same invariant. It stops at a schedule none
+batches of ``SHRINK_BATCH`` (the same engine as the search, so a Dask
+cluster shrinks too; a constant batch, so the result does not depend on the
+worker count): each round builds every one-step simplification of the
+current schedule — without one of its faults; then, per fault, a smaller
+``nth``, an earlier ``at`` (for all the faults that share the trigger at
+once: a combination stays one), a shorter ``duration``, no ``silent``/
+``oneway``, a weaker degradation or skew — runs them batch by batch in that
+order, and keeps the first that still violates the same invariant. It stops at a schedule none
 of whose simplifications still fails (a local minimum: fewest faults, then
 earliest, shortest, smallest nth), or after ``shrink_budget`` runs.
 
@@ -73,9 +78,18 @@ from sim.errors import ChatsimError
 from .tasks import Engine, Task, TaskResult, run_many
 
 MAX_FAULTS = 3
-P_TOGETHER = 0.5  # a later fault fires with an earlier one (same time or same step)
+P_TOGETHER = 0.6  # a later fault fires with an earlier one (same time or same step)
+P_STEP = 0.5  # a crash or pause fires at a send-path step (else at a time)
+# A component fault (a Kafka leader crash, a Redis failover) hits shared state, not the node
+# that reaches a step: at a random time it usually finds nothing in flight, right after a
+# step it finds the message that reached it (acked by a leader, deduped by a primary).
+P_STEP_COMPONENT = 0.75
+KERNEL_STEP = ("crash", "pause")
 SHRINKS_PER_CLASS = 3
 SHRINK_BUDGET = 120  # shrink runs per finding
+# Shrink candidates run this many at a time, whatever the engine: the first failing one of
+# a batch wins, so the batch size decides the result and must not follow the worker count.
+SHRINK_BATCH = 4
 NTH_MAX = 30
 MIN_AT = 0.5
 MIN_DURATION = 0.5
@@ -210,11 +224,14 @@ def _sides(rng: random.Random, v: Vocabulary) -> tuple[list[str], list[str]]:
 def draw_fault(rng: random.Random, kind: str, v: Vocabulary, earlier: list[dict]) -> dict:
     """One fault of ``kind`` in the scenario-file format (``arch`` set)."""
     f: dict[str, Any] = {"kind": kind, "arch": v.arch}
-    triggers = [e for e in earlier if kind not in TIMED_ONLY or "at" in e]
+    # a fault of the same kind at the same trigger is the same fault again, unless it aims at
+    # other nodes (two crashes at one time); a timed-only kind cannot fire at a step
+    triggers = [e for e in earlier if (kind not in TIMED_ONLY or "at" in e)
+                and (e["kind"] != kind or ("at" in e and kind in ("crash", "pause", "skew")))]
     if triggers and rng.random() < P_TOGETHER:
         src = rng.choice(triggers)
         f.update({k: src[k] for k in ("at", "step", "node", "nth") if k in src})
-    elif kind not in TIMED_ONLY and v.steps and rng.random() < 0.5:
+    elif kind not in TIMED_ONLY and v.steps and rng.random() < (P_STEP if kind in KERNEL_STEP else P_STEP_COMPONENT):
         step, role = rng.choice(v.steps)
         f.update(step=step, node=rng.choice(v.of_role(role)), nth=rng.randint(1, NTH_MAX))
     else:
@@ -267,12 +284,22 @@ class Plan:
 
 
 def draw(seed: int, index: int, v: Vocabulary) -> Plan:
+    """Run ``index``'s plan. The swarm's size is uniform in 1..len(kinds)
+    (so a given pair of kinds is enabled together more often than with each
+    kind on a coin flip: 1/2 instead of 1/4 when two kinds are allowed);
+    the schedule has at least as many faults as the swarm has kinds (up to
+    ``MAX_FAULTS``) and its first faults use them without repetition, so a
+    kind a run enables is exercised, not just allowed."""
     rng = random.Random(f"{seed}/explore/{index}")
     run_seed = rng.randrange(1, 1_000_000)
-    swarm = [k for k in v.kinds if rng.random() < 0.5] or [rng.choice(v.kinds)]
+    chosen = set(rng.sample(v.kinds, rng.randint(1, len(v.kinds))))
+    swarm = [k for k in v.kinds if k in chosen]
+    n = rng.randint(min(len(swarm), MAX_FAULTS), MAX_FAULTS)
+    kinds = rng.sample(swarm, min(n, len(swarm)))
+    kinds += [rng.choice(swarm) for _ in range(n - len(kinds))]
     faults: list[dict] = []
-    for _ in range(rng.randint(1, MAX_FAULTS)):
-        faults.append(draw_fault(rng, rng.choice(swarm), v, faults))
+    for kind in kinds:
+        faults.append(draw_fault(rng, kind, v, faults))
     return Plan(index, run_seed, tuple(swarm), tuple(faults))
 
 
@@ -343,17 +370,31 @@ def _smaller(x: float, low: float) -> list[float]:
     return sorted({_r1(c) for c in (low, x / 2, x * 0.8, x - 0.1) if low <= _r1(c) < x}, reverse=False)
 
 
+def trigger(f: dict) -> tuple:
+    """When a fault fires: ``(step, node, nth)`` or ``(at,)``."""
+    return (f["step"], f.get("node"), f.get("nth")) if "step" in f else (f.get("at"),)
+
+
 def simplifications(faults: tuple[dict, ...]) -> tuple[list[tuple[dict, ...]], list[tuple[dict, ...]]]:
     """One-step simplifications of a schedule: (without one fault each,
-    each fault made smaller in one field), in the order they are preferred."""
+    each fault made smaller in one field), in the order they are preferred.
+    Faults that fire together (one trigger: the same step, node and nth, or
+    the same time) move together: a smaller ``nth`` or an earlier ``at`` is
+    tried on all of them at once, so shrinking keeps what made them a
+    combination instead of pulling them apart one occurrence at a time."""
     removals = [faults[:i] + faults[i + 1:] for i in range(len(faults))] if len(faults) > 1 else []
     smaller = []
     for i, f in enumerate(faults):
+        together = [j for j, g in enumerate(faults) if trigger(g) == trigger(f)]
+        if i == together[0]:  # the group's trigger, once
+            changes = []
+            if "nth" in f:
+                changes += [{"nth": n} for n in sorted({1, f["nth"] // 2, f["nth"] - 1}) if 1 <= n < f["nth"]]
+            if "at" in f:
+                changes += [{"at": a} for a in _smaller(f["at"], MIN_AT)]
+            for ch in changes:
+                smaller.append(tuple(canonical({**g, **ch}) if j in together else g for j, g in enumerate(faults)))
         variants = []
-        if "nth" in f:
-            variants += [{**f, "nth": n} for n in sorted({1, f["nth"] // 2, f["nth"] - 1}) if 1 <= n < f["nth"]]
-        if "at" in f:
-            variants += [{**f, "at": a} for a in _smaller(f["at"], MIN_AT)]
         if f.get("duration") is not None:
             variants += [{**f, "duration": d} for d in _smaller(f["duration"], MIN_DURATION)]
         for flag in ("silent", "oneway"):
@@ -370,13 +411,16 @@ def simplifications(faults: tuple[dict, ...]) -> tuple[list[tuple[dict, ...]], l
 
 def shrink(faults: tuple[dict, ...], invariant: str, make: Callable[[tuple[dict, ...], str], Task],
            runner: Callable[[list[Task]], list[tuple[Task, TaskResult]]], budget: int = SHRINK_BUDGET,
-           chunk: int = 2) -> tuple[tuple[dict, ...], TaskResult | None, int]:
+           chunk: int | None = None) -> tuple[tuple[dict, ...], TaskResult | None, int]:
     """Delta-debug ``faults`` to a local minimum that still violates
     ``invariant``; returns (schedule, its result or None if nothing smaller
-    failed, runs used). Candidates run ``chunk`` at a time (one per worker),
-    in order of preference; the first chunk with a failing candidate ends
-    the round and its first failing candidate is kept, so the outcome does
-    not depend on the order results arrive in, only on ``chunk``."""
+    failed, runs used). Candidates run ``chunk`` (default ``SHRINK_BATCH``)
+    at a time, in order of preference; the first chunk with a failing
+    candidate ends the round and its first failing candidate is kept, so the
+    outcome depends neither on the order results arrive in nor on how many
+    workers run them: only on ``chunk``, a constant, so a Dask cluster, a
+    local pool and one process shrink to the same schedule."""
+    chunk = chunk or SHRINK_BATCH
     used, last, rnd = 0, None, 0
     current = faults
     while used < budget:
@@ -497,7 +541,7 @@ def explore(scenario_ref: str, arch: str, *, budget: int, seed: int, kinds: list
             return task(c, p.seed, f"shrink/{n_shrink}/{lbl}")
 
         small, last, used = shrink(p.faults, inv, make, lambda ts, n=n_shrink: runner(ts, f"shrink {n}"),
-                                   shrink_budget, chunk=max(2, engine.workers))
+                                   shrink_budget)
         ex.shrink_runs += used
         breaks = broken(last if last is not None else by_index[p.index], invariants)
         f = Finding(0, inv, kind, p.index, p.seed, p.faults, small, involved(small, v), used, breaks=breaks)

@@ -69,8 +69,8 @@ def _sweep_row(d: Path, root: Path) -> dict:
     if not isinstance(doc, dict):
         return _row("sweep", d, root, d / "sweep.json", note="unreadable sweep.json")
     points = doc.get("points") or []
-    # every key of a point but its own fields is an architecture the sweep ran
-    archs = [a for a in points[0] if a not in ("name", "set", "value")] if points and isinstance(points[0], dict) else []
+    # the keys of a point that hold a result table are the architectures the sweep ran
+    archs = [a for a, v in points[0].items() if isinstance(v, dict)] if points and isinstance(points[0], dict) else []
     valids = [p[a].get("valid") for p in points if isinstance(p, dict) for a in archs if isinstance(p.get(a), dict)]
     valid = None if not valids else False if False in valids else True if all(v is True for v in valids) \
         else "unknown"

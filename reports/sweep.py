@@ -27,8 +27,8 @@ def fit_exponent(xs: list[float], ys: list[float]) -> float | None:
 
 
 def archs_of(points: list[dict]) -> list[str]:
-    """The architectures a sweep ran (every key of a point that is not its name, set or value)."""
-    return [k for k in points[0] if k not in ("name", "set", "value")] if points else []
+    """The architectures a sweep ran (the keys of a point that hold a result table)."""
+    return [k for k, v in points[0].items() if isinstance(v, dict)] if points else []
 
 
 def boot_fits(points: list[dict]) -> dict:

@@ -1,3 +1,11 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
 from sim.kernel import Node, Simulation
@@ -40,3 +48,45 @@ def make_net(seed=1, **cfg):
 @pytest.fixture
 def probe_cls():
     return Probe
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """`dask scheduler` and two `dask worker`s from this venv, on 127.0.0.1
+    only, no dashboards, on free ports the OS picks; always stopped."""
+    dask = Path(sys.executable).with_name("dask")
+    if not dask.exists() or shutil.which(str(dask)) is None:
+        pytest.skip("the dask command is not installed in this environment")
+    sched_file = tmp_path / "scheduler.json"
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    procs = []
+    try:
+        procs.append(subprocess.Popen([str(dask), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                                       "--no-dashboard", "--scheduler-file", str(sched_file)],
+                                      stdout=subprocess.DEVNULL, stderr=open(tmp_path / "scheduler.log", "w"),
+                                      env=env, cwd=tmp_path))
+        deadline = time.monotonic() + 60
+        while not sched_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(sched_file.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        for i in range(2):
+            procs.append(subprocess.Popen([str(dask), "worker", "--scheduler-file", str(sched_file),
+                                           "--host", "127.0.0.1", "--no-dashboard", "--nthreads", "1",
+                                           "--no-nanny", "--name", f"w{i}"],
+                                          stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"worker{i}.log", "w"),
+                                          env=env, cwd=tmp_path))
+        from distributed import Client
+
+        with Client(address, timeout=30, set_as_default=False) as c:
+            c.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()

@@ -10,6 +10,7 @@ import pytest
 from chatsim.api import storm_scenario
 from helpers import cli
 from reports.growth import exponent, growth_plot
+from sim import architectures
 from sim.bench import paired, spread
 from sim.kernel import Simulation
 from sim.network import NetConfig, Network
@@ -45,11 +46,14 @@ def test_exponent_recovers_a_power_law():
         exponent([1000], [1.0])
 
 
+ARCHS = architectures.names()
+
+
 def test_growth_plot_writes_png_and_svg(tmp_path):
     rows = [{"clients": n, "arch": a, "cpu_seconds": n / 1000 * k, "traced_bytes": 9000 * n,
-             "peak_rss_bytes": 5e7 + 1e4 * n} for n in (1000, 10_000) for k, a in enumerate(("old", "new"), 1)]
+             "peak_rss_bytes": 5e7 + 1e4 * n} for n in (1000, 10_000) for k, a in enumerate(ARCHS, 1)]
     png, svg = growth_plot(rows, tmp_path / "growth")
-    assert png.stat().st_size > 1000 and "new: n^1.00" in svg.read_text()
+    assert png.stat().st_size > 1000 and f"{ARCHS[-1]}: n^1.00" in svg.read_text()
 
 
 def test_journal_rows_view_has_the_row_shape():
@@ -79,7 +83,7 @@ def test_clients_of_every_design_keep_no_instance_dict(tmp_path):
     from sim.runner import run
 
     scn = load_scenario("steady")
-    for name in ("old", "new"):
+    for name in ARCHS:
         seen = {}
 
         def probe(sim):

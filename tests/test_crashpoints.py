@@ -11,11 +11,14 @@ from sim import architectures
 # The old channel server acks (ack_sent) and only then appends to its volatile
 # hand-off buffer (handoff); the flusher persists later (persisted). A crash
 # after the ack left and before the buffer reached the web app loses an acked
-# message: at ack_sent and at handoff, and nowhere else.
+# message: always at ack_sent and at handoff; at persisted when another acked
+# message arrived while the batch was being stored (it is still in the buffer);
+# never before the ack (received, broadcast).
 OLD_LOSES_AT = {"ack_sent", "handoff"}
+OLD_MAY_LOSE_AT = {"persisted"}
 
 
-def test_crashpoints_old_loses_the_acked_message_exactly_at_ack_sent_and_handoff(tmp_path):
+def test_crashpoints_old_loses_the_acked_message_only_between_the_ack_and_the_hand_off(tmp_path):
     out = tmp_path / "cp"
     code, stdout, err = cli("crashpoints", "crash-mid-send", "--arch", "old", "--nth", "1..2", "--workers", "2",
                             "--out", str(out))
@@ -24,7 +27,7 @@ def test_crashpoints_old_loses_the_acked_message_exactly_at_ack_sent_and_handoff
     steps = architectures.get("old").step_names()
     assert [(c["step"], c["nth"]) for c in doc["cells"]] == [(s, n) for s in steps for n in (1, 2)]
     losing = {c["step"] for c in doc["cells"] if "durability" in c["broken"]}
-    assert losing == OLD_LOSES_AT
+    assert OLD_LOSES_AT <= losing <= OLD_LOSES_AT | OLD_MAY_LOSE_AT
     for c in doc["cells"]:
         if c["step"] in OLD_LOSES_AT:
             assert {"durability", "validity"} <= set(c["broken"]) and c["messages"] >= 1

@@ -32,6 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hostile_helpers import TINY
+from sim import architectures
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("CHATSIM_FUZZ_EXAMPLES", "25"))
@@ -119,7 +120,7 @@ FAULTS = st.fixed_dictionaries({
                              "redis-failover", "shard-failover", "gateway-crash", "nope"]),
     "at": st.one_of(st.floats(min_value=0, max_value=1.9), NUMBERS),
 }, optional={
-    "arch": st.sampled_from(["old", "new", "rt2023", "both", "all", "x"]),
+    "arch": st.sampled_from([*architectures.names(), "both", "all", "x"]),
     "targets": st.lists(st.sampled_from(["client-1", "client-*", "role:client", "db", "nosuch", "kafka-0"]),
                         max_size=2),
     "a": st.lists(st.sampled_from(["client-1", "role:webapp", "nosuch"]), max_size=2),
@@ -189,7 +190,7 @@ def run_in_process(capsys, argv) -> tuple[int, str, str]:
 
 # -- scenario files ---------------------------------------------------------------
 @FUZZ
-@given(text=mutated_scenarios(), arch=st.sampled_from(["old", "new", "rt2023"]))
+@given(text=mutated_scenarios(), arch=st.sampled_from(architectures.names()))
 def test_fuzz_scenario_files(capsys, text, arch):
     with tempfile.TemporaryDirectory() as d:
         p, out = write_mutant(Path(d), text)
@@ -208,7 +209,7 @@ SET_ITEMS = st.one_of(
 
 
 @FUZZ
-@given(sets=st.lists(SET_ITEMS, min_size=1, max_size=3), arch=st.sampled_from(["old", "new", "rt2023"]))
+@given(sets=st.lists(SET_ITEMS, min_size=1, max_size=3), arch=st.sampled_from(architectures.names()))
 def test_fuzz_set_arguments(capsys, sets, arch):
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "tiny.toml"

@@ -143,7 +143,7 @@ def copy_with_expect(tmp_path, name, old_expect: str) -> Path:
 
 def test_wrong_expectation_exits_1_with_one_junit_failure_whose_replay_reproduces_it(tmp_path):
     # crash-mid-send's old design loses an acked message; the copy says durability holds
-    scn = copy_with_expect(tmp_path, "crash-mid-send", "validity = false")
+    scn = copy_with_expect(tmp_path, "crash-mid-send", 'validity = false\nlive-completeness = "maybe"')
     code, out, err = cli("regress", str(scn), "--arch", "old", "--seeds", "1..3", "--workers", "2",
                          "--out", str(tmp_path / "o"), "--junit", str(tmp_path / "j.xml"))
     assert code == 1, err
@@ -169,7 +169,8 @@ def test_wrong_expectation_exits_1_with_one_junit_failure_whose_replay_reproduce
 
 def test_write_baseline_then_compare(tmp_path):
     # crash-mid-send's validity as "maybe": it breaks on every seed, rate 100%
-    scn = copy_with_expect(tmp_path, "crash-mid-send", 'validity = "maybe"\ndurability = false')
+    scn = copy_with_expect(tmp_path, "crash-mid-send",
+                           'validity = "maybe"\ndurability = false\nlive-completeness = "maybe"')
     base = tmp_path / "baseline.json"
     args = ("regress", str(scn), "--arch", "old", "--seeds", "1..4", "--workers", "1")
     code, out, err = cli(*args, "--out", str(tmp_path / "a"), "--write-baseline", str(base))

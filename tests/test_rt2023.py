@@ -55,8 +55,10 @@ def test_admin_server_crash_persists_and_acks_but_never_shows_live(tmp_path):
     assert any(o["type"] == "ok" and o["f"] == "send" and o["value"]["msg"] == msg for o in ops)  # acked
     stored = {o["value"]["channel"]: o["value"]["msgs"] for o in ops if o["f"] == "stored"}
     assert any(msg in ms for ms in stored.values())  # durable, in the final reads
-    assert _never_live(ops, msg)  # ... and nobody saw it live: what live-completeness will judge
-    assert result["valid"] is True  # today's invariants cannot see it
+    assert _never_live(ops, msg)  # ... and nobody saw it live: live-completeness judges it
+    v = {k: r["valid"] for k, r in result["invariants"].items()}
+    assert v.pop("live-completeness") is False and all(x is True for x in v.values())
+    assert msg in {x["msg"] for x in result["invariants"]["live-completeness"]["violations"]}
 
 
 def test_shard_failover_loses_acked_messages_the_replica_never_got(tmp_path):

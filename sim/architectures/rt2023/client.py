@@ -18,6 +18,8 @@ from ..new.client import NewClient
 
 
 class Rt2023Client(NewClient):
+    __slots__ = ("shown", "last_ts")
+
     def reset_volatile(self):
         super().reset_volatile()
         self.shown: dict[str, set[str]] = {}  # channel -> msgs displayed
