@@ -151,6 +151,13 @@ class NewClient(Client):
         while held and self.next_seq[ch] in held:
             self.show(held.pop(self.next_seq[ch]))
 
+    def gap_rows(self, ch: str, rows: list[Chat], held: dict[int, Chat]) -> list[Chat]:
+        """Which of the channel's stored ``rows`` fill the gap before the held
+        messages, in display order: here, the missing sequence numbers."""
+        upto = min(held)
+        return sorted((r for r in rows if self.next_seq[ch] <= r.seq < upto and r.seq not in self.seen[ch]),
+                      key=lambda r: r.seq)
+
     def fill_gap(self, ch: str):
         """Hold back, then fetch the missing range from history and move on."""
         yield from self.sleep(self.hold_timeout)
@@ -160,11 +167,7 @@ class NewClient(Client):
                                                    {"channel": ch, "user": self.name, "rows": True},
                                                    size=120, timeout=self.s.read_timeout)
             if reply.status == "ok" and held:
-                upto = min(held)
-                missing = sorted((r for r in reply.payload["rows"]
-                                  if self.next_seq[ch] <= r.seq < upto and r.seq not in self.seen[ch]),
-                                 key=lambda r: r.seq)
-                for r in missing:
+                for r in self.gap_rows(ch, reply.payload["rows"], held):
                     self.show(r)
             if held:
                 self.next_seq[ch] = max(self.next_seq[ch], min(held))  # give up on what is still missing

@@ -48,24 +48,9 @@ class Rt2023Client(NewClient):
         self.last_ts[ch] = max(self.last_ts.get(ch, 0.0), float(chat.ts))
         self.display(chat)
 
-    def fill_gap(self, ch: str):
-        """Hold back, then show the stored messages the gap hides, in ts order, and move on."""
-        yield from self.sleep(self.hold_timeout)
-        held = self.held.get(ch)
-        if held:
-            reply = yield self.sim.network.request(self, self.webapp(), "conversations.history",
-                                                   {"channel": ch, "user": self.name, "rows": True},
-                                                   size=120, timeout=self.s.read_timeout)
-            if reply.status == "ok" and held:
-                upto = float(held[min(held)].ts)
-                since = self.last_ts.get(ch, 0.0)
-                for r in reply.payload["rows"]:  # in ts order
-                    if since < float(r.ts) < upto and r.msg not in self.shown.get(ch, ()):
-                        self.show(r)
-            if held:
-                self.next_seq[ch] = max(self.next_seq[ch], min(held))  # give up on what is still missing
-                self.drain(ch)
-        self.filling.discard(ch)
-        if self.held.get(ch):
-            self.filling.add(ch)
-            self.spawn(self.fill_gap(ch))
+    def gap_rows(self, ch: str, rows: list[Chat], held: dict[int, Chat]) -> list[Chat]:
+        """The stored messages the gap hides, in ts order (the store's order):
+        newer than the last shown, older than the first held."""
+        upto = float(held[min(held)].ts)
+        since = self.last_ts.get(ch, 0.0)
+        return [r for r in rows if since < float(r.ts) < upto and r.msg not in self.shown.get(ch, ())]
