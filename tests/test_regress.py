@@ -14,6 +14,8 @@ from chatsim import regress as R
 from chatsim.tasks import Task, TaskResult, Violation
 
 from helpers import cli
+from scenarios import list_builtin
+from sim import architectures
 
 
 
@@ -195,8 +197,9 @@ def test_regress_on_the_builtins_exits_0_and_writes_junit(tmp_path):
     doc = json.loads((tmp_path / "o" / "regress.json").read_text())
     root = ET.parse(tmp_path / "j.xml").getroot()
     cases = list(root.iter("testcase"))
-    assert len(cases) == len(doc["cells"]) >= 11 * 2 * 5
+    runs = len(list_builtin()) * len(architectures.names()) * 5
+    assert len(cases) == len(doc["cells"]) >= runs
     assert not list(root.iter("failure")) and not list(root.iter("error"))
-    assert {c.get("classname").split(".")[1] for c in cases} == {n for n, _ in __import__("scenarios").list_builtin()}
+    assert {c.get("classname").split(".")[1] for c in cases} == {n for n, _ in list_builtin()}
     lines = (tmp_path / "o" / "results.jsonl").read_text().splitlines()
-    assert len(lines) == 11 * 2 * 5
+    assert len(lines) == runs
