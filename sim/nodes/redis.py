@@ -127,19 +127,30 @@ class Redis(Node):
 
     def replicate(self):
         """Ship each write ``lag`` seconds after it was made (asynchronous)."""
-        net = self.sim.network
-        while True:
-            if not self.durable["primary"] or not self.outbox or not self.durable["peer"]:
-                yield from self.sleep(0.05)
-                continue
-            due = self.outbox[0][0] + self.lag
-            if due > self.env.now:
-                yield from self.sleep(due - self.env.now)
-                continue
-            n = next((i for i, w in enumerate(self.outbox) if w[0] + self.lag > self.env.now), len(self.outbox))
-            batch, self.outbox = self.outbox[:n], self.outbox[n:]
-            reply = yield net.request(self, self.durable["peer"], "redis.replicate", {"writes": batch},
-                                      size=60 * len(batch), timeout=2.0)
-            if reply.status != "ok":
-                self.outbox = batch + self.outbox  # retry; a real replica would full-resync
-                yield from self.sleep(0.5)
+        return replication_loop(self, "redis.replicate", lambda batch: ({"writes": batch}, 60 * len(batch)))
+
+
+def replication_loop(node: Node, kind: str, pack):
+    """Asynchronous primary → replica shipping, shared by Redis and the rt2023
+    message shards: while ``node`` is primary, send each entry of
+    ``node.outbox`` (``(written_at, ...)`` tuples, in write order) to
+    ``durable["peer"]`` as request ``kind`` once ``node.lag`` seconds old,
+    batching what is due; ``pack(batch) -> (payload, size)``. A failed
+    shipment goes back to the front of the outbox and is tried again
+    (a real replica would full-resync)."""
+    net = node.sim.network
+    while True:
+        if not node.durable["primary"] or not node.outbox or not node.durable["peer"]:
+            yield from node.sleep(0.05)
+            continue
+        due = node.outbox[0][0] + node.lag
+        if due > node.env.now:
+            yield from node.sleep(due - node.env.now)
+            continue
+        n = next((i for i, w in enumerate(node.outbox) if w[0] + node.lag > node.env.now), len(node.outbox))
+        batch, node.outbox = node.outbox[:n], node.outbox[n:]
+        payload, size = pack(batch)
+        reply = yield net.request(node, node.durable["peer"], kind, payload, size=size, timeout=2.0)
+        if reply.status != "ok":
+            node.outbox = batch + node.outbox
+            yield from node.sleep(0.5)

@@ -24,6 +24,7 @@ from ...kernel import Node, stable_hash
 from ...nodes.db import DB
 from ...nodes.discovery import heartbeat_loop
 from ...nodes.protocol import Chat, api_error, fmt_ts
+from ...nodes.redis import replication_loop
 
 
 def shard_of(channel: str, shards: int) -> int:
@@ -110,23 +111,11 @@ class ShardDB(DB):
 
     def replicate(self):
         """Ship each write ``lag`` seconds after it was made, in order."""
-        net = self.sim.network
-        while True:
-            if not self.durable["primary"] or not self.outbox:
-                yield from self.sleep(0.05)
-                continue
-            due = self.outbox[0][0] + self.lag
-            if due > self.env.now:
-                yield from self.sleep(due - self.env.now)
-                continue
-            n = next((i for i, w in enumerate(self.outbox) if w[0] + self.lag > self.env.now), len(self.outbox))
-            batch, self.outbox = self.outbox[:n], self.outbox[n:]
+        def pack(batch):
             rows = [c for _, c in batch]
-            reply = yield net.request(self, self.durable["peer"], "shard.replicate", {"rows": rows},
-                                      size=sum(c.size for c in rows), timeout=2.0)
-            if reply.status != "ok":
-                self.outbox = batch + self.outbox  # the replica is away: ship again later
-                yield from self.sleep(0.5)
+            return {"rows": rows}, sum(c.size for c in rows)
+
+        return replication_loop(self, "shard.replicate", pack)
 
 
 class Orchestrator(Node):
