@@ -48,3 +48,43 @@ def cli(*args, cwd=None, env=None):
 def history_ops(out):
     lines = (Path(out) / "history.jsonl").read_text().splitlines()
     return [json.loads(x) for x in lines[1:]]
+
+
+HAND_MEMBERS = {"C1": ["c1", "c2"], "C2": ["c2", "c3"]}
+
+
+def hand_history(*ops, channels=None, arch="old") -> bytes:
+    """A hand-written history as bytes: a header, then one op per
+    ``(process, type, f, value)``, indexed from 0 at time = index."""
+    meta = {"type": "meta", "chatsim": "0.1.0", "scenario": "hand", "arch": arch, "seed": 1,
+            "channels": channels or HAND_MEMBERS, "config": {}}
+    lines = [json.dumps(meta)]
+    for i, (p, t, f, v) in enumerate(ops):
+        lines.append(json.dumps({"index": i, "time": float(i), "process": p, "type": t, "f": f, "value": v}))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def interrupt_after_lines(args, cwd, log: Path, signum, lines: int = 3):
+    """Start ``chatsim *args`` in its own process group, wait until ``log``
+    holds ``lines`` whole lines (at most 90 s), then send ``signum``: to the
+    whole group for SIGINT (as a terminal's Ctrl-C does), to the process
+    otherwise. Returns ``(returncode, stderr, the log's lines as bytes)``."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "chatsim", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=cwd, start_new_session=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and (not log.exists() or log.read_bytes().count(b"\n") < lines):
+        time.sleep(0.2)
+    try:
+        if signum == signal.SIGINT:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return proc.returncode, err, log.read_bytes().split(b"\n")

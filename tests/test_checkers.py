@@ -1,24 +1,16 @@
 """Checkers on hand-written histories: one canary per invariant, edge cases."""
 
-import json
 
 import pytest
 
+from helpers import HAND_MEMBERS
+from helpers import hand_history as H
 from invariants import check_bytes
 from invariants.synth import reference_history, to_jsonl
 from sim.errors import HistoryError
 
 NAMES = ["validity", "integrity", "total-order", "no-duplicates", "durability"]
-MEMBERS = {"C1": ["c1", "c2"], "C2": ["c2", "c3"]}
-
-
-def H(*ops, channels=None):
-    meta = {"type": "meta", "chatsim": "0.1.0", "scenario": "hand", "arch": "old", "seed": 1,
-            "channels": channels or MEMBERS, "config": {}}
-    lines = [json.dumps(meta)]
-    for i, (p, t, f, v) in enumerate(ops):
-        lines.append(json.dumps({"index": i, "time": float(i), "process": p, "type": t, "f": f, "value": v}))
-    return ("\n".join(lines) + "\n").encode()
+MEMBERS = HAND_MEMBERS
 
 
 def send(p, m, ch="C1", outcome="ok", text=None):

@@ -3,19 +3,14 @@ testing, deterministic shrinking, found-<n>.toml that replays byte for byte,
 the same findings whichever engine runs it, and interruption."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
 from chatsim.explore import (SHRINK_BATCH, all_kinds, draw, explore, involved, parse_kinds, shrink, simplifications,
                              vocabulary)
 from chatsim.tasks import DaskEngine, InProcess, Task, TaskResult, read_results
-from helpers import cli
+from helpers import cli, interrupt_after_lines
 from scenarios import load_scenario
 from sim import architectures
 from sim.faults import KERNEL_KINDS
@@ -210,22 +205,10 @@ def test_explore_finds_shrinks_and_replays_byte_for_byte(tmp_path):
 
 def test_interrupting_an_explore_keeps_results_jsonl_valid(tmp_path):
     out = tmp_path / "ex"
-    proc = subprocess.Popen([sys.executable, "-m", "chatsim", "explore", "crash-mid-send", "--arch", "old",
-                             "--budget", "5000", "--workers", "2", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                            start_new_session=True)
-    log = out / "results.jsonl"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and (not log.exists() or log.read_bytes().count(b"\n") < 3):
-        time.sleep(0.2)
-    try:
-        os.killpg(proc.pid, signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130, err
-    lines = log.read_bytes().split(b"\n")
+    code, err, lines = interrupt_after_lines(["explore", "crash-mid-send", "--arch", "old", "--budget", "5000",
+                                              "--workers", "2", "--out", str(out)], tmp_path,
+                                             out / "results.jsonl", signal.SIGINT)
+    assert code == 130, err
     assert lines[-1] == b""
     docs = [json.loads(x) for x in lines[:-1]]
     assert f"interrupted: {len(docs)} of 5000 runs finished" in err and "Traceback" not in err

@@ -5,28 +5,23 @@ no other test reached (integrity's ``before-send``, ``text-changed``,
 violation found by a derandomized property search."""
 
 import copy
-import json
 
 import pytest
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from helpers import HAND_MEMBERS, hand_history
 from invariants import check, check_bytes, check_file, explain, story, story_lines
 from invariants.synth import OUTCOMES, RETRIES, reference_history, to_jsonl
 from sim.errors import HistoryError
 from sim.history import parse_history
 
-MEMBERS = {"C1": ["c1", "c2"], "C2": ["c2", "c3"]}
+MEMBERS = HAND_MEMBERS
 
 
 def H(*ops, channels=None):
-    meta = {"type": "meta", "chatsim": "0.1.0", "scenario": "hand", "arch": "other", "seed": 1,
-            "channels": channels or MEMBERS, "config": {}}
-    lines = [json.dumps(meta)]
-    for i, (p, t, f, v) in enumerate(ops):
-        lines.append(json.dumps({"index": i, "time": float(i), "process": p, "type": t, "f": f, "value": v}))
-    return ("\n".join(lines) + "\n").encode()
+    return hand_history(*ops, channels=channels, arch="other")
 
 
 def judge(*ops, channels=None):

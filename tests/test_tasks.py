@@ -9,7 +9,6 @@ import pickle
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import msgspec
@@ -20,7 +19,7 @@ from chatsim.tasks import (DaskEngine, InProcess, LocalPool, Task, TaskResult, b
 from scenarios.loader import load_raw
 from sim.errors import ChatsimError
 
-from helpers import ROOT
+from helpers import interrupt_after_lines
 
 CHEAP = [("steady", s) for s in (1, 2, 3)] + [("crash-mid-send", s) for s in (1, 2)] + [("retry-duplicate", 1)]
 
@@ -130,25 +129,10 @@ def test_interrupting_a_run_keeps_results_jsonl_valid(tmp_path, signum):
     SIGTERM: exit 128+signal, "n of N" on stderr, and results.jsonl holds
     exactly n whole lines."""
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "chatsim", "regress", "steady", "--arch", "old",
-                             "--seeds", "1..3000", "--workers", "2", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                            start_new_session=True)
-    log = out / "results.jsonl"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and (not log.exists() or log.read_bytes().count(b"\n") < 3):
-        time.sleep(0.2)
-    try:
-        if signum == signal.SIGINT:
-            os.killpg(proc.pid, signum)
-        else:
-            proc.send_signal(signum)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 128 + signum, err
-    lines = log.read_bytes().split(b"\n")
+    code, err, lines = interrupt_after_lines(["regress", "steady", "--arch", "old", "--seeds", "1..3000",
+                                              "--workers", "2", "--out", str(out)], tmp_path,
+                                             out / "results.jsonl", signum)
+    assert code == 128 + signum, err
     assert lines[-1] == b""  # ends with a whole line
     docs = [json.loads(line) for line in lines[:-1]]
     assert f"interrupted: {len(docs)} of 3000 runs finished" in err and "Traceback" not in err
