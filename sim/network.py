@@ -633,6 +633,9 @@ class Network:
         dst = self.sim.nodes.get(dst_name)
         if dst is None:
             raise WiringError(f"{src.name} sends {kind} to unknown node {dst_name!r}")
+        if dst is src:
+            # a connection to oneself has no direction to tell a reply from a request
+            raise WiringError(f"{src.name} sends {kind} to itself")
         ev = self.env.event()
         if self.partitions and (self.blocked(src.name, dst_name) or self.blocked(dst_name, src.name)):
             # no connection can be set up: the request is never sent (definite)

@@ -117,7 +117,7 @@ def set_path(doc: dict, path: str, value) -> dict:
 
 FAULTS = st.fixed_dictionaries({
     "kind": st.sampled_from(["crash", "pause", "partition", "degrade", "skew", "kafka-leader-crash",
-                             "redis-failover", "shard-failover", "gateway-crash", "nope"]),
+                             "kafka-leader-isolate", "redis-failover", "shard-failover", "gateway-crash", "nope"]),
     "at": st.one_of(st.floats(min_value=0, max_value=1.9), NUMBERS),
 }, optional={
     "arch": st.sampled_from([*architectures.names(), "both", "all", "x"]),

@@ -143,6 +143,39 @@ def test_kafka_leader_crash_elects_a_new_leader_and_keeps_acked_messages(tmp_pat
     assert v["durability"] is True and v["validity"] is True
 
 
+@pytest.mark.parametrize("acks", ["1", "all"])
+def test_kafka_leader_isolated_acks_with_acks_1_what_the_new_leader_never_had(acks, tmp_path):
+    """A split: the leader of general's partition cannot reach the other
+    brokers or the controller, the web apps still reach it. The controller
+    elects another leader (clean: the ISR could not shrink without it); with
+    acks=1 the old leader acked appends no follower fetched, and truncates
+    them when it rejoins; with acks=all it acked nothing it could lose."""
+    from sim.kernel import stable_hash
+
+    r = copy.deepcopy(raw("steady"))
+    part = stable_hash("general") % 4
+    r["faults"] = [{"kind": "kafka-leader-isolate", "arch": "new", "at": 8, "duration": 6,
+                    "params": {"partition": part}}]
+    r.setdefault("new", {}).setdefault("kafka", {})["acks"] = acks
+    result, out = run_scenario(r, "new", 1, tmp_path)
+    ops = history_ops(out)
+    cut = next(o for o in ops if o["f"] == "kafka-leader-isolate")
+    assert cut["value"]["partition"] == part and cut["value"]["node"].startswith("kafka-")
+    assert [o["f"] for o in ops if o["process"] == "nemesis"] == ["kafka-leader-isolate", "heal"]
+    elections = [o for o in ops if o["f"] == "election" and o["value"]["partition"] == part]
+    assert elections and elections[0]["value"]["clean"] is True
+    assert elections[0]["value"]["leader"] != cut["value"]["node"]
+    v = verdicts(result)
+    if acks == "1":
+        assert v["durability"] is False and v["validity"] is False
+        lost = {x["msg"] for x in result["invariants"]["durability"]["violations"]}
+        acked_at = {o["value"]["msg"]: o["time"] for o in ops if o["f"] == "send" and o["type"] == "ok"}
+        # what was lost was acked while the old leader was cut off, before the election
+        assert lost and all(8 <= acked_at[m] <= elections[0]["time"] for m in lost)
+    else:
+        assert v["durability"] is True and v["validity"] is True
+
+
 def test_flannel_restart_fault_is_recorded_and_cold(tmp_path):
     result, out = run_scenario("flannel-cold-restart", "new", 2, tmp_path)
     ops = history_ops(out)

@@ -130,11 +130,18 @@ class Discovery(Node):
                     self.spawn(self.demote_when_back(old))
 
     def demote_when_back(self, old: str):
-        """When the old primary returns, make it a replica of the new one."""
+        """When the old primary returns, make it a replica of the new one.
+
+        Failovers can overlap: if ``old`` was promoted again meanwhile (the
+        node that replaced it died first), it is the primary and stays one;
+        and it is never told to follow a primary that is itself silent."""
         net = self.sim.network
         while True:
             yield from self.sleep(0.5)
-            if self.alive(old, 1.0):
+            if old == self.primary:
+                return
+            # only towards a live primary: one that died too would leave no primary at all
+            if self.alive(old, 1.0) and self.alive(self.primary, 1.0):
                 reply = yield net.request(self, old, "redis.replicaof", {"primary": self.primary}, timeout=2.0)
                 if reply.status == "ok":
                     return

@@ -4,7 +4,9 @@ Main region (us-east): web app instances behind a load balancer, the DB,
 Kafka brokers and controller, a Redis primary and replica, discovery, the
 channel servers and one job worker per partition. Every region with clients
 has Flannel hosts. Component faults registered here: ``kafka-leader-crash``
-(crash the current leader of ``params.partition``), ``redis-failover`` (the
+(crash the current leader of ``params.partition``), ``kafka-leader-isolate``
+(cut that leader off from the other brokers and the controller while the
+web apps still reach it: the zombie leader of a network split), ``redis-failover`` (the
 Redis primary's host vanishes; discovery promotes the replica) and
 ``flannel-restart`` (Flannel hosts restart, cold).
 """
@@ -101,6 +103,31 @@ def _kafka_leader_crash(nem, spec, hit):
     return {"partition": part, "node": leader or "", "silent": spec.silent}, node
 
 
+def _kafka_leader_isolate(nem, spec, hit):
+    """Cut the current leader of ``params.partition`` off from the other
+    brokers and the controller; producers and consumers still reach it.
+
+    The controller stops hearing its heartbeats and elects another leader;
+    until the web apps learn of it, the old leader goes on answering
+    produce requests. With ``acks=1`` it acks what no follower will ever
+    fetch, and truncates it when it rejoins as a follower (Kafka's
+    acks=1 loss under a split); with ``acks=all`` it cannot advance its high
+    watermark, so nothing it takes is acked."""
+    part = int(spec.params.get("partition", 0))
+    ctl = _controller(nem)
+    leader = ctl.durable["state"][part][0]
+    if leader is None:
+        return {"partition": part, "node": ""}, None
+    rest = {n.name for n in nem.sim.nodes.values() if n.role == "kafka" and n.name != leader} | {ctl.name}
+    return {"partition": part, "node": leader}, nem.sim.network.partition({leader}, rest)
+
+
+def _kafka_heal(nem, spec, rules):
+    if rules is not None:
+        nem.sim.network.heal(rules)
+    return {"partition": int(spec.params.get("partition", 0))}
+
+
 def _restart(nem, spec, node):
     if node is not None:
         node.restart()
@@ -133,6 +160,10 @@ FAULTS = {
     "kafka-leader-crash": FaultKind(_kafka_leader_crash, _restart, "restart", params={"partition": int},
                                     check=in_range("partition", lambda s: s.kafka.partitions, "partitions"),
                                     doc="crash the current leader of params.partition (default 0)"),
+    "kafka-leader-isolate": FaultKind(_kafka_leader_isolate, _kafka_heal, "heal", params={"partition": int},
+                                      check=in_range("partition", lambda s: s.kafka.partitions, "partitions"),
+                                      doc="cut the current leader of params.partition (default 0) off from the "
+                                          "other brokers and the controller; clients still reach it"),
     "redis-failover": FaultKind(_redis_failover, _restart, "restart",
                                 doc="the Redis primary's host vanishes; discovery promotes the replica"),
     "flannel-restart": FaultKind(_flannel_restart, _flannel_back, "restart",

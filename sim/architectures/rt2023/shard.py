@@ -159,11 +159,16 @@ class Orchestrator(Node):
                     self.spawn(self.demote_when_back(old, i))
 
     def demote_when_back(self, old: str, shard: int):
-        """When the old primary returns, it becomes the new primary's replica."""
+        """When the old primary returns, it becomes the new primary's replica
+        (unless an overlapping failover made it the primary again; never of a
+        primary that is itself silent)."""
         while True:
             yield from self.sleep(0.5)
-            if self.alive(old, 1.0):
-                primary = self.durable["primaries"][shard]
+            primary = self.durable["primaries"][shard]
+            if old == primary:
+                return
+            # only towards a live primary: one that died too would leave no primary at all
+            if self.alive(old, 1.0) and self.alive(primary, 1.0):
                 reply = yield self.sim.network.request(self, old, "shard.replicaof", {"primary": primary},
                                                        timeout=5.0)
                 if reply.status == "ok":
