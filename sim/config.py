@@ -121,10 +121,10 @@ class Topology(Strict):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler):
-        # ``teams`` is left out when empty, so single-team histories keep their header bytes
+        # ``teams`` is left out when empty, so single-team histories keep their header bytes;
+        # with ``teams``, ``team`` (unset, exclusive with it) is left out so the dump loads back
         out = handler(self)
-        if not self.teams:
-            out.pop("teams", None)
+        out.pop("team" if self.teams else "teams", None)
         return out
 
     def client_names(self) -> list[str]:
