@@ -207,6 +207,8 @@ def _prepare(scenario_ref: str, overrides: tuple[str, ...], archs: list[str] = (
 
 
 def print_run(result: dict, out_dir: Path) -> None:
+    from reports.verdicts import team_rows
+
     r = result
     out.print(verdict_table(r, term(f"{r['scenario']} / {r['arch']} / seed {r['seed']}"), r["expected"]))
     m = r["metrics"]
@@ -216,6 +218,8 @@ def print_run(result: dict, out_dir: Path) -> None:
     out.print(f"ack latency p50/p95/p99: {_lat(m['ack_latency'])}   live latency p50/p95/p99: {_lat(m['live_latency'])}")
     out.print(f"network messages per send: {m['network_messages_per_send']}   boots: {m['boots']} "
               f"({m['bytes_per_boot']:,} bytes each)   disconnects: {m['disconnects']}")
+    for label, cells in team_rows([r]):  # several teams: their load, one line each
+        out.print(f"{label}: {cells[0]}")
     print_explanations(r)
     out.print(f"wrote {term(out_dir / 'history.jsonl')} and {term(out_dir / 'result.json')}"
               + ("" if r["as_expected"] else "  [yellow](verdicts differ from the scenario's expectations)[/]"))

@@ -173,6 +173,22 @@ def worldwide_p99_ms(tmp: Path) -> float:
     return round(1000 * r["metrics"]["live_latency"]["p99"], 1)
 
 
+def hosts_per_team_region(tmp: Path) -> float:
+    """Run ``multi-team-boot`` (four teams, three Flannel hosts in each of
+    three regions) under the new design without its fault; the figure is
+    the most Flannel hosts that served one team's boots in one region (1:
+    every team's users of a region landed on the same cache host)."""
+    from scenarios.loader import load_raw
+
+    raw, _ = load_raw("multi-team-boot")
+    raw["faults"] = []
+    teams = _run(raw, "new", tmp)["metrics"]["teams"]
+    per_region = [len(hosts) for row in teams.values() for hosts in row["flannel"]["hosts"].values()]
+    if not per_region:
+        raise RuntimeError("no Flannel boot in multi-team-boot")
+    return max(per_region)
+
+
 def _pct(target: float, pct: float) -> tuple[float, float]:
     return target * (1 - pct), target * (1 + pct)
 
@@ -191,6 +207,8 @@ CHECKS: tuple[Check, ...] = (
           70.0, *_pct(70.0, 0.25), "ms", rtt_ms("ap-northeast", "ap-southeast")),
     Check("rtt-table", "an RTT for every pair of the model's regions", "docs/network.md",
           0.0, 0.0, 0.0, "missing pairs", rtt_table_complete),
+    Check("team-affinity", "a team's users are served by the same Flannel host (consistent hashing on the team)",
+          FLANNEL_POST, 1.0, 1.0, 1.0, "host(s) per team and region", hosts_per_team_region),
     Check("delivery-p99-worldwide", "messages delivered worldwide within 500 ms", RTM_POST,
           500.0, float("-inf"), 500.0, "ms", worldwide_p99_ms),
 )

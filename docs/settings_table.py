@@ -70,13 +70,16 @@ def table() -> str:
     from scenarios.loader import Fault
     from sim import architectures
     from sim.config import MAX_CHANNELS, MAX_CLIENTS, MAX_MEMBERSHIPS, MAX_SENDS, ClientGroup, ClientSettings, \
-        NetworkSettings, Team, Topology, Workload
+        NetworkSettings, Team, TeamSpec, Topology, Workload
 
     lines = ["| key | type | default | bounds | meaning |", "|---|---|---|---|---|"]
     for model, prefix in ((Topology, "topology."), (ClientGroup, "topology.clients[]."), (Team, "topology.team."),
                           (Workload, "workload."), (NetworkSettings, "network."), (ClientSettings, "clients."),
                           (Fault, "faults[].")):
         lines += [r for r in rows(model, prefix) if not r.startswith("| `topology.team.") or model is Team]
+        if model is Team:  # a team of several: the same sizes, and its own auto channels
+            lines += [r for r in rows(TeamSpec, "topology.teams.<name>.")
+                      if not any(r.startswith(f"| `topology.teams.<name>.{k}`") for k in Team.model_fields)]
     for arch in architectures.registry().values():
         lines += rows(arch.settings, f"{arch.name}.")
     caps = (f"Caps on a run's total size (`--allow-large` lifts them): {MAX_CLIENTS:,} clients, "

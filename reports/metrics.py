@@ -69,6 +69,65 @@ def storm_metrics(ops) -> dict | None:
             "reconnect_delay": percentiles(delays), "peak_reconnects_per_s": max(per_second.values(), default=0)}
 
 
+def client_teams(config: dict) -> list[tuple[int, str]]:
+    """``(last client index, team)`` per client group of a history header's
+    topology: client-k is in the team of the first group whose last index is
+    ≥ k. Every client is in ``T1`` without ``topology.teams``."""
+    out, last = [], 0
+    for g in config.get("topology", {}).get("clients", []):
+        last += g.get("count", 1)
+        out.append((last, g.get("team") or "T1"))
+    return out
+
+
+def team_metrics(ops, config: dict, flannel_hosts: dict | None) -> dict:
+    """Per-team load: clients, boots and boot bytes (from the history's
+    ``boot`` events), time to usable, and what the Flannel hosts measured
+    for the team: hits, misses, cache loads, boot bytes served, bytes
+    loaded, and ``hosts``: region → host → the team's boots it served."""
+    groups = client_teams(config)
+    teams: dict[str, dict] = {}
+    for _, t in groups:
+        teams.setdefault(t, {"clients": 0, "boots": 0, "boot_bytes": 0, "seconds": []})
+    prev = 0
+    for last, t in groups:
+        teams[t]["clients"] += last - prev
+        prev = last
+    for op in ops:
+        if op.f != "boot":
+            continue
+        head, _, k = op.process.rpartition("-")
+        if head != "client" or not k.isdigit():
+            continue
+        t = next((team for last, team in groups if int(k) <= last), None)
+        if t is None:
+            continue
+        row = teams[t]
+        row["boots"] += 1
+        row["boot_bytes"] += op.value["bytes"]
+        row["seconds"].append(op.value["seconds"])
+    out = {}
+    for t, row in teams.items():
+        seconds = row.pop("seconds")
+        row["bytes_per_boot"] = round(row["boot_bytes"] / row["boots"]) if row["boots"] else 0
+        row["time_to_usable"] = percentiles(seconds, (50, 99, 100))
+        out[t] = row
+    if flannel_hosts:
+        for t, row in out.items():
+            fl = {"hits": 0, "misses": 0, "loads": 0, "bytes": 0, "load_bytes": 0, "hosts": {}}
+            for host, stats in sorted(flannel_hosts.items()):
+                ts = stats.get("teams", {}).get(t)
+                if ts is None:
+                    continue
+                for k in ("hits", "misses", "loads", "bytes", "load_bytes"):
+                    fl[k] += ts[k]
+                if ts["boots"]:  # region -> host -> boots it served (affinity: one host per region)
+                    fl["hosts"].setdefault(stats["region"], {})[host] = ts["boots"]
+            fl["hit_rate"] = round(fl["hits"] / (fl["hits"] + fl["misses"]), 4) if fl["hits"] + fl["misses"] else None
+            row["flannel"] = fl
+    return out
+
+
 def run_metrics(h: History, network: dict | None = None, backend: dict | None = None,
                 workload_end: float | None = None) -> dict:
     """Every figure of one run, computed here and nowhere else: from the
@@ -90,6 +149,7 @@ def run_metrics(h: History, network: dict | None = None, backend: dict | None = 
         "connects": sum(1 for op in h.ops if op.f == "connect"),
         "disconnects": sum(1 for op in h.ops if op.f == "disconnect"),
     }
+    m["teams"] = team_metrics(h.ops, h.meta.config, (backend or {}).get("flannel_hosts"))
     storm = storm_metrics(h.ops)
     if storm is not None:
         m["storm"] = storm

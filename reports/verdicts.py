@@ -48,4 +48,29 @@ def metric_rows(results: list[dict]) -> list[tuple[str, list[str]]]:
     rows.append(("… including background traffic", [str(m.get("network_total_per_send")) for m in ms_]))
     rows.append(("bytes per boot (boots)", [f"{m['bytes_per_boot']:,} ({m['boots']})" for m in ms_]))
     rows.append(("disconnects", [str(m["disconnects"]) for m in ms_]))
+    return rows + team_rows(results)
+
+
+def team_rows(results: list[dict]) -> list[tuple[str, list[str]]]:
+    """Per-team rows for the side-by-side metric tables, when a run has
+    several teams: boots, bytes per boot and the Flannel hit rate."""
+    names = list(dict.fromkeys(t for r in results for t in r.get("metrics", {}).get("teams", {})))
+    if len(names) < 2:
+        return []
+    rows = []
+    for t in names:
+        cells = []
+        for r in results:
+            row = r.get("metrics", {}).get("teams", {}).get(t)
+            if row is None:
+                cells.append("-")
+                continue
+            fl = row.get("flannel")
+            cell = f"{row['boots']} boots × {row['bytes_per_boot']:,} B"
+            if fl is not None and fl["hit_rate"] is not None:
+                most = max(len(hosts) for hosts in fl["hosts"].values())
+                cell += (f", {fl['hit_rate']:.0%} hits, {fl['loads']} cache loads, "
+                         f"{most} host(s) per region in {len(fl['hosts'])} region(s)")
+            cells.append(cell)
+        rows.append((f"team {t}: boots × bytes", cells))
     return rows

@@ -236,9 +236,8 @@ def check_size(topology: Topology, workload: Workload) -> None:
     memberships, expected sends): set-up and memory grow past them to minutes
     and gigabytes. ``--allow-large`` (validation context ``allow_large``) skips it."""
     clients = sum(g.count for g in topology.clients)
-    channels = len(topology.channels) + topology.auto_channels
-    memberships = sum(clients if ms == ["*"] else len(ms) for ms in topology.channels.values()) + (
-        clients if topology.auto_channels else 0)
+    channels = len(topology.channels) + topology.auto_channels + sum(t.auto_channels for t in topology.teams.values())
+    memberships = topology.membership_count()
     sends = workload.rate * clients * workload.duration
     for what, n, cap in (("clients", clients, C.MAX_CLIENTS), ("channels", channels, C.MAX_CHANNELS),
                          ("channel memberships", memberships, C.MAX_MEMBERSHIPS),
@@ -357,7 +356,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], where: str = "sce
             paths = [[name, *path] for name, arch in archs.items() if path[0] in arch.settings.model_fields]
             if not paths:
                 raise ConfigError(f"--set {key}: unknown setting (top-level keys: {', '.join(sorted(top))})")
-        if path[0] in ("faults", "expect", "name", "sweep", "variants") or (path[0] == "topology" and path[1:2] != ["team"]):
+        if path[0] in ("faults", "expect", "name", "sweep", "variants") or (path[0] == "topology"
+                                                                                    and path[1:2] not in (["team"], ["teams"])):
             raise ConfigError(f"--set {key}: {'.'.join(path[:2])} cannot be overridden from the command line")
         value = _parse_value(text.strip())
         for full in paths:

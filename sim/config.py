@@ -18,7 +18,7 @@ import re
 import sys
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 REGIONS = ("us-east", "eu-west", "us-west", "sa-east", "ap-northeast", "ap-southeast")
 Region = Literal[REGIONS]  # type: ignore[valid-type]
@@ -69,6 +69,15 @@ class ClientGroup(Strict):
     region: Region = "us-east"
     kind: Literal["desktop", "mobile"] = "desktop"
     count: int = Field(1, ge=1, le=100_000)
+    team: Name | None = Field(None, description="with topology.teams: the team these clients belong to")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        # ``team`` is left out when unset, so single-team histories keep their header bytes
+        out = handler(self)
+        if self.team is None:
+            out.pop("team", None)
+        return out
 
 
 class Team(Strict):
@@ -86,6 +95,18 @@ class Team(Strict):
         return self
 
 
+class TeamSpec(Team):
+    """One of several teams in a run (``[topology.teams.<name>]``). The
+    sizes are as for ``topology.team``, counted over this team's clients and
+    channels when 0."""
+
+    auto_channels: int = Field(0, ge=0, le=1_000_000,
+                               description="also channels <team>-A0..; the team's k-th client is in A<k mod n>")
+
+
+TEAM_TOKEN = "team:"  # a channel member "team:NAME" stands for every client of that team
+
+
 class Topology(Strict):
     clients: list[ClientGroup] = Field(default_factory=lambda: [ClientGroup(count=4)], min_length=1,
                                        max_length=1000, description="client groups, named client-1.. in order")
@@ -94,23 +115,65 @@ class Topology(Strict):
                                                    description='channel name → member clients ("*": every one)')
     auto_channels: int = Field(0, ge=0, le=1_000_000, description="also channels A0..A<n-1>; client-k is in A<k mod n>")
     team: Team = Team()
+    teams: dict[Name, TeamSpec] = Field(default_factory=dict, max_length=1000,
+                                        description="several teams: name → size; each client group names its "
+                                                    "team (docs/boot.md)")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        # ``teams`` is left out when empty, so single-team histories keep their header bytes;
+        # with ``teams``, ``team`` (unset, exclusive with it) is left out so the dump loads back
+        out = handler(self)
+        out.pop("team" if self.teams else "teams", None)
+        return out
 
     def client_names(self) -> list[str]:
         n = sum(g.count for g in self.clients)
         # interned: the names are held by many structures (members, sessions)
         return [sys.intern(f"client-{i}") for i in range(1, n + 1)]
 
+    def team_clients(self) -> dict[str, list[str]]:
+        """Each team's clients in client order (one team ``T1`` of every client
+        when ``teams`` is not given)."""
+        names = self.client_names()
+        if not self.teams:
+            return {"T1": names}
+        out: dict[str, list[str]] = {t: [] for t in self.teams}
+        i = 0
+        for g in self.clients:
+            out.setdefault(g.team, []).extend(names[i:i + g.count])
+            i += g.count
+        return out
+
     def members(self) -> dict[str, list[str]]:
         names = self.client_names()
+        of_team = self.team_clients() if self.teams else {}
         out = {}
         for ch, ms in self.channels.items():
-            out[ch] = list(names) if ms == ["*"] else list(ms)
+            if ms == ["*"]:
+                out[ch] = list(names)
+            elif of_team:
+                out[ch] = [m for t in ms for m in (of_team.get(t[len(TEAM_TOKEN):], ())
+                                                   if t.startswith(TEAM_TOKEN) else (t,))]
+            else:
+                out[ch] = list(ms)
         n_auto = self.auto_channels
         for j in range(n_auto):
             # client-k is in A<k mod n>: every n-th name from client-j (client-n for A0);
             # a slice, not a scan of every name per channel (quadratic at 100k clients)
             out[f"A{j}"] = names[(j or n_auto) - 1::n_auto]
+        for t, spec in self.teams.items():
+            team_names, n = of_team[t], spec.auto_channels
+            for j in range(n):
+                out[f"{t}-A{j}"] = team_names[(j or n) - 1::n]
         return out
+
+    def channel_teams(self) -> dict[str, str]:
+        """The team each channel belongs to (``T1`` for all without ``teams``)."""
+        if not self.teams:
+            return {ch: "T1" for ch in self.members()}
+        team_of = {c: t for t, cs in self.team_clients().items() for c in cs}
+        return {ch: team_of[ms[0]] for ch, ms in self.members().items()}
 
     @model_validator(mode="after")
     def _members_exist(self):
@@ -118,7 +181,12 @@ class Topology(Strict):
         channel, none of them empty (a run with nobody to send to would report
         "invariants hold" about nothing — refused rather than vacuously passed)."""
         names = set(self.client_names())
-        if not self.channels and not self.auto_channels:
+        if self.teams:
+            self._teams_consistent()
+        elif any(g.team is not None for g in self.clients):
+            team = next(g.team for g in self.clients if g.team is not None)
+            raise ValueError(f"a client group names team {team!r} but topology.teams declares no teams")
+        if not self.channels and not self.auto_channels and not any(t.auto_channels for t in self.teams.values()):
             raise ValueError("no channels: a run needs at least one channel with members "
                              "(topology.channels or topology.auto_channels)")
         if self.auto_channels > len(names):
@@ -130,10 +198,73 @@ class Topology(Strict):
             if ms == ["*"]:
                 continue
             for m in ms:
+                if self.teams and m.startswith(TEAM_TOKEN):
+                    continue  # checked by _teams_consistent
                 if m not in names:
                     raise ValueError(f"channel {ch}: member {m!r} is not a client (clients are client-1.."
                                      f"client-{len(names)})")
         return self
+
+    def _teams_consistent(self) -> None:
+        """Several teams: every client group names a declared team, every
+        team has clients, and every channel's members come from one team."""
+        if "team" in self.model_fields_set:
+            raise ValueError("topology.team and topology.teams are exclusive: give each team's size under "
+                             "topology.teams.<name>")
+        if self.auto_channels:
+            raise ValueError("topology.auto_channels mixes teams: give topology.teams.<name>.auto_channels instead")
+        for g in self.clients:
+            if g.team is None:
+                raise ValueError(f"with topology.teams every client group names its team (a {g.region} group "
+                                 f"of {g.count} does not; teams: {', '.join(self.teams)})")
+            if g.team not in self.teams:
+                raise ValueError(f"client group team {g.team!r} is not declared (teams: {', '.join(self.teams)})")
+        of_team = self.team_clients()
+        for t, cs in of_team.items():
+            if not cs:
+                raise ValueError(f"team {t} has no clients (name it in a topology.clients group)")
+            if self.teams[t].auto_channels > len(cs):
+                raise ValueError(f"team {t}: auto_channels ({self.teams[t].auto_channels}) exceeds its clients "
+                                 f"({len(cs)}): some channels would have no members")
+        team_of = {c: t for t, cs in of_team.items() for c in cs}
+        auto = {f"{t}-A{j}" for t, spec in self.teams.items() for j in range(spec.auto_channels)}
+        for ch, ms in self.channels.items():
+            if ch in auto:
+                raise ValueError(f"channel {ch}: also an auto channel of its team (rename it)")
+            if ms == ["*"]:
+                raise ValueError(f'channel {ch}: "*" spans every team, but a channel belongs to one team: '
+                                 f'name its members or "team:NAME" (every client of team NAME)')
+            teams = []
+            for m in ms:
+                if m.startswith(TEAM_TOKEN):
+                    t = m[len(TEAM_TOKEN):]
+                    if t not in self.teams:
+                        raise ValueError(f"channel {ch}: member {m!r} names no declared team "
+                                         f"(teams: {', '.join(self.teams)})")
+                else:
+                    t = team_of.get(m)
+                    if t is None:
+                        raise ValueError(f"channel {ch}: member {m!r} is not a client (clients are client-1.."
+                                         f"client-{len(team_of)})")
+                if t not in teams:
+                    teams.append(t)
+            if len(teams) > 1:
+                raise ValueError(f"channel {ch}: members from teams {', '.join(teams)}; a channel belongs to one "
+                                 f"team")
+        with_dir = [t for t, spec in self.teams.items() if spec.directory]
+        if len(with_dir) > 1:
+            raise ValueError(f"teams {', '.join(with_dir)} each have a directory: at most one team per run may "
+                             f"have one (boot-consistency compares every client's view with one directory)")
+
+    def membership_count(self) -> int:
+        """The sum of channel sizes, without building the member lists."""
+        clients = sum(g.count for g in self.clients)
+        of_team = {t: len(cs) for t, cs in self.team_clients().items()} if self.teams else {}
+        n = sum(clients if ms == ["*"] else sum(of_team.get(m[len(TEAM_TOKEN):], 1)
+                                               if m.startswith(TEAM_TOKEN) else 1 for m in ms)
+                for ms in self.channels.values())
+        n += clients if self.auto_channels else 0
+        return n + sum(of_team[t] for t, spec in self.teams.items() if spec.auto_channels)
 
 
 class Workload(Strict):

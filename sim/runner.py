@@ -80,6 +80,8 @@ class RunOutput:
         if flannels:
             out["flannel"] = {k: sum(f.stats()[k] for f in flannels)
                               for k in ("hits", "misses", "loads", "profile_pushes")}
+            # per host: its region, totals and each team it served (reports.metrics.team_metrics)
+            out["flannel_hosts"] = {f.name: {"region": f.region, **f.stats()} for f in flannels}
         return out
 
     def network_summary(self) -> dict:

@@ -6,7 +6,7 @@ import pytest
 
 from helpers import cli, run_scenario
 from sim import architectures
-from sim.nodes.team import TeamSize
+from sim.nodes.team import Teams, TeamSize
 from sim.architectures.new.settings import HealthSettings
 from reports.sweep import fit_exponent
 
@@ -110,7 +110,7 @@ def test_flannel_validates_sessions():
     sim, net = make_net()
     Discovery(sim, "discovery", "us-east", servers=[], redis=[], health=HealthSettings(), failover_delay=2)
     fl = Flannel(sim, "flannel-0", "eu-west", discovery="discovery", webapps=["webapp-0"],
-                 team=TeamSize.derive(100), broken_warmup=False, users=["client-1"])
+                 teams=Teams.single(TeamSize.derive(100), 1), broken_warmup=False, users=["client-1"])
     intruder = Probe(sim, "client-9", "eu-west")
     sim.start()
     boot = net.request(intruder, "flannel-0", "flannel.boot", {"user": "client-9"}, timeout=5)

@@ -25,7 +25,7 @@ from ..nodes.protocol import ApiError
 from ..kernel import Node, Simulation
 from ..nodes.client import Client
 from ..nodes.db import DB
-from ..nodes.team import TeamSize
+from ..nodes.team import Teams, TeamSize
 
 
 @dataclass(frozen=True)
@@ -92,13 +92,15 @@ class System:
                             {"version": snap.version, "channels": {ch: list(ms) for ch, ms in snap.channels}})
 
 
-def make_clients(sim: Simulation, cfg: RunConfig, cls, **kw) -> list[Client]:
+def make_clients(sim: Simulation, cfg: RunConfig, cls, directory: list[str] = (), **kw) -> list[Client]:
     """Every simulated client, ``cls`` with the run's client settings and
-    workload; each knows the channels it belongs to."""
+    workload; each knows the channels it belongs to, and the clients of the
+    directory's team its directory channels."""
     channels_of: dict[str, list[str]] = {}
     for ch, ms in cfg.members.items():
         for m in ms:
             channels_of.setdefault(m, []).append(ch)
+    dir_team = set(cfg.topology.team_clients()[directory_team(cfg)]) if cfg.topology.teams and directory else None
     clients = []
     i = 0
     for group in cfg.topology.clients:
@@ -106,22 +108,62 @@ def make_clients(sim: Simulation, cfg: RunConfig, cls, **kw) -> list[Client]:
             i += 1
             name = f"client-{i}"
             clients.append(cls(sim, name, group.region, kind=group.kind, channels=channels_of.get(name, []),
-                               settings=cfg.clients, workload=cfg.workload, **kw))
+                               settings=cfg.clients, workload=cfg.workload,
+                               directory=directory if dir_team is None or name in dir_team else (), **kw))
     return clients
 
 
-def team_of(cfg: RunConfig) -> TeamSize:
-    """Team size for boot payloads: the scenario's (membership growing with
-    size unless given), or the simulated one."""
-    t = cfg.topology.team
+def _size(t, clients: int, channels: int, largest: int) -> TeamSize:
+    """A team's size for boot payloads: the scenario's (membership growing
+    with size unless given), or the simulated one."""
     if t.users:
         return TeamSize.derive(t.users, t.channels, t.members_per_channel)
-    return TeamSize(len(cfg.client_names()), t.channels or len(cfg.members),
-                    t.members_per_channel or max((len(m) for m in cfg.members.values()), default=0))
+    return TeamSize(clients, t.channels or channels, t.members_per_channel or largest)
+
+
+def team_of(cfg: RunConfig) -> TeamSize:
+    """The size of a single-team run's team (``topology.team``)."""
+    return _size(cfg.topology.team, len(cfg.client_names()), len(cfg.members),
+                 max((len(m) for m in cfg.members.values()), default=0))
+
+
+def directory_team(cfg: RunConfig) -> str | None:
+    """The team whose directory churns: ``T1`` of a single-team run, or the one team that declares it."""
+    if not cfg.topology.teams:
+        return "T1" if cfg.topology.team.directory else None
+    return next((t for t, spec in cfg.topology.teams.items() if spec.directory), None)
+
+
+def teams_of(cfg: RunConfig) -> Teams:
+    """Every team's size and who is in it (one team ``T1`` without ``topology.teams``)."""
+    topo = cfg.topology
+    if not topo.teams:
+        return Teams.single(team_of(cfg), len(cfg.client_names()), directory=bool(topo.team.directory))
+    of_channel, of_team = topo.channel_teams(), topo.team_clients()
+    sizes = {}
+    for t, spec in topo.teams.items():
+        chans = [ch for ch, owner in of_channel.items() if owner == t]
+        sizes[t] = _size(spec, len(of_team[t]), len(chans),
+                         max((len(cfg.members[ch]) for ch in chans), default=0))
+    last, owner, i = [], [], 0
+    for g in topo.clients:
+        i += g.count
+        if owner and owner[-1] == g.team:
+            last[-1] = i
+        else:
+            last.append(i)
+            owner.append(g.team)
+    return Teams(sizes, tuple(last), tuple(owner), directory_team(cfg))
 
 
 def directory_of(cfg: RunConfig, rng) -> dict[str, set[str]]:
     """The initial directory: ``team.directory`` channels, each with a random
-    half of the simulated clients."""
-    names = cfg.client_names()
-    return {f"D{j}": {c for c in names if rng.random() < 0.5} for j in range(1, cfg.topology.team.directory + 1)}
+    half of the directory team's clients (every simulated client in a single-team run)."""
+    t = directory_team(cfg)
+    if t is None:
+        return {}
+    if not cfg.topology.teams:
+        names, n = cfg.client_names(), cfg.topology.team.directory
+    else:
+        names, n = cfg.topology.team_clients()[t], cfg.topology.teams[t].directory
+    return {f"D{j}": {c for c in names if rng.random() < 0.5} for j in range(1, n + 1)}

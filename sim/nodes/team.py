@@ -24,6 +24,15 @@ user's own channels, #general chief among them. The sizes of the objects
 are those of Slack's Web API JSON (a user object with its profile and
 image URLs is ~1 KB).
 
+Several teams
+-------------
+A run may simulate several teams (``topology.teams``). ``Teams`` is the
+shared, read-only answer to "which team is this user in, and how big is
+it": each team has its own ``TeamSize`` (so its own payloads), and a user's
+team follows from its client group. Users are named ``client-<k>`` in group
+order, so the lookup is a bisection over the groups' last indexes rather
+than a map holding every user. A single-team run is the team ``T1``.
+
 The *directory* is the team state that boot consistency is about: a few
 directory channels and their members (among the simulated clients), changed
 by join/leave events, each with the next version number. A client boots from
@@ -34,6 +43,7 @@ must equal the truth.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from dataclasses import dataclass
 
 BOOT_BASE_BYTES = 20_000  # self, team, prefs, bots, custom emoji index
@@ -72,6 +82,35 @@ class TeamSize:
     def flannel_boot_bytes(self) -> int:
         return (BOOT_BASE_BYTES + self.channels_per_user() * CHANNEL_OBJECT_BYTES
                 + self.own_member_ids() * MEMBER_ID_BYTES + min(self.users, FLANNEL_PROFILES) * USER_OBJECT_BYTES)
+
+
+@dataclass(frozen=True)
+class Teams:
+    """Every team of a run: ``sizes`` (team id → size, in declaration
+    order), the team of each client index range (``last[i]`` is the
+    1-based index of the last client of ``owner[i]``'s range) and the team
+    whose directory the run churns (None: no directory)."""
+
+    sizes: dict[str, TeamSize]
+    last: tuple[int, ...]
+    owner: tuple[str, ...]
+    directory_team: str | None = None
+
+    @classmethod
+    def single(cls, size: TeamSize, clients: int, team: str = "T1", directory: bool = False) -> "Teams":
+        return cls({team: size}, (clients,), (team,), team if directory else None)
+
+    def of(self, user: str) -> str | None:
+        """The team of ``user`` (``client-<k>``), or None for a name that is no client."""
+        head, _, k = user.rpartition("-")
+        if head != "client" or not k.isdigit():
+            return None
+        i = bisect_left(self.last, int(k))
+        return self.owner[i] if 0 < int(k) and i < len(self.last) else None
+
+    def size(self, team: str | None) -> TeamSize:
+        """``team``'s size (the first team's for None: a request that names none)."""
+        return self.sizes[team] if team in self.sizes else next(iter(self.sizes.values()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ import simpy
 
 from ..kernel import Node
 from .protocol import api_error
-from .team import TeamSize
+from .team import Teams
 
 SERIALIZE_RATE = 200e6  # bytes/s of snapshot a worker builds and serialises
 
@@ -50,13 +50,13 @@ class WebApp(Node):
     role = "webapp"
 
     def __init__(self, sim, name: str, region: str, *, db: str, members: dict[str, list[str]],
-                 users: list[str], team: TeamSize, workers: int = 32, boot_throttle: int = 0,
+                 users: list[str], teams: Teams, workers: int = 32, boot_throttle: int = 0,
                  publish_to: list[str] = ()):
         super().__init__(sim, name, region)
         self.db = db
         self.members = {ch: frozenset(ms) for ch, ms in members.items()}
         self.users = frozenset(users)
-        self.team = team
+        self.teams = teams  # each user's team and its size
         self.n_workers = workers
         self.boot_throttle = boot_throttle
         self.publish_to = list(publish_to)
@@ -109,9 +109,10 @@ class WebApp(Node):
         return reply.payload["snapshot"] if reply.status == "ok" else None
 
     def rtm_start(self, req):
-        if req.payload["user"] not in self.users:
+        user = req.payload["user"]
+        if user not in self.users:
             return api_error("not_authed")
-        size = self.team.rtm_start_bytes()
+        size = self.teams.size(self.teams.of(user)).rtm_start_bytes()  # the user's own team
         snap = yield from self.build_snapshot(size)
         if snap is None:
             return api_error("internal_error")

@@ -17,19 +17,18 @@ from ...config import RunConfig
 from ...faults import FaultKind, in_range
 from ...kernel import Simulation
 from ...nodes.db import DB
-from ...nodes.discovery import Discovery, ring_owner
-from ...nodes.flannel import Flannel
+from ...nodes.discovery import Discovery
+from ...nodes.flannel import Flannel, team_host
 from ...nodes.kafka import Broker, Controller
 from ...nodes.protocol import SLACK_WEB_API
 from ...nodes.redis import Redis
-from ..base import Architecture, Step, System, directory_of, make_clients, team_of
+from ..base import Architecture, Step, System, directory_of, make_clients, teams_of
 from .channel_server import NewChannelServer
 from .client import NewClient
 from .settings import NewSettings
 from .webapp import NewWebApp
 from .worker import Worker
 
-TEAM_ID = "T1"
 MAIN = "us-east"
 STEPS = (
     Step("received", "webapp", "chat.postMessage reaches a web app"),
@@ -67,9 +66,9 @@ def build(sim: Simulation, cfg: RunConfig) -> System:
     webapps = [f"webapp-{i}" for i in range(s.webapps)]
     regions = sorted({g.region for g in cfg.topology.clients})
     hosts = {r: [f"flannel-{r}-{i}" for i in range(s.flannel.hosts_per_region)] for r in regions}
-    team = team_of(cfg)
+    teams = teams_of(cfg)
     for w in webapps:
-        NewWebApp(sim, w, MAIN, db="db", members=members, users=cfg.client_names(), team=team,
+        NewWebApp(sim, w, MAIN, db="db", members=members, users=cfg.client_names(), teams=teams,
                   controller="kafka-controller", discovery="discovery", settings=s, workers=s.webapp_workers,
                   boot_throttle=s.boot_throttle, publish_to=[h for hs in hosts.values() for h in hs])
     for p in range(k.partitions):
@@ -77,14 +76,14 @@ def build(sim: Simulation, cfg: RunConfig) -> System:
                db="db", settings=s.workers)
     for region, names in hosts.items():
         for h in names:
-            Flannel(sim, h, region, discovery="discovery", webapps=webapps, team=team,
+            Flannel(sim, h, region, discovery="discovery", webapps=webapps, teams=teams,
                     broken_warmup=s.flannel.broken_warmup, users=cfg.client_names())
     clients = []
     for c in make_clients(sim, cfg, NewClient, webapp=webapps, gateway="flannel-?",
                           hold_back=s.hold_back, hold_timeout=s.hold_timeout, directory=sorted(directory),
                           errors=SLACK_WEB_API):
-        # every client of the team in a region lands on the same Flannel host
-        c.gateway = ring_owner(tuple(hosts[c.region]), TEAM_ID)
+        # every client of a team in a region lands on the same Flannel host
+        c.gateway = team_host(hosts[c.region], teams.of(c.name))
         clients.append(c)
     return System(sim, clients, db, members, cs)
 

@@ -134,8 +134,8 @@ class NewWebApp(ClusterView, WebApp):
         return "ok", {"ok": True, "ts": chat.ts}, 80
 
     def flannel_team(self, req):
-        """A Flannel cache miss: the team's full data, built here in the main region."""
-        size = self.team.rtm_start_bytes()
+        """A Flannel cache miss: the named team's full data, built here in the main region."""
+        size = self.teams.size(req.payload.get("team")).rtm_start_bytes()
         snap = yield from self.build_snapshot(size)
         if snap is None:
             return api_error("internal_error")

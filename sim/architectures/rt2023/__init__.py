@@ -24,10 +24,10 @@ from ...config import RunConfig
 from ...faults import FaultKind, in_range
 from ...kernel import Simulation
 from ...nodes.db import DB
-from ...nodes.discovery import ring_owner
+from ...nodes.flannel import team_host
 from ...nodes.kafka import Broker, Controller
 from ...nodes.protocol import Chat, SLACK_WEB_API
-from ..base import Architecture, Step, System, directory_of, make_clients, team_of
+from ..base import Architecture, Step, System, directory_of, make_clients, teams_of
 from .admin import AdminServer
 from .channel_server import Rt2023ChannelServer
 from .client import Rt2023Client
@@ -37,7 +37,6 @@ from .settings import Rt2023Settings
 from .shard import Orchestrator, ShardDB, shard_of
 from .webapp import Rt2023WebApp
 
-TEAM_ID = "T1"
 MAIN = "us-east"
 STEPS = (
     Step("received", "webapp", "chat.postMessage reaches a web app"),
@@ -100,19 +99,19 @@ def build(sim: Simulation, cfg: RunConfig) -> System:
     for p in presence:
         PresenceServer(sim, p, MAIN, gateways=gateways)
     webapps = [f"webapp-{i}" for i in range(s.webapps)]
-    team = team_of(cfg)
+    teams = teams_of(cfg)
     for w in webapps:
-        Rt2023WebApp(sim, w, MAIN, db="db", members=members, users=cfg.client_names(), team=team,
+        Rt2023WebApp(sim, w, MAIN, db="db", members=members, users=cfg.client_names(), teams=teams,
                      orchestrator=orch.name, admins=admins, kafkagate=kafkagate, settings=s,
                      workers=s.webapp_workers, boot_throttle=s.boot_throttle, publish_to=gateways)
     for region, names in hosts.items():
         for h in names:
-            Gateway(sim, h, region, discovery="ring-manager", webapps=webapps, team=team, broken_warmup=False,
+            Gateway(sim, h, region, discovery="ring-manager", webapps=webapps, teams=teams, broken_warmup=False,
                     users=cfg.client_names(), presence=presence)
     clients = []
     for c in make_clients(sim, cfg, Rt2023Client, webapp=webapps, gateway="gateway-?", hold_back=s.hold_back,
                           hold_timeout=s.hold_timeout, directory=sorted(directory), errors=SLACK_WEB_API):
-        c.gateway = ring_owner(tuple(hosts[c.region]), TEAM_ID)  # the team's clients of a region share a host
+        c.gateway = team_host(hosts[c.region], teams.of(c.name))  # a team's clients of a region share a host
         clients.append(c)
     return Rt2023System(sim, clients, team_db, members, cs, orchestrator=orch, shards=shards)
 
