@@ -121,6 +121,8 @@ typedef struct {
     slot *slots;
     size_t mask;
     int32_t count;
+    slot last; /* the string looked up last: consecutive lines repeat the same
+                  message, text and channel (one send's deliveries) */
     vec arena; /* the strings' bytes */
     vec offs;  /* int64 start of each string in arena, count + 1 entries */
 } strtab;
@@ -158,17 +160,22 @@ static int tab_grow(strtab *t) {
 /* The id of string s[0:n], adding it if new; -1 when out of memory or ids. */
 static int32_t intern(strtab *t, ptr s, size_t n) {
     if (n > UINT32_MAX) return -1;
+    if (t->last.hash && t->last.len == n && memcmp(t->arena.p + t->last.off, s, n) == 0) return t->last.id;
     uint64_t h = hash_bytes(s, n);
     size_t j = h & t->mask;
     while (t->slots[j].hash) {
         slot *e = &t->slots[j];
-        if (e->hash == h && e->len == n && memcmp(t->arena.p + e->off, s, n) == 0) return e->id;
+        if (e->hash == h && e->len == n && memcmp(t->arena.p + e->off, s, n) == 0) {
+            t->last = *e;
+            return e->id;
+        }
         j = (j + 1) & t->mask;
     }
     if (t->count >= MAX_ROWS) return -1;
     int64_t off = (int64_t)t->arena.n;
     if (vec_put(&t->arena, s, n) || put_i64(&t->offs, (int64_t)t->arena.n)) return -1;
     t->slots[j] = (slot){h, off, (uint32_t)n, t->count};
+    t->last = t->slots[j];
     t->count++;
     if ((size_t)t->count * 2 > t->mask + 1 && tab_grow(t)) return -1;
     return t->count - 1;
