@@ -28,6 +28,7 @@ import numpy as np
 
 from sim.history import MAX_BYTES, History, Meta, parse_history, read_history_bytes
 
+from .fast import check_fast
 from .index import Index, build
 
 Result = dict[str, Any]
@@ -488,8 +489,20 @@ def check(history: History, names: list[str] | None = None) -> Result:
 
 def check_bytes(data: bytes, name: str = "<history>") -> tuple[Meta, Result]:
     """Check a whole history held in memory: ``(header, result)``."""
+    meta, result, _path = check_bytes_path(data, name)
+    return meta, result
+
+
+def check_bytes_path(data: bytes, name: str = "<history>") -> tuple[Meta, Result, str]:
+    """``check_bytes`` and which path answered: "native" (the C scanner and
+    numpy, ``invariants.fast``, for valid histories in chatsim's own layout)
+    or "python" (the reference path: every other history, and every
+    violation or "unknown"). Both give the same result."""
+    fast = check_fast(data)
+    if fast is not None:
+        return fast[0], fast[1], "native"
     h = parse_history(data, name, slim=True)
-    return h.meta, check(h)
+    return h.meta, check(h), "python"
 
 
 def check_file(path: str | Path, max_bytes: int = MAX_BYTES) -> tuple[Meta, Result]:
