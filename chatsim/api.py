@@ -106,7 +106,7 @@ def run_one(scn, arch: str, seed: int, out_dir: Path, plots: bool = False, journ
 
     ``journal=False`` keeps no per-message journal (a farm's small runs do not
     pay for it): no journal.jsonl, and the network figures count nothing."""
-    from invariants import check
+    from invariants.checkers import check_bytes
     from reports.metrics import run_metrics
     from sim.history import parse_history
     from sim.runner import run
@@ -121,7 +121,7 @@ def run_one(scn, arch: str, seed: int, out_dir: Path, plots: bool = False, journ
     if journal:
         output.write_journal(out_dir / "journal.jsonl")
     data = output.history.read_bytes()  # read once: checkers decode it slim, metrics in full
-    verdict = check(parse_history(data, str(output.history), slim=True))
+    _meta, verdict = check_bytes(data, str(output.history))  # the native path when it can answer
     metrics = run_metrics(parse_history(data, str(output.history)), output.network_summary(),
                           backend=output.backend(), workload_end=scn.workload.duration + scn.workload.settle)
     metrics["simulated_seconds"] = round(output.end_time, 6)

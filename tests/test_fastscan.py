@@ -9,6 +9,7 @@ literal edge cases, and a fuzz test of the scanner on hostile bytes.
 
 import copy
 import json
+import os
 
 import msgspec
 import pytest
@@ -22,6 +23,9 @@ from invariants.synth import reference_history, to_jsonl
 from sim.errors import HistoryError
 from sim.history import parse_history
 
+if fast._fastscan is None and os.environ.get("CHATSIM_REQUIRE_NATIVE"):
+    # .ci/run sets it: there the extension must have been built, not silently skipped
+    raise RuntimeError("the native history scanner (invariants._fastscan) is not built (CHATSIM_REQUIRE_NATIVE)")
 pytestmark = pytest.mark.skipif(fast._fastscan is None, reason="the native scanner is not built")
 
 derandomized = settings(max_examples=80, deadline=None, derandomize=True,
