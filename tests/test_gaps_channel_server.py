@@ -5,19 +5,12 @@ the named steps in order, non-members dropped, typing and presence fan-out,
 and the hand-off buffer drained to the web app in order, retried on failure."""
 
 from conftest import make_net
+from helpers import Recorder
 from sim.architectures.old.channel_server import OldChannelServer
 from sim.kernel import Node
 from sim.nodes.protocol import Ack, Chat, Ephemeral, Hello, Post
 
 MEMBERS = {"C1": ["c1", "c2"], "C2": ["c2", "c3"]}
-
-
-class Recorder:
-    def __init__(self):
-        self.ops = []
-
-    def append(self, time, process, type, f, value):
-        self.ops.append((time, process, type, f, value))
 
 
 class Socket:
