@@ -23,9 +23,10 @@ from sim.architectures.new.settings import NewSettings
 from sim.architectures.new.webapp import NewWebApp
 from sim.kernel import Node, stable_hash
 from sim.network import Request
+from sim.nodes.db import DB
 from sim.nodes.protocol import Chat, Post
 from sim.nodes.redis import Redis
-from sim.nodes.team import TeamSize
+from sim.nodes.team import TeamSize, snapshot_of
 
 MEMBERS = {"C1": ["alice", "bob"], "C2": ["bob"]}
 USERS = ["alice", "bob", "carol"]  # carol is in no channel
@@ -121,9 +122,10 @@ def cluster(**settings):
     redis = [Redis(sim, f"redis-{i}", "us-east", primary=i == 0, peer=None, persistence=True, lag=0.2,
                    discovery="discovery") for i in range(2)]
     cs = ChannelServer(sim, "cs-0", "us-east")
+    db = DB(sim, "db", "us-east", directory={"D": {"alice"}})
     for n in sim.nodes.values():  # volatile state only: no background loops, the test drives
         n.reset_volatile()
-    c = SimpleNamespace(sim=sim, rec=rec, web=web, ctl=ctl, disc=disc, brokers=brokers, redis=redis, cs=cs)
+    c = SimpleNamespace(sim=sim, rec=rec, web=web, ctl=ctl, disc=disc, brokers=brokers, redis=redis, cs=cs, db=db)
     relook(c)
     return c
 
@@ -133,24 +135,38 @@ def relook(c):
     c.sim.env.run(until=c.sim.env.process(c.web.refresh_view()))
 
 
-def post(c, msg, sender="alice", channel="C1", at=None):
-    """Hand ``chat.postMessage`` to the web app (now, or at time ``at``); the process (its value: the answer)."""
-    body = Post(channel, msg, f"text of {msg}", sender)
-
+def call(c, kind, body, trace=None, at=None):
+    """Hand request ``kind`` to the web app's handler (now, or at time
+    ``at``); the process (its value: the answer)."""
     def go():
         if at is not None:
             yield c.sim.env.timeout(at - c.sim.env.now)
-        return (yield from c.web.post_message(Request("client", "chat.postMessage", body, msg)))
+        return (yield from NewWebApp.HANDLERS[kind](c.web, Request("client", kind, body, trace)))
 
     return c.sim.env.process(go())
 
 
-def answer(c, msg, **kw):
-    """Post and run until answered: ``(status, payload, time answered)``."""
-    proc = post(c, msg, **kw)
+def post(c, msg, sender="alice", channel="C1", at=None):
+    """``chat.postMessage`` of ``msg``; the process (its value: the answer)."""
+    return call(c, "chat.postMessage", Post(channel, msg, f"text of {msg}", sender), msg, at)
+
+
+def call_value(c, kind, body):
+    """Run request ``kind`` until answered: ``(status, payload, size)``."""
+    proc = call(c, kind, body)
+    c.sim.env.run(until=proc)
+    return proc.value
+
+
+def answered(c, proc):
+    """Run until ``proc`` answers: ``(status, payload, time answered)``."""
     c.sim.env.run(until=proc)
     status, payload, _ = proc.value
     return status, payload, c.sim.env.now
+
+
+def answer(c, msg, **kw):
+    return answered(c, post(c, msg, **kw))
 
 
 def key(msg, channel="C1"):
@@ -404,3 +420,53 @@ def test_no_leader_for_the_partition_is_service_unavailable_without_a_produce():
     assert key("m1") not in c.redis[0].data
     c.ctl.durable["leader"] = "broker-1"
     assert answer(c, "m1")[0] == "ok" and produced(c, 1) == ["m1"]
+
+
+# -- the other requests of the new web app: gap-fill history, Flannel's boot data -----------------
+def stored(c, *msgs):
+    chats = [Chat("C1", m, f"text of {m}", "bob", f"{i + 1:.6f}", i + 1) for i, m in enumerate(msgs)]
+    c.db.durable["rows"]["C1"] = [(float(x.ts), x.seq, x) for x in chats]
+    return chats
+
+
+def test_history_with_rows_answers_the_channels_whole_messages_in_order():
+    c = cluster()
+    chats = stored(c, "m1", "m2")
+    assert answered(c, call(c, "conversations.history", {"channel": "C1", "user": "alice", "rows": True}))[:2] == (
+        "ok", {"ok": True, "rows": chats})
+    assert answered(c, call(c, "conversations.history", {"channel": "C1", "user": "alice"}))[:2] == (
+        "ok", {"ok": True, "msgs": ["m1", "m2"]})  # without rows: the ids, as the old web app answers
+
+
+@pytest.mark.parametrize("user, channel", [("carol", "C1"), ("alice", "C9")])
+def test_history_rows_for_a_non_member_is_not_in_channel_without_reading_the_store(user, channel):
+    c = cluster()
+    stored(c, "m1")
+    assert answered(c, call(c, "conversations.history", {"channel": channel, "user": user, "rows": True}))[:2] == (
+        "error", {"ok": False, "error": "not_in_channel"})
+    assert not any(r[2] == "db" for r in c.sim.network.journal.rows)
+
+
+@pytest.mark.parametrize("fault", ["crash", "pause"])
+def test_history_rows_when_the_store_fails_is_internal_error(fault):
+    c = cluster()
+    stored(c, "m1")
+    getattr(c.db, fault)()
+    t0 = c.sim.env.now
+    status, body, t = answered(c, call(c, "conversations.history", {"channel": "C1", "user": "bob", "rows": True}))
+    assert (status, body) == ("error", {"ok": False, "error": "internal_error"})
+    if fault == "pause":  # the store's timeout is 5 s
+        assert t - t0 == pytest.approx(5.0)
+
+
+def test_flannel_team_is_the_teams_directory_at_the_full_boot_size():
+    c = cluster()
+    status, body, size = call_value(c, "flannel.team", {})
+    assert (status, body) == ("ok", {"ok": True, "snapshot": snapshot_of(0, {"D": {"alice"}})})
+    assert size == TeamSize.derive(3).rtm_start_bytes()
+
+
+def test_flannel_team_when_the_store_is_down_is_internal_error():
+    c = cluster()
+    c.db.crash()
+    assert call_value(c, "flannel.team", {})[:2] == ("error", {"ok": False, "error": "internal_error"})
