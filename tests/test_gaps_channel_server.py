@@ -210,13 +210,13 @@ def test_the_first_ts_of_a_channel_is_the_servers_clock():
 
 def test_an_idle_flusher_hands_a_new_message_off_at_once_and_names_the_batch():
     sim, cs, web, socks, rec = server()
-    sim.env.run(until=3)  # nothing to hand off for a while
+    sim.env.run(until=3.3)  # nothing to hand off for a while
     post(cs, socks, "c1", "C1", "m1")
     post(cs, socks, "c1", "C1", "m2")
-    sim.env.run(until=3.5)
+    sim.env.run(until=4.5)
     assert web.batches == [["m1", "m2"]]
     persisted = [t for t, _, _, f, v in rec.ops if f == "step" and v["step"] == "persisted"]
-    assert len(persisted) == 2 and persisted[0] < 3.05
+    assert len(persisted) == 2 and persisted[0] < 3.3 + 0.05  # the idle flusher looks every 5 ms
     (row,) = [r for r in sim.network.journal.rows if r[3] == "persist"]
     chats = got(socks["c2"], "message")
     assert (row[1], row[2], row[4], row[8]) == ("channel-server-0", "webapp-0", sum(c.size for c in chats), "m1,m2")

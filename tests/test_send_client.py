@@ -120,6 +120,9 @@ def test_an_answered_send_is_ok_with_the_web_apps_ts_after_one_attempt():
 
 def test_definite_refusals_are_retried_with_backoff_and_the_same_id_then_ok():
     c, web, rec = send_one(["service_unavailable"] * 2)
+    # every attempt is traced to the message and weighs the post (the diagrams and load figures read them)
+    rows = [r for r in c.sim.network.journal.rows if r[3] == "chat.postMessage"]
+    assert [(r[1], r[4], r[8]) for r in rows] == [("c1", web.got[0][1].size, "c1:1")] * 3
     # backoff without jitter: base·2^attempt after attempt 1 (0.5 s), attempt 2 (1.0 s)
     t = attempt_times(web)
     assert len(t) == 3 and t[1] - t[0] == pytest.approx(0.5, abs=0.02) and t[2] - t[1] == pytest.approx(1.0, abs=0.02)
@@ -195,6 +198,7 @@ def test_finish_records_every_send_in_doubt_as_info_in_id_order_once():
     c.finish()
     c.finish()
     infos = [(typ, v["msg"], v["error"]) for typ, v in sends(rec) if typ != "invoke"]
+    assert {p for _, p, _, _, _ in rec.ops} == {"c1"}
     assert infos == [("info", f"c1:{k}", "indeterminate") for k in (1, 2, 3)]
     assert {v["channel"] for typ, v in sends(rec) if typ == "info"} <= {"C1", "C2"}
     chans = {v["msg"]: v["channel"] for typ, v in sends(rec)}

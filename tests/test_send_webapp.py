@@ -196,16 +196,23 @@ def test_an_accepted_send_is_appended_marked_done_broadcast_and_answered_with_th
     assert c.redis[0].data[key("m1")] == (f"done:{chat.ts}", pytest.approx(TTL, abs=0.1))
 
 
-def test_every_request_made_for_a_send_carries_its_message_as_trace():
+def made_for(c, msg):
+    """The requests the web app made for ``msg`` (by trace), as ``(kind, to, bytes)``, sorted."""
+    return sorted((r[3], r[2], r[4]) for r in c.sim.network.journal.rows if r[8] == msg and r[1] == "webapp-0")
+
+
+def test_every_request_made_for_a_send_carries_its_message_as_trace_and_its_size():
     """The message diagram (``--explain``) follows a message by the trace of
     the requests made for it: the dedupe SETNX, the produce, the done mark
-    and the broadcast."""
+    and the broadcast; the produce and the broadcast weigh what they carry
+    (``Post.size``, ``Chat.size``: the load figures count them)."""
     c = cluster()
     answer(c, "m1")
     c.sim.env.run(until=c.sim.env.now + 1)
-    kinds = [(r[3], r[2]) for r in c.sim.network.journal.rows if r[8] == "m1" and r[1] == "webapp-0"]
-    assert sorted(kinds) == [("broadcast", "cs-0"), ("kafka.produce", "broker-0"), ("redis.cmd", "redis-0"),
-                             ("redis.cmd", "redis-0")]  # the SETNX, then the done mark
+    (chat,) = c.cs.broadcasts
+    assert made_for(c, "m1") == [("broadcast", "cs-0", chat.size),
+                                 ("kafka.produce", "broker-0", c.brokers[0].produced[0]["post"].size),
+                                 ("redis.cmd", "redis-0", 80), ("redis.cmd", "redis-0", 80)]  # SETNX, done mark
 
 
 def test_ts_source_webapp_stamps_the_web_apps_own_clock():
@@ -394,6 +401,7 @@ def test_a_definite_produce_refusal_is_not_retried_and_frees_the_key(code):
     assert produced(c) == ["m1"] and len(c.ctl.asked) == 1 and key("m1") not in c.redis[0].data
     c.sim.env.run(until=c.sim.env.now + 1)
     assert c.cs.broadcasts == [] and steps(c, "m1") == ["received", "deduped"]
+    assert [k for k, _, _ in made_for(c, "m1")] == ["kafka.produce", "redis.cmd", "redis.cmd"]  # SETNX, DEL
     assert answer(c, "m1")[0] == "ok" and produced(c) == ["m1", "m1"]
 
 
