@@ -96,6 +96,8 @@ class Broker(Node):
 
 
 class ChannelServer(Node):
+    """Takes each ``broadcast`` and answers after ``durable["delay"]`` (1 ms)."""
+
     role = "channel-server"
 
     def reset_volatile(self):
@@ -103,7 +105,7 @@ class ChannelServer(Node):
 
     def on_request(self, req):
         self.broadcasts.append(req.payload)
-        yield self.env.timeout(0.001)
+        yield self.env.timeout(self.durable.get("delay", 0.001))
         return "ok", {}, 40
 
 
@@ -213,6 +215,20 @@ def test_every_request_made_for_a_send_carries_its_message_as_trace_and_its_size
     assert made_for(c, "m1") == [("broadcast", "cs-0", chat.size),
                                  ("kafka.produce", "broker-0", c.brokers[0].produced[0]["post"].size),
                                  ("redis.cmd", "redis-0", 80), ("redis.cmd", "redis-0", 80)]  # SETNX, done mark
+
+
+@pytest.mark.parametrize("delay, answered", [(1.9, True), (2.1, False)])
+def test_the_broadcast_is_fire_and_forget_its_answer_waited_for_two_seconds(delay, answered):
+    """The message is durable once appended: the web app answers the client
+    at once and stops listening to a slow channel server after 2 s (the
+    journal carries the channel server's answer only within that time)."""
+    c = cluster()
+    c.cs.durable["delay"] = delay
+    status, _, t = answer(c, "m1")
+    assert status == "ok" and t < 0.1
+    c.sim.env.run(until=c.sim.env.now + 12)
+    assert len(c.cs.broadcasts) == 1
+    assert any(r[3] == "broadcast:reply" for r in c.sim.network.journal.rows) is answered
 
 
 def test_ts_source_webapp_stamps_the_web_apps_own_clock():
@@ -444,6 +460,9 @@ def test_history_with_rows_answers_the_channels_whole_messages_in_order():
         "ok", {"ok": True, "rows": chats})
     assert answered(c, call(c, "conversations.history", {"channel": "C1", "user": "alice"}))[:2] == (
         "ok", {"ok": True, "msgs": ["m1", "m2"]})  # without rows: the ids, as the old web app answers
+    # both reads ask the store with a request of the same weight (the load figures add them up)
+    rows, ids = [r[4] for r in c.sim.network.journal.rows if r[3] == "db.history"]
+    assert rows == ids and isinstance(rows, int)
 
 
 @pytest.mark.parametrize("user, channel", [("carol", "C1"), ("alice", "C9")])
