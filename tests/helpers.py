@@ -12,6 +12,17 @@ from scenarios.loader import load_raw
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class Recorder:
+    """Stands in for the history writer of a hand-built simulation
+    (``sim.history = Recorder()``): keeps ``(time, process, type, f, value)``."""
+
+    def __init__(self):
+        self.ops = []
+
+    def append(self, time, process, type, f, value):
+        self.ops.append((time, process, type, f, value))
+
+
 def run_scenario(name_or_raw, arch, seed, tmp_path, overrides=()):
     if isinstance(name_or_raw, dict):
         scn = Scenario.model_validate({**name_or_raw, "source": "test"})

@@ -5,6 +5,7 @@ the named steps in order, non-members dropped, typing and presence fan-out,
 and the hand-off buffer drained to the web app in order, retried on failure."""
 
 from conftest import make_net
+from helpers import Recorder
 from sim.architectures.old.channel_server import OldChannelServer
 from sim.kernel import Node
 from sim.nodes.protocol import Ack, Chat, Ephemeral, Hello, Post
@@ -12,24 +13,21 @@ from sim.nodes.protocol import Ack, Chat, Ephemeral, Hello, Post
 MEMBERS = {"C1": ["c1", "c2"], "C2": ["c2", "c3"]}
 
 
-class Recorder:
-    def __init__(self):
-        self.ops = []
-
-    def append(self, time, process, type, f, value):
-        self.ops.append((time, process, type, f, value))
-
-
 class Socket:
-    """Stands in for one client's WebSocket at the server."""
+    """Stands in for one client's WebSocket at the server: keeps each frame
+    as (kind, payload, trace) and, in ``sizes``, (sender, kind, bytes) — what
+    the network's journal would count (it names the sending end, as a real
+    connection does)."""
 
     def __init__(self, user):
         self.user = user
         self.meta = None
         self.sent = []
+        self.sizes = []
 
     def send(self, sender, kind, payload, size=100, trace=None):
         self.sent.append((kind, payload, trace))
+        self.sizes.append((sender.name, kind, size))
         return True
 
 
@@ -47,13 +45,15 @@ class WebApp(Node):
         self.batches = []
         self.fail = self.durable.get("fail", 0)
 
-    def on_request(self, req):
+    def persist(self, req):
         yield self.env.timeout(0.001)
         if self.fail:
             self.fail -= 1
             return "error", {"ok": False, "error": "internal_error"}, 40
         self.batches.append([c.msg for c in req.payload["rows"]])
         return "ok", {"ok": True}, 40
+
+    HANDLERS = {"persist": persist}  # any other request is answered unknown_method
 
 
 def server(fail=0):
@@ -162,3 +162,82 @@ def test_directory_events_reach_every_socket_and_replay_after_the_clients_snapsh
     late = Socket("c1")
     cs.on_message(late, Frame(Hello("c1", ("C1",), 1)))  # its snapshot had version 1
     assert got(late, "directory") == events[1:]
+
+
+def test_frames_carry_the_servers_name_their_message_as_trace_and_their_byte_estimates():
+    """What the journal counts per frame (docs: sizes are the load figures' estimates)."""
+    from sim.nodes.team import DirEvent
+
+    sim, cs, _, socks, _ = server()
+    post(cs, socks, "c1", "C1", "m1")
+    cs.on_message(socks["c2"], Frame(Ephemeral("typing", "C1", "c2")))
+    cs.directory_event(type("Req", (), {"payload": DirEvent(1, "join", "D", "u1")})())
+    (chat,) = got(socks["c2"], "message")
+    assert [(k, t) for k, _, t in socks["c2"].sent if k == "message"] == [("message", "m1")]
+    assert socks["c1"].sizes == [("channel-server-0", "message", chat.size), ("channel-server-0", "ack", 60),
+                                 ("channel-server-0", "typing", 60), ("channel-server-0", "directory", 80)]
+    late = Socket("c3")
+    cs.on_message(late, Frame(Hello("c3", ("C2",), 0)))  # replayed on hello
+    assert late.sizes == [("channel-server-0", "directory", 80)]
+
+
+def test_sends_and_typing_to_a_channel_nobody_holds_are_handled_without_harm():
+    """A channel no client subscribed to, and one that does not exist: the
+    server neither fails nor answers what it must drop."""
+    sim, _ = make_net()
+    sim.history = Recorder()
+    cs = OldChannelServer(sim, "channel-server-0", "us-east", webapp="webapp-0", members=MEMBERS, retry=1.0,
+                          timeout=2.0)
+    WebApp(sim, "webapp-0", "us-east").reset_volatile()
+    cs.reset_volatile()
+    c2 = Socket("c2")
+    cs.on_message(c2, Frame(Hello("c2", ("C9", "C1"))))  # C9 does not exist: ignored
+    assert "C9" not in cs.subs and list(cs.subs["C1"]) == ["c2"]
+    post(cs, {"c2": c2}, "c2", "C2", "m1")  # a member, but nobody is subscribed to C2
+    assert got(c2, "ack") == [Ack("C2", "m1", got(c2, "ack")[0].ts)] and [c.msg for c in cs.buffer] == ["m1"]
+    post(cs, {"c2": c2}, "c2", "C9", "m2")  # no such channel: dropped
+    cs.on_message(c2, Frame(Ephemeral("typing", "C9", "c2")))
+    cs.on_message(c2, Frame(Ephemeral("typing", "C2", "c2")))
+    assert [k for k, _, _ in c2.sent] == ["ack"] and [c.msg for c in cs.buffer] == ["m1"]
+
+
+def test_the_first_ts_of_a_channel_is_the_servers_clock():
+    sim, cs, _, socks, _ = server()
+    sim.env.run(until=0.5)
+    post(cs, socks, "c1", "C1", "m1")
+    assert got(socks["c1"], "ack")[0].ts == "0.500000"
+
+
+def test_an_idle_flusher_hands_a_new_message_off_at_once_and_names_the_batch():
+    sim, cs, web, socks, rec = server()
+    sim.env.run(until=3.3)  # nothing to hand off for a while
+    post(cs, socks, "c1", "C1", "m1")
+    post(cs, socks, "c1", "C1", "m2")
+    sim.env.run(until=4.5)
+    assert web.batches == [["m1", "m2"]]
+    persisted = [t for t, _, _, f, v in rec.ops if f == "step" and v["step"] == "persisted"]
+    assert len(persisted) == 2 and persisted[0] < 3.3 + 0.05  # the idle flusher looks every 5 ms
+    (row,) = [r for r in sim.network.journal.rows if r[3] == "persist"]
+    chats = got(socks["c2"], "message")
+    assert (row[1], row[2], row[4], row[8]) == ("channel-server-0", "webapp-0", sum(c.size for c in chats), "m1,m2")
+
+
+def test_a_hung_web_app_times_the_hand_off_out_and_it_is_retried_after_the_retry_interval():
+    sim, cs, web, socks, rec = server()
+    post(cs, socks, "c1", "C1", "m1")
+    web.pause()
+    sim.env.run(until=2.5)
+    web.resume()
+    sim.env.run(until=6)
+    sent = [round(r[5], 1) for r in sim.network.journal.rows if r[3] == "persist"]
+    assert sent[:2] == [0.0, 3.0]  # the 2 s timeout, then the 1 s retry interval
+    assert web.batches[-1] == ["m1"]
+
+
+def test_a_closed_socket_gets_no_directory_events():
+    from sim.nodes.team import DirEvent
+
+    sim, cs, _, socks, _ = server()
+    cs.on_closed(socks["c3"], "reset")
+    cs.directory_event(type("Req", (), {"payload": DirEvent(1, "join", "D", "u1")})())
+    assert got(socks["c3"], "directory") == [] and len(got(socks["c1"], "directory")) == 1

@@ -14,22 +14,12 @@ import copy
 import pytest
 
 from conftest import make_net
-from helpers import raw, run_scenario
+from helpers import Recorder, raw, run_scenario
 from sim.architectures.new.client import NewClient
 from sim.config import ClientSettings, Workload
 from sim.kernel import Node
 from sim.nodes.protocol import Chat
 from sim.nodes.redis import Redis
-
-
-class Recorder:
-    """Stands in for the history writer: keeps (time, process, type, f, value)."""
-
-    def __init__(self):
-        self.ops = []
-
-    def append(self, time, process, type, f, value):
-        self.ops.append((time, process, type, f, value))
 
 
 class History(Node):
