@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from helpers import raw, run_scenario, verdicts
+from helpers import Recorder, raw, run_scenario, verdicts
 from sim.architectures.new.settings import KafkaSettings, WorkerSettings
 from sim.architectures.new.worker import Worker
 from sim.kernel import Node, Simulation
@@ -19,16 +19,6 @@ from sim.nodes.kafka import PRODUCE_ERRORS, Broker, Controller, Record, divergin
 from sim.nodes.protocol import Chat, Post
 
 BROKERS = ["kafka-0", "kafka-1", "kafka-2"]
-
-
-class Recorder:
-    """A history writer that keeps (process, f, value) in memory."""
-
-    def __init__(self):
-        self.ops = []
-
-    def append(self, time, process, type, f, value):
-        self.ops.append((process, f, value))
 
 
 def cluster(seed=1, **kafka):
@@ -87,7 +77,7 @@ def test_leader_cut_off_from_controller_cannot_shrink_the_isr_and_ack_alone():
     new_log = {r.chat.msg for r in sim.node(leader).log(0)}
     lost = [m for m in prod.acked if m not in new_log]
     assert not lost, f"acked but not in the clean leader's log: {lost}"
-    assert any(f == "election" and v["clean"] for _, f, v in sim.history.ops)
+    assert any(f == "election" and v["clean"] for _, _, _, f, v in sim.history.ops)
 
 
 def test_stale_alter_partition_is_rejected():
@@ -145,7 +135,7 @@ def test_consumer_detects_truncation_and_resets_to_the_divergence_point():
     ctl.durable["state"][0] = ["kafka-1", 1, list(BROKERS), 3]
     sim.start()
     sim.env.run(until=4.0)
-    events = [v for p, f, v in sim.history.ops if f == "truncation"]
+    events = [v for _, _, _, f, v in sim.history.ops if f == "truncation"]
     assert events and events[0]["position"] == 4 and events[0]["reset_to"] == 2
     stored = {c.msg for c in sim.node("db").channel("C1")}
     assert {"m2-e1", "m3-e1", "m4-e1"} <= stored

@@ -26,7 +26,7 @@ from sim.network import Request
 from sim.nodes.db import DB
 from sim.nodes.protocol import Chat, Post
 from sim.nodes.redis import Redis
-from sim.nodes.team import TeamSize, snapshot_of
+from sim.nodes.team import Teams, TeamSize, snapshot_of
 
 MEMBERS = {"C1": ["alice", "bob"], "C2": ["bob"]}
 USERS = ["alice", "bob", "carol"]  # carol is in no channel
@@ -115,7 +115,7 @@ def cluster(**settings):
     sim, _ = make_net()
     rec = sim.history = Recorder()
     s = NewSettings(**{"redis": {"ttl": TTL}, **settings})
-    web = NewWebApp(sim, "webapp-0", "us-east", db="db", members=MEMBERS, users=USERS, team=TeamSize.derive(3),
+    web = NewWebApp(sim, "webapp-0", "us-east", db="db", members=MEMBERS, users=USERS, teams=Teams.single(TeamSize.derive(3), 3),
                     controller="controller", discovery="discovery", settings=s)
     ctl, disc = Controller(sim, "controller", "us-east"), Discovery(sim, "discovery", "us-east")
     ctl.durable["leader"] = "broker-0"
