@@ -298,10 +298,14 @@ class Rule:
 
 
 class Connection:
-    """A stream between two nodes; FIFO and reliable while open."""
+    """A stream between two nodes; FIFO and reliable while open.
 
-    __slots__ = ("net", "id", "kind", "a", "b", "inc", "open", "last", "held",
-                 "keepalive", "http", "meta", "_checking", "_links", "drain")
+    Per-direction state (direction 0 is a→b) lives in plain slots, not in
+    small lists: there is a connection per connected client, and three
+    two-element containers cost more than the connection itself."""
+
+    __slots__ = ("net", "id", "kind", "a", "b", "inc_a", "inc_b", "open", "last0", "last1", "held",
+                 "keepalive", "http", "expiry", "meta", "_checking", "link0", "link1", "drain")
 
     def __init__(self, net: "Network", cid: int, kind: str, a: Node, b: Node, keepalive: float):
         self.net = net
@@ -309,16 +313,27 @@ class Connection:
         self.kind = kind
         self.a = a
         self.b = b
-        self.inc = (a.incarnation, b.incarnation)
+        self.inc_a = a.incarnation
+        self.inc_b = b.incarnation
         self.open = True
-        self.last = [0.0, 0.0]
+        self.last0 = self.last1 = 0.0  # the latest arrival time sent each way (FIFO clamp)
         self.held: tuple[deque, deque] | None = None  # data waiting out a partition
         self.keepalive = keepalive
         self.http = None  # the pending Event of an HTTP exchange
-        self.meta: dict[str, Any] | None = None  # owner's notes (who, what for)
+        self.expiry = None  # an HTTP exchange's timeout event, until answered
+        self.meta: Any = None  # owner's notes (who, what for)
         self._checking = False
-        self._links: list[Link | None] = [None, None]
+        self.link0 = self.link1 = None  # the links each way, cached
         self.drain = -1  # after a process crash: the direction whose in-flight data still arrives
+
+    def last(self, d: int) -> float:
+        return self.last1 if d else self.last0
+
+    def set_last(self, d: int, t: float) -> None:
+        if d:
+            self.last1 = t
+        else:
+            self.last0 = t
 
     def peer(self, node: Node) -> Node:
         return self.b if node is self.a else self.a
@@ -342,16 +357,24 @@ class Connection:
             if row is not None:
                 net._dropped[row] = "closed"
             return False
-        link = self._links[d]
+        link = self.link1 if d else self.link0
         if link is None or link.version != net._version:
-            link = self._links[d] = net.link(sender, dst)
+            link = net.link(sender, dst)
+            if d:
+                self.link1 = link
+            else:
+                self.link0 = link
         # Link.stream_delay, inlined for the common lossless case (the hot path)
         t = now + (link.base * exp(link.rng.gauss(0.0, link.sigma)) + link.extra if not link.loss
                    else link.stream_delay())
-        last = self.last
-        if t < last[d]:
-            t = last[d]
-        last[d] = t
+        if d:
+            if t < self.last1:
+                t = self.last1
+            self.last1 = t
+        else:
+            if t < self.last0:
+                t = self.last0
+            self.last0 = t
         msg = _new_tuple(Message, (mid, src_name, dst_name, kind, payload, size, trace))  # Message(...), faster
         env = net.env
         # env.schedule(Timeout(env, t - now, ...)), inlined: same key, so same order
@@ -610,7 +633,7 @@ class Network:
                 Timeout(self.env, wait).callbacks.append(
                     lambda _e: ev.triggered or ev.succeed(Reply(status)))
             return
-        for end, inc, notify in ((conn.a, conn.inc[0], notify_a), (conn.b, conn.inc[1], notify_b)):
+        for end, inc, notify in ((conn.a, conn.inc_a, notify_a), (conn.b, conn.inc_b, notify_b)):
             if not notify:
                 continue
             other = conn.peer(end)
@@ -648,13 +671,16 @@ class Network:
         # closure (most outlive their answer, so they add up), scheduled as
         # Timeout(env, timeout) would be
         env = self.env
-        heappush(env._queue, (env._now + timeout, NORMAL, next(env._eid),
-                              _Arrival(self._expire_cbs, conn, 1, None, None)))
+        expiry = conn.expiry = _Arrival(self._expire_cbs, conn, 1, None, None)
+        heappush(env._queue, (env._now + timeout, NORMAL, next(env._eid), expiry))
         conn.send(src, kind, Request(src.name, kind, payload, trace), size, trace)
         return ev
 
     def _http_expire(self, due: _Arrival) -> None:
-        ev, conn = due.conn.http, due.conn
+        conn = due.conn
+        if conn is None:  # answered: released its connection then
+            return
+        ev = conn.http
         if not ev.triggered:
             ev.succeed(Reply("timeout"))
             if conn.open:
@@ -669,6 +695,9 @@ class Network:
             # Let the answered event (and its reply) go: the timeout still
             # pending on this connection only needs to know it was answered.
             conn.http = ANSWERED
+            if conn.expiry is not None:  # the timeout, still queued, lets the connection go too
+                conn.expiry.conn = None
+                conn.expiry = None
             conn.open = False
             self._forget(conn)
             return
@@ -706,7 +735,7 @@ class Network:
             out = 0 if conn.a is node else 1
             conn.drain = out
             peer = conn.a if peer_is_a else conn.b
-            wait = max(conn.last[out] - now, 0.0) + self.one_way(node, peer) * 0.5 + 1e-6
+            wait = max(conn.last(out) - now, 0.0) + self.one_way(node, peer) * 0.5 + 1e-6
             self._break(conn, "reset", peer_is_a, not peer_is_a, delay=wait)
 
     def partition(self, srcs: set[str], dsts: set[str], oneway: bool = False) -> list[Rule]:
@@ -742,7 +771,7 @@ class Network:
         # TCP notices the path is back at its next retransmission; until the
         # drain, newer arrivals queue behind the held data (FIFO).
         t = self.env.now + self.link(src, dst).rto / 2 + self.one_way(src, dst)
-        conn.last[d] = max(conn.last[d], t)
+        conn.set_last(d, max(conn.last(d), t))
         Timeout(self.env, t - self.env.now).callbacks.append(partial(self._drain, conn, d))
 
     def _drain(self, conn: Connection, d: int, _ev=None) -> None:
