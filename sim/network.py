@@ -52,7 +52,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import count
-from math import exp
+from math import copysign, exp
 from typing import Any, NamedTuple
 
 from heapq import heappush
@@ -60,7 +60,7 @@ from heapq import heappush
 from simpy.events import NORMAL, Timeout
 
 from .errors import WiringError
-from .kernel import Node, NodeCrashed, Simulation
+from .kernel import Node, NodeCrashed, Simulation, Stream
 
 # Round-trip times between regions, seconds: every pair the model names
 # (DESIGN §3 for the us-east rows; the rest are AWS inter-region ping medians,
@@ -252,8 +252,13 @@ class JournalRows(Sequence):
             yield [mid, src, dst, kind, size, sent, received[i], dropped.get(i), trace]
 
 
-class Link:
-    """One direction between two nodes: delay, loss and duplication."""
+class Link(Stream):
+    """One direction between two nodes: delay, loss and duplication.
+
+    A link between low-traffic nodes (clients) is its own random stream
+    (``rng`` is the link itself, the SplitMix64 state in the inherited
+    slots): one object per link instead of two, and there are several links
+    per connected client. Other links draw from a Mersenne Twister in ``rng``."""
 
     __slots__ = ("base", "loss", "dup", "extra", "rng", "sigma", "rto", "version")
 
@@ -266,6 +271,7 @@ class Link:
         self.sigma = sigma
         self.rto = rto
         self.version = version
+        self._s = self._g = None
 
     def delay(self) -> float:
         return self.base * exp(self.rng.gauss(0.0, self.sigma)) + self.extra
@@ -407,6 +413,7 @@ class Network:
         self._conn_ids = count()
         self._rule_ids = count()
         self._links: dict[tuple[str, str], Link] = {}
+        self._floats: dict[tuple[float, float], float] = {}
         self._version = 0
         self.partitions: list[Rule] = []
         self.degradations: list[Rule] = []
@@ -442,10 +449,22 @@ class Network:
                 keep *= 1.0 - rule.loss
                 dup = 1.0 - (1.0 - dup) * (1.0 - rule.dup)
                 extra += rule.latency
-        light = src.light_rng or dst.light_rng
-        rng = old.rng if old is not None else self.sim.rng(f"net/{src.name}>{dst.name}", light)
         rto = max(cfg.rto_min, 2 * (rtt + 2 * extra))
-        return Link(base, 1.0 - keep, dup, extra, rng, cfg.jitter_sigma, rto, self._version)
+        f = self._float
+        link = Link(f(base), f(1.0 - keep), f(dup), f(extra), None, cfg.jitter_sigma, f(rto), self._version)
+        if src.light_rng or dst.light_rng:  # the link is its own stream; a rebuilt link carries the draws on
+            link._s, link._g = (old._s, old._g) if old is not None else \
+                (self.sim.rng(f"net/{src.name}>{dst.name}", True)._s, None)
+            link.rng = link
+        else:
+            link.rng = old.rng if old is not None else self.sim.rng(f"net/{src.name}>{dst.name}")
+        return link
+
+    def _float(self, x: float) -> float:
+        """One float object per distinct link parameter (a float is 24 bytes
+        and thousands of links share a handful of values); keyed with the
+        sign so that -0.0 stays itself."""
+        return self._floats.setdefault((x, copysign(1.0, x)), x)
 
     def one_way(self, src: Node, dst: Node) -> float:
         return self.link(src, dst).delay()

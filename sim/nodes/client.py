@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import ClientSettings, Workload
-from ..kernel import Node
+from ..kernel import Node, Wake
 from .protocol import ApiError, Chat, Hello, Post
 from .team import DirEvent, Snapshot, apply
 
@@ -72,31 +72,41 @@ class Client(Node):
     def start(self):
         self.spawn(self.session())
         if self.channels:
-            self.spawn(self.workload())
+            # the workload is a chain of timers, not a process: see workload_step
+            self._first_usable.callbacks.append(Wake(self, Client.workload_loop))
 
     # -- workload ---------------------------------------------------------------
-    def workload(self):
-        """Poisson sends from the first moment the client is usable. Later
-        sends are made whether or not the client is connected (the person
-        types; the client queues or posts), so both architectures see the
-        same sequence of sends from the same seed."""
+    # Poisson sends from the first moment the client is usable. Later sends are
+    # made whether or not the client is connected (the person types; the client
+    # queues or posts), so both architectures see the same sequence of sends
+    # from the same seed.
+    #
+    # Written as timers (``wake_after``) rather than a generator process: an
+    # idle client would otherwise hold a parked process for the whole run. The
+    # timers are scheduled exactly where the process's ``sleep`` would have
+    # scheduled its timeouts, so every event keeps its place in the order.
+    def workload_loop(self) -> None:
+        """Loop head: sleep an exponential gap while the workload lasts."""
+        if self.sim.phase == "workload":
+            self.wake_after(self.wrng.expovariate(self.w.rate), Client.workload_step)
+
+    def workload_step(self) -> None:
+        """One send (and the typing, presence and directory draws), then loop."""
         rate = self.w.rate
-        yield self._first_usable
-        while self.sim.phase == "workload":
-            yield from self.sleep(self.wrng.expovariate(rate))
-            if self.sim.phase != "workload" or not self.up:
-                return
-            self.new_send()
-            if self.dir_channels:
-                change, where_d = self.wrng.random(), self.wrng.choice(self.dir_channels)
-                if change < self.w.directory_rate / rate:
-                    self.change_directory(where_d)
-            # draws are unconditional so that connection state never shifts the stream
-            typing, presence, where = self.wrng.random(), self.wrng.random(), self.wrng.choice(self.channels)
-            if self.usable and typing < self.w.typing_rate / rate:
-                self.ephemeral("typing", where)
-            if self.usable and presence < self.w.presence_rate / rate:
-                self.ephemeral("presence", None)
+        if self.sim.phase != "workload" or not self.up:
+            return
+        self.new_send()
+        if self.dir_channels:
+            change, where_d = self.wrng.random(), self.wrng.choice(self.dir_channels)
+            if change < self.w.directory_rate / rate:
+                self.change_directory(where_d)
+        # draws are unconditional so that connection state never shifts the stream
+        typing, presence, where = self.wrng.random(), self.wrng.random(), self.wrng.choice(self.channels)
+        if self.usable and typing < self.w.typing_rate / rate:
+            self.ephemeral("typing", where)
+        if self.usable and presence < self.w.presence_rate / rate:
+            self.ephemeral("presence", None)
+        self.workload_loop()
 
     def new_send(self) -> None:
         k = self.durable["next"] = self.durable["next"] + 1
@@ -198,8 +208,11 @@ class Client(Node):
         ceiling = min(self.s.backoff_cap, self.s.backoff_base * (2 ** attempt))
         return self.rng.uniform(0, ceiling) if self.s.jitter else ceiling
 
-    def session(self):
-        attempt = 0
+    def session(self, attempt: int = 0):
+        """Boot, open the streams, become usable; on failure back off and
+        retry. Once usable the process ends: the client waits for the break
+        as a callback on ``_broken`` (``disconnected``), not as a parked
+        process, and a fresh session process starts after the backoff."""
         while True:
             if self.sim.phase == "done":
                 return
@@ -210,7 +223,6 @@ class Client(Node):
                 yield from self.sleep(self.backoff(attempt))
                 attempt += 1
                 continue
-            attempt = 0
             self._broken = self.env.event()
             self.usable = True
             if self._first_usable is not None:  # the workload waits for it
@@ -218,12 +230,22 @@ class Client(Node):
                 first.succeed()
             self.sim.record(self.name, "event", "connect", {})
             self.on_usable()
-            yield self._broken
-            self.usable = False
-            self.sim.record(self.name, "event", "disconnect", {"reason": self._broken.value})
-            self.on_unusable()
-            yield from self.sleep(self.backoff(attempt))
-            attempt += 1
+            self._broken.callbacks.append(Wake(self, Client.disconnected))
+            return
+
+    def disconnected(self) -> None:
+        """The break, where the parked session would have resumed: back off
+        (attempt 0), then a new session with attempt 1. The new process's
+        first step runs right after the backoff timer, as the old loop did:
+        its start event is due at once with SimPy's urgent priority, and
+        nothing else can be due before it."""
+        self.usable = False
+        self.sim.record(self.name, "event", "disconnect", {"reason": self._broken.value})
+        self.on_unusable()
+        self.wake_after(self.backoff(0), Client.reconnect)
+
+    def reconnect(self) -> None:
+        self.spawn(self.session(1))
 
     def stream_broke(self, reason: str) -> None:
         if self._broken is not None and not self._broken.triggered:
