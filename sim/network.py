@@ -84,6 +84,7 @@ DEFAULT_RTT: dict[tuple[str, str], float] = {
     ("ap-northeast", "ap-southeast"): 0.070,
 }
 INTRA_REGION_RTT = 0.001
+FEW_CONNS = 8  # up to this many open connections a node's are a list, not a dict
 
 
 def region_rtt(a: str, b: str, table: dict[tuple[str, str], float] = DEFAULT_RTT) -> float:
@@ -418,8 +419,9 @@ class Network:
         self.partitions: list[Rule] = []
         self.degradations: list[Rule] = []
         # node -> its open connections, insertion-ordered (never a set of objects:
-        # iteration order must not depend on memory addresses)
-        self.conns: dict[str, dict[Connection, None]] = {}
+        # iteration order must not depend on memory addresses): a list while
+        # the node has a few (a client: a dict is 224 bytes), a dict past that
+        self.conns: dict[str, list[Connection] | dict[Connection, None]] = {}
         # the hot path's callbacks, one list shared by every arrival: SimPy's
         # loop reads an event's list and drops its reference, it never mutates it
         self._arrive_cbs = [self._stream_timeout]
@@ -562,14 +564,32 @@ class Network:
 
     def _open(self, kind: str, a: Node, b: Node, keepalive: float) -> Connection:
         conn = Connection(self, next(self._conn_ids), kind, a, b, keepalive)
-        self.conns.setdefault(a.name, {})[conn] = None
-        self.conns.setdefault(b.name, {})[conn] = None
+        self._hold(a.name, conn)
+        self._hold(b.name, conn)
         return conn
+
+    def _hold(self, name: str, conn: Connection) -> None:
+        s = self.conns.get(name)
+        if s is None:
+            self.conns[name] = [conn]
+        elif type(s) is list:
+            if len(s) < FEW_CONNS:
+                s.append(conn)
+            else:  # a server: removal by key, not by scan
+                s = self.conns[name] = dict.fromkeys(s)
+                s[conn] = None
+        else:
+            s[conn] = None
 
     def _forget(self, conn: Connection) -> None:
         for n in (conn.a, conn.b):
             s = self.conns.get(n.name)
-            if s is not None:
+            if s is None:
+                continue
+            if type(s) is list:
+                if conn in s:
+                    s.remove(conn)
+            else:
                 s.pop(conn, None)
 
     def _stream_timeout(self, ev: _Arrival) -> None:

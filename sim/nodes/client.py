@@ -15,7 +15,9 @@ exactly one ``ok`` (acked), ``fail`` (definitely not applied) or ``info``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from ..config import ClientSettings, Workload
 from ..kernel import Node, Wake
@@ -23,6 +25,8 @@ from .protocol import ApiError, Chat, Hello, Post
 from .team import DirEvent, Snapshot, apply
 
 RESYNC_AFTER = 3.0  # a directory gap older than this is repaired from a fresh snapshot
+NO_ERRORS: Mapping[str, ApiError] = MappingProxyType({})
+_SHARED: dict[tuple[str, ...], tuple[str, ...]] = {}  # equal web-app tuples, one object
 
 
 @dataclass(slots=True)
@@ -37,7 +41,7 @@ class Client(Node):
     light_rng = True
     __slots__ = ("kind", "channels", "dir_channels", "s", "w", "errors", "webapps", "access_loss",
                  "access_latency", "parse_rate", "bandwidth", "rng", "wrng", "pending", "usable",
-                 "_first_usable", "dir_version", "directory", "dir_pending", "resyncing", "_broken")
+                 "_first_usable", "dir_version", "directory", "dir_pending", "resyncing", "_broken", "sent")
 
     def __init__(self, sim, name: str, region: str, *, kind: str, channels: list[str], settings: ClientSettings,
                  workload: Workload, webapp: str | list[str], directory: list[str] = (),
@@ -45,17 +49,21 @@ class Client(Node):
         super().__init__(sim, name, region)
         self.kind = kind
         self.channels = sorted(channels)
-        self.dir_channels = list(directory)
+        self.dir_channels = tuple(directory)  # () is shared: most clients change no directory
         self.s = settings
         self.w = workload
-        self.errors = errors or {}  # the architecture's API error table: definite or unknown
-        self.webapps = [webapp] if isinstance(webapp, str) else list(webapp)
+        self.errors = errors or NO_ERRORS  # the architecture's API error table: definite or unknown
+        webapps = (webapp,) if isinstance(webapp, str) else tuple(webapp)
+        self.webapps = _SHARED.setdefault(webapps, webapps)  # one tuple for all the clients of a web tier
         if kind == "mobile":
             self.access_loss = settings.mobile_loss
             self.access_latency = settings.mobile_latency
         self.parse_rate = (settings.parse_mobile if kind == "mobile" else settings.parse_desktop)
         self.bandwidth = (settings.bandwidth_mobile if kind == "mobile" else settings.bandwidth_desktop)
-        self.durable["next"] = 0  # message counter: ids are never reused, even after a crash
+        # message counter: ids are never reused, even after a crash. Durable
+        # state in a slot (reset_volatile leaves it alone), not in ``durable``:
+        # a dict holding one counter is 224 bytes per client.
+        self.sent = 0
         self.rng = sim.rng(f"node/{name}/client", light=True)
         self.wrng = sim.rng(f"node/{name}/workload", light=True)
 
@@ -109,7 +117,7 @@ class Client(Node):
         self.workload_loop()
 
     def new_send(self) -> None:
-        k = self.durable["next"] = self.durable["next"] + 1
+        k = self.sent = self.sent + 1
         msg = f"{self.name}:{k}"
         ch = self.wrng.choice(self.channels)
         text = f"{msg} " + "x" * max(0, self.w.text_bytes - len(msg) - 1)
