@@ -1,5 +1,5 @@
 """Where a connected client's bytes go: the storm benchmark's scenario run
-to t = 8 s (every client booted and connected) under tracemalloc, the live
+to the storm benchmark's probe time (every client connected) under tracemalloc, the live
 allocations grouped by source line, per connected client.
 
     python bench/memprofile.py ARCH [CLIENTS] [TOP]
@@ -14,6 +14,7 @@ from pathlib import Path
 
 
 def main(arch: str, clients: int = 2000, top: int = 30) -> None:
+    from chatsim.api import STORM_PROBE_AT
     from chatsim.api import storm_scenario
     from sim.runner import run
 
@@ -28,7 +29,7 @@ def main(arch: str, clients: int = 2000, top: int = 30) -> None:
     base = tracemalloc.take_snapshot()
     with tempfile.TemporaryDirectory() as tmp:
         run(scenario=scn.name, seed=1, cfg=scn.run_config(arch), faults=[], out=Path(tmp) / "h.jsonl",
-            probe_at=8.0, probe=probe, journal=False)
+            probe_at=STORM_PROBE_AT, probe=probe, journal=False)
     tracemalloc.stop()
     n = seen["connected"]
     stats = seen["snap"].compare_to(base, "lineno")

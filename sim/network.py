@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from itertools import count
 from math import copysign, exp
-from typing import Any, NamedTuple
+from typing import Any, Generator, NamedTuple
 
 from heapq import heappush
 
@@ -748,10 +748,49 @@ class Network:
             conn.open = False
             self._forget(conn)
             return
-        dst.run_or_hold(lambda: dst.spawn(self._serve(dst, conn, msg)))
+        if dst.paused:
+            dst.run_or_hold(lambda: dst.spawn(self._serve(dst, conn, msg)))
+        else:
+            self._serve_now(dst, conn, msg)
 
     def _serve(self, dst: Node, conn: Connection, msg: Message):
-        status, payload, size = yield from dst.on_request(msg.payload)
+        self._reply(dst, conn, msg, (yield from dst.on_request(msg.payload)))
+
+    def _serve_now(self, dst: Node, conn: Connection, msg: Message) -> None:
+        """Serve a request that just arrived, without a process when its
+        handler needs none (a plain function in the node's ``HANDLERS``, the
+        node not overriding ``on_request``); otherwise spawn ``_serve``.
+
+        Same order as always spawning: the process's start event would be due
+        at once with SimPy's urgent priority, and this runs as the last act of
+        the arrival (an event with no other callback), so nothing could run in
+        between; a generator handler's body only starts in its process, as
+        before. A handler that crashes its node ends quietly, as ``_guard``
+        would end the process."""
+        req = msg.payload
+        handlers = dst.HANDLERS
+        handler = handlers.get(req.kind) if handlers else None
+        if handler is None or type(dst).on_request is not Node.on_request:
+            dst.spawn(self._serve(dst, conn, msg))  # also: no table (a wiring error, raised there), unknown kinds
+            return
+        inc = dst.incarnation
+        try:
+            result = handler(dst, req)
+        except NodeCrashed:
+            if dst.incarnation != inc:
+                return
+            raise
+        if isinstance(result, Generator):
+            dst.spawn(self._reply_after(dst, conn, msg, result))
+        else:
+            self._reply(dst, conn, msg, result)
+
+    def _reply_after(self, dst: Node, conn: Connection, msg: Message, handling: Generator):
+        self._reply(dst, conn, msg, (yield from handling))
+
+    @staticmethod
+    def _reply(dst: Node, conn: Connection, msg: Message, result: tuple) -> None:
+        status, payload, size = result
         if conn.open:
             conn.send(dst, msg.kind + ":reply", Reply(status, payload, size), size, msg.trace)
 
