@@ -1,6 +1,7 @@
-"""Where a connected client's bytes go: the storm benchmark's scenario run
-to the storm benchmark's probe time (every client connected) under tracemalloc, the live
-allocations grouped by source line, per connected client.
+"""Where a connected client's bytes go: the storm benchmark's idle probe
+(``chatsim.api.storm_one``: no faults, no sends, until every client is
+connected) under tracemalloc, the live allocations grouped by source line,
+per connected client.
 
     python bench/memprofile.py ARCH [CLIENTS] [TOP]
 """
@@ -14,22 +15,24 @@ from pathlib import Path
 
 
 def main(arch: str, clients: int = 2000, top: int = 30) -> None:
-    from chatsim.api import STORM_PROBE_AT
-    from chatsim.api import storm_scenario
+    from chatsim.api import IDLE_RATE, STORM_PROBE_FROM, storm_scenario
     from sim.runner import run
 
-    scn = storm_scenario(clients)
+    scn = storm_scenario(clients, IDLE_RATE)
     seen = {}
 
     def probe(sim):
+        nodes = [n for n in sim.nodes.values() if n.role == "client"]
+        while sum(1 for n in nodes if n.usable) < len(nodes) and sim.env.now < 900:
+            sim.env.run(until=sim.env.now + 1.0)
         seen["snap"] = tracemalloc.take_snapshot()
-        seen["connected"] = sum(1 for n in sim.nodes.values() if n.role == "client" and n.usable)
+        seen["connected"] = sum(1 for n in nodes if n.usable)
 
     tracemalloc.start(1)
     base = tracemalloc.take_snapshot()
     with tempfile.TemporaryDirectory() as tmp:
         run(scenario=scn.name, seed=1, cfg=scn.run_config(arch), faults=[], out=Path(tmp) / "h.jsonl",
-            probe_at=STORM_PROBE_AT, probe=probe, journal=False)
+            probe_at=STORM_PROBE_FROM, probe=probe, journal=False)
     tracemalloc.stop()
     n = seen["connected"]
     stats = seen["snap"].compare_to(base, "lineno")
