@@ -189,7 +189,8 @@ def storm_scenario(clients: int, rate: float = 0.02):
     raw["topology"]["clients"][1]["count"] = clients - raw["topology"]["clients"][0]["count"]
     raw["topology"]["auto_channels"] = max(40, clients // 15)  # channels of ~15 members
     raw["workload"]["rate"] = rate
-    return Scenario.model_validate({**raw, "source": "bench"})
+    # past the size caps on purpose (100k clients): the benchmark is --allow-large
+    return Scenario.model_validate({**raw, "source": "bench"}, context={"allow_large": True})
 
 
 def storm_one(clients: int, arch: str) -> dict:
