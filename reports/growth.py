@@ -20,7 +20,7 @@ def exponent(ns, ys) -> float:
 
 
 PANELS = (("cpu_seconds", "CPU time, full run (s)"),
-          ("traced_bytes", "memory at t = 8 s, tracemalloc (bytes)"),
+          ("traced_bytes", "memory, all connected (idle), tracemalloc (bytes)"),
           ("peak_rss_bytes", "peak RSS, full run (bytes)"))
 
 

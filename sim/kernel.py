@@ -36,9 +36,11 @@ import hashlib
 import math
 import random
 import zlib
+from heapq import heappush
 from typing import Any, Callable, Generator, Iterable
 
 import simpy
+from simpy.events import NORMAL
 
 from .errors import WiringError
 from .history import HistoryWriter, OpType
@@ -172,6 +174,48 @@ class Simulation:
             node.boot()
 
 
+class Wake:
+    """A node's timer or continuation without a process: ``func(node)`` runs
+    when it fires, unless the node crashed since it was set (the incarnation
+    changed), as an interrupted process would not resume.
+
+    Used two ways. As a timer (``Node.wake_after``) it is its own SimPy event,
+    pushed on the queue with the key ``Timeout(env, delay)`` would get (time,
+    priority, event id), so it fires in the same order a sleeping process
+    would wake; then, like ``Node.sleep``, it waits in 50 ms steps while the
+    node is paused. As a callback (``event.callbacks.append(Wake(...))``) it
+    runs where a process waiting on that event would resume.
+
+    Why: an idle client parked in a generator costs a ``Process``, its guard
+    frame, its own frames, a ``Timeout`` with a ``__dict__`` and a bound
+    method — about a kilobyte; a ``Wake`` is one small slotted object."""
+
+    __slots__ = ("callbacks", "_ok", "node", "inc", "func")
+
+    def __init__(self, node: "Node", func: Callable[["Node"], None]):
+        self.callbacks = WAKE_CBS  # read (and dropped) by SimPy's loop, never mutated
+        self._ok = True
+        self.node = node
+        self.inc = node.incarnation
+        self.func = func
+
+    def __call__(self, _event=None) -> None:
+        node = self.node
+        if node.incarnation != self.inc:
+            return
+        if node.paused and _event is self:  # a timer: a paused node makes no progress
+            node.wake_after(0.05, self.func)
+            return
+        try:
+            self.func(node)
+        except NodeCrashed:
+            if node.incarnation == self.inc:
+                raise
+
+
+WAKE_CBS = [Wake.__call__]
+
+
 class Node:
     """A simulated process on a host in a region.
 
@@ -201,9 +245,11 @@ class Node:
         self.skew = 0.0
         self.durable: dict[str, Any] = {}
         # insertion-ordered (a dict, not a set): crash interrupts them in a
-        # deterministic order, whatever the objects' addresses
-        self._procs: dict[simpy.Process, None] = {}
-        self._held: list[Callable[[], None]] = []  # work that arrived while paused
+        # deterministic order, whatever the objects' addresses. None while the
+        # node runs no process (most clients, most of the time): an emptied
+        # dict keeps its table.
+        self._procs: dict[simpy.Process, None] | None = None
+        self._held: list[Callable[[], None]] | None = None  # work that arrived while paused
         sim.add(self)
 
     # -- life cycle -------------------------------------------------------
@@ -228,13 +274,13 @@ class Node:
         self.up = False
         self.host_down = silent
         self.paused = False
-        self._held.clear()
+        self._held = None
         self.incarnation += 1
         active = self.env.active_process
-        for proc in list(self._procs):
+        for proc in list(self._procs or ()):
             if proc.is_alive and proc is not active:
                 proc.interrupt(CRASH)
-        self._procs.clear()
+        self._procs = None
         if self.sim.network is not None:
             self.sim.network.node_crashed(self, silent)
         self.reset_volatile()
@@ -252,7 +298,7 @@ class Node:
 
     def resume(self) -> None:
         self.paused = False
-        held, self._held = self._held, []
+        held, self._held = self._held or (), None
         for work in held:
             if not self.up or self.paused:
                 break
@@ -261,6 +307,8 @@ class Node:
     def run_or_hold(self, work: Callable[[], None]) -> None:
         """Run ``work`` now, or when the node resumes if it is paused."""
         if self.paused:
+            if self._held is None:
+                self._held = []
             self._held.append(work)
         else:
             work()
@@ -274,12 +322,18 @@ class Node:
     def spawn(self, gen: Generator) -> simpy.Process:
         """Run ``gen`` as one of this node's processes; a crash ends it quietly."""
         proc = self.env.process(self._guard(gen, self.incarnation))
+        if self._procs is None:
+            self._procs = {}
         self._procs[proc] = None
         proc.callbacks.append(self._procs_discard)
         return proc
 
     def _procs_discard(self, event: simpy.Event) -> None:
-        self._procs.pop(event, None)
+        procs = self._procs
+        if procs is not None:
+            procs.pop(event, None)
+            if not procs:
+                self._procs = None
 
     def _guard(self, gen: Generator, inc: int) -> Generator:
         # ``inc`` is the incarnation that spawned it: a process spawned just
@@ -294,6 +348,13 @@ class Node:
             if self.incarnation != inc:
                 return None
             raise
+
+    def wake_after(self, delay: float, func: Callable[["Node"], None]) -> None:
+        """Call ``func(self)`` after ``delay`` (then after any pause), as a
+        process sleeping ``delay`` would resume; never if the node crashed
+        meanwhile. See ``Wake``."""
+        env = self.env
+        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), Wake(self, func)))
 
     def sleep(self, delay: float) -> Generator:
         """Sleep, then wait while paused (a paused node makes no progress)."""

@@ -52,15 +52,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import count
-from math import exp
-from typing import Any, NamedTuple
+from math import copysign, exp
+from typing import Any, Generator, NamedTuple
 
 from heapq import heappush
 
 from simpy.events import NORMAL, Timeout
 
 from .errors import WiringError
-from .kernel import Node, NodeCrashed, Simulation
+from .kernel import Node, NodeCrashed, Simulation, Stream
 
 # Round-trip times between regions, seconds: every pair the model names
 # (DESIGN §3 for the us-east rows; the rest are AWS inter-region ping medians,
@@ -84,6 +84,7 @@ DEFAULT_RTT: dict[tuple[str, str], float] = {
     ("ap-northeast", "ap-southeast"): 0.070,
 }
 INTRA_REGION_RTT = 0.001
+FEW_CONNS = 8  # up to this many open connections a node's are a list, not a dict
 
 
 def region_rtt(a: str, b: str, table: dict[tuple[str, str], float] = DEFAULT_RTT) -> float:
@@ -252,8 +253,13 @@ class JournalRows(Sequence):
             yield [mid, src, dst, kind, size, sent, received[i], dropped.get(i), trace]
 
 
-class Link:
-    """One direction between two nodes: delay, loss and duplication."""
+class Link(Stream):
+    """One direction between two nodes: delay, loss and duplication.
+
+    A link between low-traffic nodes (clients) is its own random stream
+    (``rng`` is the link itself, the SplitMix64 state in the inherited
+    slots): one object per link instead of two, and there are several links
+    per connected client. Other links draw from a Mersenne Twister in ``rng``."""
 
     __slots__ = ("base", "loss", "dup", "extra", "rng", "sigma", "rto", "version")
 
@@ -266,6 +272,7 @@ class Link:
         self.sigma = sigma
         self.rto = rto
         self.version = version
+        self._s = self._g = None
 
     def delay(self) -> float:
         return self.base * exp(self.rng.gauss(0.0, self.sigma)) + self.extra
@@ -298,10 +305,14 @@ class Rule:
 
 
 class Connection:
-    """A stream between two nodes; FIFO and reliable while open."""
+    """A stream between two nodes; FIFO and reliable while open.
 
-    __slots__ = ("net", "id", "kind", "a", "b", "inc", "open", "last", "held",
-                 "keepalive", "http", "meta", "_checking", "_links", "drain")
+    Per-direction state (direction 0 is a→b) lives in plain slots, not in
+    small lists: there is a connection per connected client, and three
+    two-element containers cost more than the connection itself."""
+
+    __slots__ = ("net", "id", "kind", "a", "b", "inc_a", "inc_b", "open", "last0", "last1", "held",
+                 "keepalive", "http", "expiry", "meta", "_checking", "link0", "link1", "drain")
 
     def __init__(self, net: "Network", cid: int, kind: str, a: Node, b: Node, keepalive: float):
         self.net = net
@@ -309,16 +320,27 @@ class Connection:
         self.kind = kind
         self.a = a
         self.b = b
-        self.inc = (a.incarnation, b.incarnation)
+        self.inc_a = a.incarnation
+        self.inc_b = b.incarnation
         self.open = True
-        self.last = [0.0, 0.0]
+        self.last0 = self.last1 = 0.0  # the latest arrival time sent each way (FIFO clamp)
         self.held: tuple[deque, deque] | None = None  # data waiting out a partition
         self.keepalive = keepalive
         self.http = None  # the pending Event of an HTTP exchange
-        self.meta: dict[str, Any] | None = None  # owner's notes (who, what for)
+        self.expiry = None  # an HTTP exchange's timeout event, until answered
+        self.meta: Any = None  # owner's notes (who, what for)
         self._checking = False
-        self._links: list[Link | None] = [None, None]
+        self.link0 = self.link1 = None  # the links each way, cached
         self.drain = -1  # after a process crash: the direction whose in-flight data still arrives
+
+    def last(self, d: int) -> float:
+        return self.last1 if d else self.last0
+
+    def set_last(self, d: int, t: float) -> None:
+        if d:
+            self.last1 = t
+        else:
+            self.last0 = t
 
     def peer(self, node: Node) -> Node:
         return self.b if node is self.a else self.a
@@ -342,16 +364,24 @@ class Connection:
             if row is not None:
                 net._dropped[row] = "closed"
             return False
-        link = self._links[d]
+        link = self.link1 if d else self.link0
         if link is None or link.version != net._version:
-            link = self._links[d] = net.link(sender, dst)
+            link = net.link(sender, dst)
+            if d:
+                self.link1 = link
+            else:
+                self.link0 = link
         # Link.stream_delay, inlined for the common lossless case (the hot path)
         t = now + (link.base * exp(link.rng.gauss(0.0, link.sigma)) + link.extra if not link.loss
                    else link.stream_delay())
-        last = self.last
-        if t < last[d]:
-            t = last[d]
-        last[d] = t
+        if d:
+            if t < self.last1:
+                t = self.last1
+            self.last1 = t
+        else:
+            if t < self.last0:
+                t = self.last0
+            self.last0 = t
         msg = _new_tuple(Message, (mid, src_name, dst_name, kind, payload, size, trace))  # Message(...), faster
         env = net.env
         # env.schedule(Timeout(env, t - now, ...)), inlined: same key, so same order
@@ -384,12 +414,14 @@ class Network:
         self._conn_ids = count()
         self._rule_ids = count()
         self._links: dict[tuple[str, str], Link] = {}
+        self._floats: dict[tuple[float, float], float] = {}
         self._version = 0
         self.partitions: list[Rule] = []
         self.degradations: list[Rule] = []
         # node -> its open connections, insertion-ordered (never a set of objects:
-        # iteration order must not depend on memory addresses)
-        self.conns: dict[str, dict[Connection, None]] = {}
+        # iteration order must not depend on memory addresses): a list while
+        # the node has a few (a client: a dict is 224 bytes), a dict past that
+        self.conns: dict[str, list[Connection] | dict[Connection, None]] = {}
         # the hot path's callbacks, one list shared by every arrival: SimPy's
         # loop reads an event's list and drops its reference, it never mutates it
         self._arrive_cbs = [self._stream_timeout]
@@ -419,10 +451,22 @@ class Network:
                 keep *= 1.0 - rule.loss
                 dup = 1.0 - (1.0 - dup) * (1.0 - rule.dup)
                 extra += rule.latency
-        light = src.light_rng or dst.light_rng
-        rng = old.rng if old is not None else self.sim.rng(f"net/{src.name}>{dst.name}", light)
         rto = max(cfg.rto_min, 2 * (rtt + 2 * extra))
-        return Link(base, 1.0 - keep, dup, extra, rng, cfg.jitter_sigma, rto, self._version)
+        f = self._float
+        link = Link(f(base), f(1.0 - keep), f(dup), f(extra), None, cfg.jitter_sigma, f(rto), self._version)
+        if src.light_rng or dst.light_rng:  # the link is its own stream; a rebuilt link carries the draws on
+            link._s, link._g = (old._s, old._g) if old is not None else \
+                (self.sim.rng(f"net/{src.name}>{dst.name}", True)._s, None)
+            link.rng = link
+        else:
+            link.rng = old.rng if old is not None else self.sim.rng(f"net/{src.name}>{dst.name}")
+        return link
+
+    def _float(self, x: float) -> float:
+        """One float object per distinct link parameter (a float is 24 bytes
+        and thousands of links share a handful of values); keyed with the
+        sign so that -0.0 stays itself."""
+        return self._floats.setdefault((x, copysign(1.0, x)), x)
 
     def one_way(self, src: Node, dst: Node) -> float:
         return self.link(src, dst).delay()
@@ -520,14 +564,32 @@ class Network:
 
     def _open(self, kind: str, a: Node, b: Node, keepalive: float) -> Connection:
         conn = Connection(self, next(self._conn_ids), kind, a, b, keepalive)
-        self.conns.setdefault(a.name, {})[conn] = None
-        self.conns.setdefault(b.name, {})[conn] = None
+        self._hold(a.name, conn)
+        self._hold(b.name, conn)
         return conn
+
+    def _hold(self, name: str, conn: Connection) -> None:
+        s = self.conns.get(name)
+        if s is None:
+            self.conns[name] = [conn]
+        elif type(s) is list:
+            if len(s) < FEW_CONNS:
+                s.append(conn)
+            else:  # a server: removal by key, not by scan
+                s = self.conns[name] = dict.fromkeys(s)
+                s[conn] = None
+        else:
+            s[conn] = None
 
     def _forget(self, conn: Connection) -> None:
         for n in (conn.a, conn.b):
             s = self.conns.get(n.name)
-            if s is not None:
+            if s is None:
+                continue
+            if type(s) is list:
+                if conn in s:
+                    s.remove(conn)
+            else:
                 s.pop(conn, None)
 
     def _stream_timeout(self, ev: _Arrival) -> None:
@@ -610,7 +672,7 @@ class Network:
                 Timeout(self.env, wait).callbacks.append(
                     lambda _e: ev.triggered or ev.succeed(Reply(status)))
             return
-        for end, inc, notify in ((conn.a, conn.inc[0], notify_a), (conn.b, conn.inc[1], notify_b)):
+        for end, inc, notify in ((conn.a, conn.inc_a, notify_a), (conn.b, conn.inc_b, notify_b)):
             if not notify:
                 continue
             other = conn.peer(end)
@@ -651,13 +713,16 @@ class Network:
         # closure (most outlive their answer, so they add up), scheduled as
         # Timeout(env, timeout) would be
         env = self.env
-        heappush(env._queue, (env._now + timeout, NORMAL, next(env._eid),
-                              _Arrival(self._expire_cbs, conn, 1, None, None)))
+        expiry = conn.expiry = _Arrival(self._expire_cbs, conn, 1, None, None)
+        heappush(env._queue, (env._now + timeout, NORMAL, next(env._eid), expiry))
         conn.send(src, kind, Request(src.name, kind, payload, trace), size, trace)
         return ev
 
     def _http_expire(self, due: _Arrival) -> None:
-        ev, conn = due.conn.http, due.conn
+        conn = due.conn
+        if conn is None:  # answered: released its connection then
+            return
+        ev = conn.http
         if not ev.triggered:
             ev.succeed(Reply("timeout"))
             if conn.open:
@@ -672,6 +737,9 @@ class Network:
             # Let the answered event (and its reply) go: the timeout still
             # pending on this connection only needs to know it was answered.
             conn.http = ANSWERED
+            if conn.expiry is not None:  # the timeout, still queued, lets the connection go too
+                conn.expiry.conn = None
+                conn.expiry = None
             conn.open = False
             self._forget(conn)
             return
@@ -683,10 +751,49 @@ class Network:
             conn.open = False
             self._forget(conn)
             return
-        dst.run_or_hold(lambda: dst.spawn(self._serve(dst, conn, msg)))
+        if dst.paused:
+            dst.run_or_hold(lambda: dst.spawn(self._serve(dst, conn, msg)))
+        else:
+            self._serve_now(dst, conn, msg)
 
     def _serve(self, dst: Node, conn: Connection, msg: Message):
-        status, payload, size = yield from dst.on_request(msg.payload)
+        self._reply(dst, conn, msg, (yield from dst.on_request(msg.payload)))
+
+    def _serve_now(self, dst: Node, conn: Connection, msg: Message) -> None:
+        """Serve a request that just arrived, without a process when its
+        handler needs none (a plain function in the node's ``HANDLERS``, the
+        node not overriding ``on_request``); otherwise spawn ``_serve``.
+
+        Same order as always spawning: the process's start event would be due
+        at once with SimPy's urgent priority, and this runs as the last act of
+        the arrival (an event with no other callback), so nothing could run in
+        between; a generator handler's body only starts in its process, as
+        before. A handler that crashes its node ends quietly, as ``_guard``
+        would end the process."""
+        req = msg.payload
+        handlers = dst.HANDLERS
+        handler = handlers.get(req.kind) if handlers else None
+        if handler is None or type(dst).on_request is not Node.on_request:
+            dst.spawn(self._serve(dst, conn, msg))  # also: no table (a wiring error, raised there), unknown kinds
+            return
+        inc = dst.incarnation
+        try:
+            result = handler(dst, req)
+        except NodeCrashed:
+            if dst.incarnation != inc:
+                return
+            raise
+        if isinstance(result, Generator):
+            dst.spawn(self._reply_after(dst, conn, msg, result))
+        else:
+            self._reply(dst, conn, msg, result)
+
+    def _reply_after(self, dst: Node, conn: Connection, msg: Message, handling: Generator):
+        self._reply(dst, conn, msg, (yield from handling))
+
+    @staticmethod
+    def _reply(dst: Node, conn: Connection, msg: Message, result: tuple) -> None:
+        status, payload, size = result
         if conn.open:
             conn.send(dst, msg.kind + ":reply", Reply(status, payload, size), size, msg.trace)
 
@@ -709,7 +816,7 @@ class Network:
             out = 0 if conn.a is node else 1
             conn.drain = out
             peer = conn.a if peer_is_a else conn.b
-            wait = max(conn.last[out] - now, 0.0) + self.one_way(node, peer) * 0.5 + 1e-6
+            wait = max(conn.last(out) - now, 0.0) + self.one_way(node, peer) * 0.5 + 1e-6
             self._break(conn, "reset", peer_is_a, not peer_is_a, delay=wait)
 
     def partition(self, srcs: set[str], dsts: set[str], oneway: bool = False) -> list[Rule]:
@@ -745,7 +852,7 @@ class Network:
         # TCP notices the path is back at its next retransmission; until the
         # drain, newer arrivals queue behind the held data (FIFO).
         t = self.env.now + self.link(src, dst).rto / 2 + self.one_way(src, dst)
-        conn.last[d] = max(conn.last[d], t)
+        conn.set_last(d, max(conn.last(d), t))
         Timeout(self.env, t - self.env.now).callbacks.append(partial(self._drain, conn, d))
 
     def _drain(self, conn: Connection, d: int, _ev=None) -> None:

@@ -98,6 +98,8 @@ def test_storm_scenario_scales_clients_and_channels():
     scn = storm_scenario(3000)
     assert sum(g.count for g in scn.topology.clients) == 3000
     assert scn.topology.auto_channels == 200
+    big = storm_scenario(100_000)  # past the scenario size caps: the storm benchmark allows large runs
+    assert sum(g.count for g in big.topology.clients) == 100_000
 
 
 def test_bench_storm_measures_growth_and_plots(tmp_path):

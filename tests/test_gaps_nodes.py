@@ -213,7 +213,7 @@ def test_each_send_is_invoked_once_and_completed_once(monkeypatch):
         ("fail", {"channel": "C1", "msg": "c1:2", "error": "not_in_channel"}),
         ("info", {"channel": "C1", "msg": "c1:3", "error": "gave_up"}),
         ("info", {"channel": "C1", "msg": "c1:4", "error": "indeterminate"})]
-    assert c.pending == {} and c.durable["next"] == 4
+    assert c.pending == {} and c.sent == 4  # the durable message counter
     c.display(chat(7))
     assert rec.ops[-1][1:] == ("c1", "event", "deliver", {"channel": "C1", "msg": "m7", "text": "text 7",
                                                           "ts": "7.000000"})

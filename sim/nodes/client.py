@@ -15,14 +15,18 @@ exactly one ``ok`` (acked), ``fail`` (definitely not applied) or ``info``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from ..config import ClientSettings, Workload
-from ..kernel import Node
+from ..kernel import Node, Wake
 from .protocol import ApiError, Chat, Hello, Post
 from .team import DirEvent, Snapshot, apply
 
 RESYNC_AFTER = 3.0  # a directory gap older than this is repaired from a fresh snapshot
+NO_ERRORS: Mapping[str, ApiError] = MappingProxyType({})
+_SHARED: dict[tuple[str, ...], tuple[str, ...]] = {}  # equal web-app tuples, one object
 
 
 @dataclass(slots=True)
@@ -37,7 +41,7 @@ class Client(Node):
     light_rng = True
     __slots__ = ("kind", "channels", "dir_channels", "s", "w", "errors", "webapps", "access_loss",
                  "access_latency", "parse_rate", "bandwidth", "rng", "wrng", "pending", "usable",
-                 "_first_usable", "dir_version", "directory", "dir_pending", "resyncing", "_broken")
+                 "_first_usable", "dir_version", "directory", "dir_pending", "resyncing", "_broken", "sent")
 
     def __init__(self, sim, name: str, region: str, *, kind: str, channels: list[str], settings: ClientSettings,
                  workload: Workload, webapp: str | list[str], directory: list[str] = (),
@@ -45,17 +49,21 @@ class Client(Node):
         super().__init__(sim, name, region)
         self.kind = kind
         self.channels = sorted(channels)
-        self.dir_channels = list(directory)
+        self.dir_channels = tuple(directory)  # () is shared: most clients change no directory
         self.s = settings
         self.w = workload
-        self.errors = errors or {}  # the architecture's API error table: definite or unknown
-        self.webapps = [webapp] if isinstance(webapp, str) else list(webapp)
+        self.errors = errors or NO_ERRORS  # the architecture's API error table: definite or unknown
+        webapps = (webapp,) if isinstance(webapp, str) else tuple(webapp)
+        self.webapps = _SHARED.setdefault(webapps, webapps)  # one tuple for all the clients of a web tier
         if kind == "mobile":
             self.access_loss = settings.mobile_loss
             self.access_latency = settings.mobile_latency
         self.parse_rate = (settings.parse_mobile if kind == "mobile" else settings.parse_desktop)
         self.bandwidth = (settings.bandwidth_mobile if kind == "mobile" else settings.bandwidth_desktop)
-        self.durable["next"] = 0  # message counter: ids are never reused, even after a crash
+        # message counter: ids are never reused, even after a crash. Durable
+        # state in a slot (reset_volatile leaves it alone), not in ``durable``:
+        # a dict holding one counter is 224 bytes per client.
+        self.sent = 0
         self.rng = sim.rng(f"node/{name}/client", light=True)
         self.wrng = sim.rng(f"node/{name}/workload", light=True)
 
@@ -72,34 +80,44 @@ class Client(Node):
     def start(self):
         self.spawn(self.session())
         if self.channels:
-            self.spawn(self.workload())
+            # the workload is a chain of timers, not a process: see workload_step
+            self._first_usable.callbacks.append(Wake(self, Client.workload_loop))
 
     # -- workload ---------------------------------------------------------------
-    def workload(self):
-        """Poisson sends from the first moment the client is usable. Later
-        sends are made whether or not the client is connected (the person
-        types; the client queues or posts), so both architectures see the
-        same sequence of sends from the same seed."""
+    # Poisson sends from the first moment the client is usable. Later sends are
+    # made whether or not the client is connected (the person types; the client
+    # queues or posts), so both architectures see the same sequence of sends
+    # from the same seed.
+    #
+    # Written as timers (``wake_after``) rather than a generator process: an
+    # idle client would otherwise hold a parked process for the whole run. The
+    # timers are scheduled exactly where the process's ``sleep`` would have
+    # scheduled its timeouts, so every event keeps its place in the order.
+    def workload_loop(self) -> None:
+        """Loop head: sleep an exponential gap while the workload lasts."""
+        if self.sim.phase == "workload":
+            self.wake_after(self.wrng.expovariate(self.w.rate), Client.workload_step)
+
+    def workload_step(self) -> None:
+        """One send (and the typing, presence and directory draws), then loop."""
         rate = self.w.rate
-        yield self._first_usable
-        while self.sim.phase == "workload":
-            yield from self.sleep(self.wrng.expovariate(rate))
-            if self.sim.phase != "workload" or not self.up:
-                return
-            self.new_send()
-            if self.dir_channels:
-                change, where_d = self.wrng.random(), self.wrng.choice(self.dir_channels)
-                if change < self.w.directory_rate / rate:
-                    self.change_directory(where_d)
-            # draws are unconditional so that connection state never shifts the stream
-            typing, presence, where = self.wrng.random(), self.wrng.random(), self.wrng.choice(self.channels)
-            if self.usable and typing < self.w.typing_rate / rate:
-                self.ephemeral("typing", where)
-            if self.usable and presence < self.w.presence_rate / rate:
-                self.ephemeral("presence", None)
+        if self.sim.phase != "workload" or not self.up:
+            return
+        self.new_send()
+        if self.dir_channels:
+            change, where_d = self.wrng.random(), self.wrng.choice(self.dir_channels)
+            if change < self.w.directory_rate / rate:
+                self.change_directory(where_d)
+        # draws are unconditional so that connection state never shifts the stream
+        typing, presence, where = self.wrng.random(), self.wrng.random(), self.wrng.choice(self.channels)
+        if self.usable and typing < self.w.typing_rate / rate:
+            self.ephemeral("typing", where)
+        if self.usable and presence < self.w.presence_rate / rate:
+            self.ephemeral("presence", None)
+        self.workload_loop()
 
     def new_send(self) -> None:
-        k = self.durable["next"] = self.durable["next"] + 1
+        k = self.sent = self.sent + 1
         msg = f"{self.name}:{k}"
         ch = self.wrng.choice(self.channels)
         text = f"{msg} " + "x" * max(0, self.w.text_bytes - len(msg) - 1)
@@ -198,8 +216,11 @@ class Client(Node):
         ceiling = min(self.s.backoff_cap, self.s.backoff_base * (2 ** attempt))
         return self.rng.uniform(0, ceiling) if self.s.jitter else ceiling
 
-    def session(self):
-        attempt = 0
+    def session(self, attempt: int = 0):
+        """Boot, open the streams, become usable; on failure back off and
+        retry. Once usable the process ends: the client waits for the break
+        as a callback on ``_broken`` (``disconnected``), not as a parked
+        process, and a fresh session process starts after the backoff."""
         while True:
             if self.sim.phase == "done":
                 return
@@ -210,7 +231,6 @@ class Client(Node):
                 yield from self.sleep(self.backoff(attempt))
                 attempt += 1
                 continue
-            attempt = 0
             self._broken = self.env.event()
             self.usable = True
             if self._first_usable is not None:  # the workload waits for it
@@ -218,12 +238,22 @@ class Client(Node):
                 first.succeed()
             self.sim.record(self.name, "event", "connect", {})
             self.on_usable()
-            yield self._broken
-            self.usable = False
-            self.sim.record(self.name, "event", "disconnect", {"reason": self._broken.value})
-            self.on_unusable()
-            yield from self.sleep(self.backoff(attempt))
-            attempt += 1
+            self._broken.callbacks.append(Wake(self, Client.disconnected))
+            return
+
+    def disconnected(self) -> None:
+        """The break, where the parked session would have resumed: back off
+        (attempt 0), then a new session with attempt 1. The new process's
+        first step runs right after the backoff timer, as the old loop did:
+        its start event is due at once with SimPy's urgent priority, and
+        nothing else can be due before it."""
+        self.usable = False
+        self.sim.record(self.name, "event", "disconnect", {"reason": self._broken.value})
+        self.on_unusable()
+        self.wake_after(self.backoff(0), Client.reconnect)
+
+    def reconnect(self) -> None:
+        self.spawn(self.session(1))
 
     def stream_broke(self, reason: str) -> None:
         if self._broken is not None and not self._broken.triggered:

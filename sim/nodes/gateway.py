@@ -99,8 +99,10 @@ class Gateway(Node):
                     left = c.meta.get("pending") if c.meta is not None else None
                     if left is not None and ch in left:
                         left.discard(ch)
-                        if not left and c.open:
-                            c.send(self, "welcome", Welcome(), 40)
+                        if not left:
+                            del c.meta["pending"]  # an emptied set keeps its table: let it go
+                            if c.open:
+                                c.send(self, "welcome", Welcome(), 40)
         elif isinstance(p, Ephemeral) and p.channel is None:
             # presence: to this host's other clients (the team's clients of the region)
             if conn.meta is not None and "user" in conn.meta:

@@ -46,6 +46,7 @@ def build(sim: Simulation, cfg: RunConfig) -> System:
     s: NewSettings = cfg.arch
     k = s.kafka
     members = cfg.members
+    users = frozenset(cfg.client_names())  # one set for every web app and Flannel host
     directory = directory_of(cfg, sim.rng("directory"))
     db = DB(sim, "db", MAIN, directory)
     brokers = [f"kafka-{i}" for i in range(k.brokers)]
@@ -68,7 +69,7 @@ def build(sim: Simulation, cfg: RunConfig) -> System:
     hosts = {r: [f"flannel-{r}-{i}" for i in range(s.flannel.hosts_per_region)] for r in regions}
     teams = teams_of(cfg)
     for w in webapps:
-        NewWebApp(sim, w, MAIN, db="db", members=members, users=cfg.client_names(), teams=teams,
+        NewWebApp(sim, w, MAIN, db="db", members=members, users=users, teams=teams,
                   controller="kafka-controller", discovery="discovery", settings=s, workers=s.webapp_workers,
                   boot_throttle=s.boot_throttle, publish_to=[h for hs in hosts.values() for h in hs])
     for p in range(k.partitions):
@@ -77,7 +78,7 @@ def build(sim: Simulation, cfg: RunConfig) -> System:
     for region, names in hosts.items():
         for h in names:
             Flannel(sim, h, region, discovery="discovery", webapps=webapps, teams=teams,
-                    broken_warmup=s.flannel.broken_warmup, users=cfg.client_names())
+                    broken_warmup=s.flannel.broken_warmup, users=users)
     clients = []
     for c in make_clients(sim, cfg, NewClient, webapp=webapps, gateway="flannel-?",
                           hold_back=s.hold_back, hold_timeout=s.hold_timeout, directory=sorted(directory),

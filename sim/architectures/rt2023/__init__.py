@@ -67,6 +67,7 @@ class Rt2023System(System):
 def build(sim: Simulation, cfg: RunConfig) -> System:
     s: Rt2023Settings = cfg.arch
     members = cfg.members
+    users = frozenset(cfg.client_names())  # one set for every web app and Flannel host
     directory = directory_of(cfg, sim.rng("directory"))
     team_db = DB(sim, "db", MAIN, directory)  # team data: directory, boot snapshots
     pairs = [(f"db-{i}a", f"db-{i}b") for i in range(s.db.shards)]
@@ -101,13 +102,13 @@ def build(sim: Simulation, cfg: RunConfig) -> System:
     webapps = [f"webapp-{i}" for i in range(s.webapps)]
     teams = teams_of(cfg)
     for w in webapps:
-        Rt2023WebApp(sim, w, MAIN, db="db", members=members, users=cfg.client_names(), teams=teams,
+        Rt2023WebApp(sim, w, MAIN, db="db", members=members, users=users, teams=teams,
                      orchestrator=orch.name, admins=admins, kafkagate=kafkagate, settings=s,
                      workers=s.webapp_workers, boot_throttle=s.boot_throttle, publish_to=gateways)
     for region, names in hosts.items():
         for h in names:
             Gateway(sim, h, region, discovery="ring-manager", webapps=webapps, teams=teams, broken_warmup=False,
-                    users=cfg.client_names(), presence=presence)
+                    users=users, presence=presence)
     clients = []
     for c in make_clients(sim, cfg, Rt2023Client, webapp=webapps, gateway="gateway-?", hold_back=s.hold_back,
                           hold_timeout=s.hold_timeout, directory=sorted(directory), errors=SLACK_WEB_API):
