@@ -83,7 +83,7 @@ def test_new_send_records_the_invoke_and_posts_a_fresh_id_with_text_of_the_workl
     c.new_send()
     sim.env.run(until=5)
     invokes = [v for typ, v in sends(rec) if typ == "invoke"]
-    assert [v["msg"] for v in invokes] == ["c1:1", "c1:2"] and c.durable["next"] == 2
+    assert [v["msg"] for v in invokes] == ["c1:1", "c1:2"] and c.sent == 2
     posted = {post.msg: post for _, post in web.got}
     for v in invokes:
         assert posted[v["msg"]] == Post(v["channel"], v["msg"], v["text"], "c1")
