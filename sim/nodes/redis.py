@@ -34,6 +34,7 @@ class Redis(Node):
         if not self.persistence:
             self.durable["data"] = {}
         self.outbox: list[tuple] = []  # writes not yet shipped to the replica
+        self.outbox_wake = None  # the idle replication loop's wake-up (replication_loop)
 
     @property
     def data(self) -> dict:
@@ -59,7 +60,7 @@ class Redis(Node):
             self.data.pop(key, None)
         else:
             self.data[key] = (value, None if ttl is None else self.env.now + ttl)
-        self.outbox.append((self.env.now, key, value, ttl))
+        to_replica(self, (self.env.now, key, value, ttl))
 
     def on_request(self, req):
         yield self.env.timeout(0.0001)
@@ -130,6 +131,16 @@ class Redis(Node):
         return replication_loop(self, "redis.replicate", lambda batch: ({"writes": batch}, 60 * len(batch)))
 
 
+def to_replica(node: Node, entry: tuple) -> None:
+    """Queue ``entry`` (``(written_at, ...)``) for the replica and wake an idle
+    ``replication_loop``."""
+    node.outbox.append(entry)
+    wake = node.outbox_wake
+    if wake is not None:
+        node.outbox_wake = None
+        wake.succeed()
+
+
 def replication_loop(node: Node, kind: str, pack):
     """Asynchronous primary → replica shipping, shared by Redis and the rt2023
     message shards: while ``node`` is primary, send each entry of
@@ -137,11 +148,17 @@ def replication_loop(node: Node, kind: str, pack):
     ``durable["peer"]`` as request ``kind`` once ``node.lag`` seconds old,
     batching what is due; ``pack(batch) -> (payload, size)``. A failed
     shipment goes back to the front of the outbox and is tried again
-    (a real replica would full-resync)."""
+    (a real replica would full-resync).
+
+    Idle costs nothing: with nothing to ship the loop waits for the next
+    write (``to_replica``), as a replication stream does, instead of polling."""
     net = node.sim.network
     while True:
         if not node.durable["primary"] or not node.outbox or not node.durable["peer"]:
-            yield from node.sleep(0.05)
+            node.outbox_wake = wake = node.env.event()
+            yield wake
+            while node.paused:
+                yield node.env.timeout(0.05)
             continue
         due = node.outbox[0][0] + node.lag
         if due > node.env.now:

@@ -24,7 +24,7 @@ from ...kernel import Node, stable_hash
 from ...nodes.db import DB
 from ...nodes.discovery import heartbeat_loop
 from ...nodes.protocol import Chat, api_error, fmt_ts
-from ...nodes.redis import replication_loop
+from ...nodes.redis import replication_loop, to_replica
 
 
 def shard_of(channel: str, shards: int) -> int:
@@ -46,6 +46,7 @@ class ShardDB(DB):
 
     def reset_volatile(self):
         self.outbox: list[tuple[float, Chat]] = []  # written, not yet shipped to the replica
+        self.outbox_wake = None  # the idle replication loop's wake-up (replication_loop)
 
     def start(self):
         self.spawn(heartbeat_loop(self, self.orchestrator))
@@ -76,7 +77,7 @@ class ShardDB(DB):
         t = max(self.clock(), (rows[-1][0] + 1e-6) if rows else 0.0)
         chat = Chat(post.channel, post.msg, post.text, post.sender, fmt_ts(t))
         self.append(chat)
-        self.outbox.append((self.env.now, chat))
+        to_replica(self, (self.env.now, chat))
         return "ok", {"chat": chat, "inserted": True}, 60
 
     # -- replication and failover -----------------------------------------------------------
