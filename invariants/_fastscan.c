@@ -70,6 +70,7 @@ static int vec_reserve(vec *v, size_t add) {
 }
 
 static int vec_put(vec *v, const void *x, size_t k) {
+    if (!k) return 0; /* an empty vector may have no buffer: memcpy(NULL, ..) is undefined even for 0 bytes */
     if (vec_reserve(v, k)) return -1;
     memcpy(v->p + v->n, x, k);
     v->n += k;
@@ -132,6 +133,8 @@ static int tab_init(strtab *t, size_t slots) {
     t->slots = calloc(slots, sizeof(slot));
     t->mask = slots - 1;
     if (!t->slots) return -1;
+    /* the arena always has a buffer: empty strings compare against arena.p + off */
+    if (vec_reserve(&t->arena, 1)) return -1;
     return put_i64(&t->offs, 0);
 }
 
@@ -471,8 +474,9 @@ static int exact_double(ptr p, ptr q, double *out) {
         p++;
     }
     uint64_t mant = 0;
-    int digits = 0, frac = 0, seen_dot = 0;
-    long exp = 0;
+    int digits = 0, seen_dot = 0;
+    int64_t frac = 0; /* one per fraction digit: a line of zeros must not overflow it */
+    int64_t exp = 0;
     for (; p < q && *p != 'e' && *p != 'E'; p++) {
         if (*p == '.') {
             seen_dot = 1;
@@ -496,7 +500,7 @@ static int exact_double(ptr p, ptr q, double *out) {
         }
         if (eneg) exp = -exp;
     }
-    long e10 = exp - frac;
+    int64_t e10 = exp - frac;
     double v = (double)mant;
     if (mant == 0) e10 = 0;
     if (e10 > 22 || e10 < -22) return -1;
@@ -620,9 +624,11 @@ static int remember(S *s, ptr raw, size_t len, uint64_t h, int32_t list) {
 static int repeat_list(S *s, int32_t list, int32_t row) {
     const int64_t *off = I64(s->list_off);
     size_t a = (size_t)off[list], b = (size_t)off[list + 1];
-    if (vec_reserve(&s->list_msgs, (b - a) * 4)) return -1;
-    memcpy(s->list_msgs.p + s->list_msgs.n, s->list_msgs.p + a * 4, (b - a) * 4);
-    s->list_msgs.n += (b - a) * 4;
+    if (b > a) { /* an empty list: list_msgs may have no buffer yet */
+        if (vec_reserve(&s->list_msgs, (b - a) * 4)) return -1;
+        memcpy(s->list_msgs.p + s->list_msgs.n, s->list_msgs.p + a * 4, (b - a) * 4);
+        s->list_msgs.n += (b - a) * 4;
+    }
     uint8_t dup = ((uint8_t *)s->list_dup.p)[list];
     if (put_i32(&s->list_row, row) || put_i64(&s->list_off, (int64_t)(s->list_msgs.n / 4)) ||
         put_u8(&s->list_dup, dup))
