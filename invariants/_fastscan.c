@@ -509,6 +509,42 @@ static int exact_double(ptr p, ptr q, double *out) {
     return 0;
 }
 
+/* Whether msgspec's generic decoder (what the reference uses for a value
+ * when any op's value does not have the slim shape) takes the number [p, q)
+ * without "out of range": a float below 10^308 in magnitude, an integer of
+ * at most 600 digits (Python refuses int conversions longer than its
+ * int_max_str_digits, 640 at the least). Bounds are conservative: a number
+ * near a limit is declined, which only costs the fast path. */
+static int number_in_range(ptr p, ptr q) {
+    if (*p == '-') p++;
+    int nonzero = 0, is_float = 0;
+    int64_t digits = 0, zeros = 0, e = 0; /* integer digits; fraction zeros before the first nonzero */
+    for (; p < q && *p >= '0' && *p <= '9'; p++) {
+        nonzero |= *p != '0';
+        digits += nonzero;
+    }
+    if (p < q && *p == '.') {
+        is_float = 1;
+        for (p++; p < q && *p >= '0' && *p <= '9'; p++) {
+            if (*p != '0') nonzero = 1;
+            else if (!nonzero) zeros++;
+        }
+    }
+    if (p < q) { /* 'e' or 'E': number() checked the grammar */
+        is_float = 1;
+        int neg = 0;
+        p++;
+        if (*p == '+' || *p == '-') neg = (*p++ == '-');
+        for (; p < q; p++)
+            if (e < 1000000) e = e * 10 + (*p - '0'); /* saturates: only the sign of the bound matters */
+        if (neg) e = -e;
+    }
+    if (!nonzero) return 1; /* a zero, however spelled */
+    if (!is_float) return digits <= 600;
+    /* |value| < 10^(digits + e), or 10^(e - zeros) when the integer part is 0 */
+    return (digits ? digits : -zeros) + e <= 308;
+}
+
 /* After an item of an array or object: 1 at ',' (more follow), 0 at `close`
  * (done), -1 otherwise; *pp moves past the separator. */
 static int next_item(ptr *pp, ptr end, unsigned close) {
@@ -566,8 +602,10 @@ static ptr skip_value(S *s, ptr p, int depth) {
         return (end - p >= 5 && memcmp(p, "false", 5) == 0) ? p + 5 : NULL;
     case 'n':
         return (end - p >= 4 && memcmp(p, "null", 4) == 0) ? p + 4 : NULL;
-    default:
-        return number(p, end);
+    default: {
+        ptr q = number(p, end);
+        return (q && number_in_range(p, q)) ? q : NULL;
+    }
     }
 }
 
