@@ -413,7 +413,7 @@ VALUE_ITEMS = st.sampled_from(["C1", "C2", "C3", "c1:1", "c2:1", "hi", "x", "", 
 
 
 @FUZZ
-@given(histories(), st.lists(st.tuples(st.sampled_from(["field", "value", "drop", "move", "copy", "time"]),
+@given(histories(), st.lists(st.tuples(st.sampled_from(["field", "value", "drop", "move", "copy", "time", "members"]),
                                        st.integers(0, 10_000), st.integers(0, 10_000)), min_size=1, max_size=4),
        st.data())
 def test_fuzz_op_level_edits_agree_with_the_reference(h, edits, data):
@@ -435,6 +435,13 @@ def test_fuzz_op_level_edits_agree_with_the_reference(h, edits, data):
             v = dict(ops[i]["value"])
             v.pop(data.draw(st.sampled_from(["channel", "msg", "text", "msgs"])), None)
             ops[i] = {**ops[i], "value": v}
+        elif kind == "members":  # the header: a member twice, added, removed; a channel gone or new
+            ch = data.draw(st.sampled_from(["C1", "C2", "C3"]))
+            ms = list(meta["channels"].get(ch, []))
+            meta = {**meta, "channels": {**meta["channels"], ch: data.draw(st.sampled_from(
+                [ms + ms[:1], ms + ["c4"], ms[1:], [], ms + ["db"]]))}}
+            if data.draw(st.booleans()) and len(meta["channels"]) > 1:
+                meta["channels"] = {k: v for k, v in meta["channels"].items() if k != ch}
         elif kind in ("move", "copy"):
             op = ops.pop(i) if kind == "move" else ops[i]
             ops.insert(min(j, len(ops)), op)
