@@ -46,8 +46,11 @@ export LD_PRELOAD="$("$CC" -print-file-name=libasan.so) $("$CC" -print-file-name
 # are checked separately (tests/test_fastscan.py, RSS over 10,000 scans).
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# every Python object from malloc, so a read past the end of even a small bytes object hits a redzone
+export PYTHONMALLOC=malloc
 export PYTHONPATH="$tmp${PYTHONPATH:+:$PYTHONPATH}"
 export CHATSIM_REQUIRE_NATIVE=1
 export CHATSIM_FUZZ_EXAMPLES=${FUZZ_EXAMPLES:-5000}
-"$PY" -m pytest -p no:xdist -p no:cacheprovider -p asan_fastscan_plugin -q tests/test_fastscan.py "$@"
+# -s: a sanitizer report goes to stderr as the process dies; pytest must not be holding it
+"$PY" -m pytest -p no:xdist -p no:cacheprovider -p asan_fastscan_plugin -q -s tests/test_fastscan.py "$@"
 echo "asan_fastscan: sanitized scanner passed (${CHATSIM_FUZZ_EXAMPLES} fuzz examples per fuzz test)"

@@ -13,7 +13,8 @@
  * and nothing else. Every literal byte is compared; every string is checked
  * as JSON (escapes decoded, UTF-8 validated strictly, control characters
  * refused); every value this module does not read is still validated as
- * JSON. Whatever it does not fully recognise -- another key order,
+ * JSON, its numbers held to the range msgspec's generic decoder accepts.
+ * Whatever it does not fully recognise -- another key order,
  * whitespace, a blank line, a decreasing time, a lone surrogate, a field
  * checkers read with an unexpected type, directory records -- makes scan()
  * return None ("not mine"), and the caller runs the reference path, which
@@ -31,7 +32,8 @@
  *
  * Memory safety on hostile input: every read is bounds-checked against the
  * end of the buffer, every growth is checked for overflow and allocation
- * failure, and nesting of skipped values is limited. The GIL is released
+ * failure, and nesting of skipped values is limited. bench/asan_fastscan.sh
+ * runs the fuzz tests against an ASan + UBSan build. The GIL is released
  * during the scan (the buffer is held through the buffer protocol).
  */
 #define PY_SSIZE_T_CLEAN

@@ -399,10 +399,15 @@ def test_fuzz_hostile_edits_never_crash_and_never_disagree(base, n, data):
     differential(bytes(buf))
 
 
+_LINE = line(0, "c1", "event", "deliver", {"channel": "C1", "msg": "c1:1", "text": "hi", "msgs": None, "x": [{}]})
+
+
 @FUZZ
-@given(st.binary(max_size=2000), st.integers(0, 50))
-def test_fuzz_random_bytes_after_a_header(body, start):
-    data = history() + body
+@given(st.binary(max_size=2000), st.integers(0, 50), st.integers(0, len(_LINE)))
+def test_fuzz_random_bytes_after_a_header(body, start, cut):
+    """Random bytes after a header and the start of an op line (cut anywhere),
+    so they reach every state of the line scanner."""
+    data = history() + _LINE[:cut] + body
     fast._fastscan.scan(data, min(start, len(data)))
     differential(data)
 
