@@ -13,7 +13,8 @@
  * and nothing else. Every literal byte is compared; every string is checked
  * as JSON (escapes decoded, UTF-8 validated strictly, control characters
  * refused); every value this module does not read is still validated as
- * JSON. Whatever it does not fully recognise -- another key order,
+ * JSON, its numbers held to the range msgspec's generic decoder accepts.
+ * Whatever it does not fully recognise -- another key order,
  * whitespace, a blank line, a decreasing time, a lone surrogate, a field
  * checkers read with an unexpected type, directory records -- makes scan()
  * return None ("not mine"), and the caller runs the reference path, which
@@ -31,7 +32,8 @@
  *
  * Memory safety on hostile input: every read is bounds-checked against the
  * end of the buffer, every growth is checked for overflow and allocation
- * failure, and nesting of skipped values is limited. The GIL is released
+ * failure, and nesting of skipped values is limited. bench/asan_fastscan.sh
+ * runs the fuzz tests against an ASan + UBSan build. The GIL is released
  * during the scan (the buffer is held through the buffer protocol).
  */
 #define PY_SSIZE_T_CLEAN
@@ -70,6 +72,7 @@ static int vec_reserve(vec *v, size_t add) {
 }
 
 static int vec_put(vec *v, const void *x, size_t k) {
+    if (!k) return 0; /* an empty vector may have no buffer: memcpy(NULL, ..) is undefined even for 0 bytes */
     if (vec_reserve(v, k)) return -1;
     memcpy(v->p + v->n, x, k);
     v->n += k;
@@ -132,6 +135,8 @@ static int tab_init(strtab *t, size_t slots) {
     t->slots = calloc(slots, sizeof(slot));
     t->mask = slots - 1;
     if (!t->slots) return -1;
+    /* the arena always has a buffer: empty strings compare against arena.p + off */
+    if (vec_reserve(&t->arena, 1)) return -1;
     return put_i64(&t->offs, 0);
 }
 
@@ -471,8 +476,9 @@ static int exact_double(ptr p, ptr q, double *out) {
         p++;
     }
     uint64_t mant = 0;
-    int digits = 0, frac = 0, seen_dot = 0;
-    long exp = 0;
+    int digits = 0, seen_dot = 0;
+    int64_t frac = 0; /* one per fraction digit: a line of zeros must not overflow it */
+    int64_t exp = 0;
     for (; p < q && *p != 'e' && *p != 'E'; p++) {
         if (*p == '.') {
             seen_dot = 1;
@@ -496,13 +502,49 @@ static int exact_double(ptr p, ptr q, double *out) {
         }
         if (eneg) exp = -exp;
     }
-    long e10 = exp - frac;
+    int64_t e10 = exp - frac;
     double v = (double)mant;
     if (mant == 0) e10 = 0;
     if (e10 > 22 || e10 < -22) return -1;
     v = e10 >= 0 ? v * POW10[e10] : v / POW10[-e10];
     *out = neg ? -v : v;
     return 0;
+}
+
+/* Whether msgspec's generic decoder (what the reference uses for a value
+ * when any op's value does not have the slim shape) takes the number [p, q)
+ * without "out of range": a float below 10^308 in magnitude, an integer of
+ * at most 600 digits (Python refuses int conversions longer than its
+ * int_max_str_digits, 640 at the least). Bounds are conservative: a number
+ * near a limit is declined, which only costs the fast path. */
+static int number_in_range(ptr p, ptr q) {
+    if (*p == '-') p++;
+    int nonzero = 0, is_float = 0;
+    int64_t digits = 0, zeros = 0, e = 0; /* integer digits; fraction zeros before the first nonzero */
+    for (; p < q && *p >= '0' && *p <= '9'; p++) {
+        nonzero |= *p != '0';
+        digits += nonzero;
+    }
+    if (p < q && *p == '.') {
+        is_float = 1;
+        for (p++; p < q && *p >= '0' && *p <= '9'; p++) {
+            if (*p != '0') nonzero = 1;
+            else if (!nonzero) zeros++;
+        }
+    }
+    if (p < q) { /* 'e' or 'E': number() checked the grammar */
+        is_float = 1;
+        int neg = 0;
+        p++;
+        if (*p == '+' || *p == '-') neg = (*p++ == '-');
+        for (; p < q; p++)
+            if (e < 1000000) e = e * 10 + (*p - '0'); /* saturates: only the sign of the bound matters */
+        if (neg) e = -e;
+    }
+    if (!nonzero) return 1; /* a zero, however spelled */
+    if (!is_float) return digits <= 600;
+    /* |value| < 10^(digits + e), or 10^(e - zeros) when the integer part is 0 */
+    return (digits ? digits : -zeros) + e <= 308;
 }
 
 /* After an item of an array or object: 1 at ',' (more follow), 0 at `close`
@@ -562,8 +604,10 @@ static ptr skip_value(S *s, ptr p, int depth) {
         return (end - p >= 5 && memcmp(p, "false", 5) == 0) ? p + 5 : NULL;
     case 'n':
         return (end - p >= 4 && memcmp(p, "null", 4) == 0) ? p + 4 : NULL;
-    default:
-        return number(p, end);
+    default: {
+        ptr q = number(p, end);
+        return (q && number_in_range(p, q)) ? q : NULL;
+    }
     }
 }
 
@@ -620,9 +664,11 @@ static int remember(S *s, ptr raw, size_t len, uint64_t h, int32_t list) {
 static int repeat_list(S *s, int32_t list, int32_t row) {
     const int64_t *off = I64(s->list_off);
     size_t a = (size_t)off[list], b = (size_t)off[list + 1];
-    if (vec_reserve(&s->list_msgs, (b - a) * 4)) return -1;
-    memcpy(s->list_msgs.p + s->list_msgs.n, s->list_msgs.p + a * 4, (b - a) * 4);
-    s->list_msgs.n += (b - a) * 4;
+    if (b > a) { /* an empty list: list_msgs may have no buffer yet */
+        if (vec_reserve(&s->list_msgs, (b - a) * 4)) return -1;
+        memcpy(s->list_msgs.p + s->list_msgs.n, s->list_msgs.p + a * 4, (b - a) * 4);
+        s->list_msgs.n += (b - a) * 4;
+    }
     uint8_t dup = ((uint8_t *)s->list_dup.p)[list];
     if (put_i32(&s->list_row, row) || put_i64(&s->list_off, (int64_t)(s->list_msgs.n / 4)) ||
         put_u8(&s->list_dup, dup))

@@ -302,3 +302,227 @@ def test_a_simulated_history_is_answered_natively(tmp_path):
     _, out = run_scenario("crash-mid-send", "new", 1, tmp_path)
     got, ref = differential((out / "history.jsonl").read_bytes())
     assert got is not None and ref[2]["valid"] is True
+
+
+# -- hardening: sanitizer-checked fuzz and one regression test per bug found ----------------
+# bench/asan_fastscan.sh runs this file with the scanner built under AddressSanitizer and
+# UBSan and CHATSIM_FUZZ_EXAMPLES=5000; the default keeps `make test` quick.
+FUZZ = settings(max_examples=int(os.environ.get("CHATSIM_FUZZ_EXAMPLES", "150")), deadline=None, derandomize=True,
+                suppress_health_check=list(HealthCheck))
+SURROGATES = [b"\\ud800", b"\\udc00", b"\\ud83d\\ude00", b"\\ud83d\\u0041", b"\\ud83d", b"\\udbff\\udfff", b"\\ud83d\\"]
+NUMBERS = [b"1e400", b"-1e400", b"1e308", b"1.7976931348623157e308", b"1.7976931348623159e308", b"99e307",
+           b"1" * 700, b"1" * 5000, b"1" * 700 + b".0", b"0." + b"0" * 400 + b"1", b"1e-400", b"0e99999999999",
+           b"123456789012345678", b"1.0000000000000002", b"9007199254740993", b"-0", b"-0.0", b"1E22", b"1e23",
+           b"0.1e-22", b"1e", b"01", b"1.", b"-", b"+1", b".5", b"NaN", b"Infinity"]
+
+
+def _strings(buf: bytes) -> list[int]:
+    """Offsets of bytes inside JSON strings of the op lines (a rough walk: good enough to aim edits)."""
+    out, inside, esc = [], False, False
+    for i in range(buf.find(b"\n") + 1, len(buf)):
+        c = buf[i]
+        if inside and not esc and c != 0x22 and c != 0x5C and 0x20 <= c < 0x80:
+            out.append(i)
+        if esc:
+            esc = False
+        elif c == 0x5C:
+            esc = inside
+        elif c == 0x22:
+            inside = not inside
+    return out
+
+
+def _hostile(buf: bytearray, data) -> None:
+    """One hostile edit of a history, in place."""
+    kind = data.draw(st.sampled_from(["flip", "truncate", "escape", "spell-escaped", "surrogate", "number", "nest",
+                                      "nul", "utf8", "long", "crlf", "dup-key", "no-newline", "splice"]))
+    at = data.draw(st.integers(0, len(buf)))
+    inner = _strings(bytes(buf))
+    if kind == "flip" and at < len(buf):
+        buf[at] ^= data.draw(st.integers(1, 255))
+    elif kind == "truncate":
+        del buf[at:]
+    elif kind == "escape":  # any escape, well-formed or not, anywhere
+        buf[at:at] = data.draw(st.sampled_from([b"\\n", b"\\\"", b"\\\\", b"\\/", b"\\u0000", b"\\u00e9", b"\\x",
+                                                 b"\\", b"\\u12", b"\\uZZZZ", b"\\u0022", b"\\u005c"]))
+    elif kind == "spell-escaped" and inner:  # the same string spelled with \uXXXX: the same history
+        i = data.draw(st.sampled_from(inner))
+        buf[i:i + 1] = b"\\u%04x" % buf[i]
+    elif kind == "surrogate":
+        where = data.draw(st.sampled_from(inner)) if inner and data.draw(st.booleans()) else at
+        buf[where:where] = data.draw(st.sampled_from(SURROGATES))
+    elif kind == "number":  # a time, or an extra value field
+        num = data.draw(st.sampled_from(NUMBERS))
+        if data.draw(st.booleans()):
+            buf[:] = buf.replace(b'"ts":', b'"n":' + num + b',"ts":', 1)
+        else:
+            j = buf.find(b'"time":', at)
+            if j >= 0:
+                k = buf.index(b",", j)
+                buf[j + 7:k] = num
+    elif kind == "nest":  # deep nesting around the MAX_DEPTH of skipped values, balanced or not
+        d = data.draw(st.sampled_from([1, 62, 63, 64, 65, 66, 200, 2000]))
+        o, c = data.draw(st.sampled_from([(b"[", b"]"), (b'{"a":', b"}")]))
+        tail = c * (d - data.draw(st.sampled_from([0, 0, 1])))
+        buf[:] = buf.replace(b'"ts":', b'"deep":' + o * d + b"1" + tail + b',"ts":', 1)
+    elif kind == "nul":
+        buf[at:at] = b"\x00"
+    elif kind == "utf8":
+        buf[at:at] = data.draw(st.sampled_from([b"\xff", b"\xc3", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80",
+                                                 b"\xe2\x82", b"\xf0\x9f\x98", b"\x80"]))
+    elif kind == "long":
+        buf[:] = buf.replace(b'"text":"', b'"text":"' + b"x" * data.draw(st.sampled_from([7, 8, 9, 100_000])), 1)
+    elif kind == "crlf":
+        buf[:] = buf.replace(b"\n", b"\r\n", data.draw(st.integers(1, 3)))
+    elif kind == "dup-key":
+        key = data.draw(st.sampled_from([b'"channel":"C1",', b'"msg":"x",', b'"msgs":[],', b'"text":null,',
+                                         b'"ts":"2",', b'"version":1,']))
+        buf[:] = buf.replace(b'"value":{', b'"value":{' + key, data.draw(st.integers(1, 3)))
+    elif kind == "no-newline":
+        while buf.endswith(b"\n"):
+            del buf[-1:]
+    elif kind == "splice":  # a line of the history again, elsewhere
+        lines = bytes(buf).split(b"\n")
+        line_ = data.draw(st.sampled_from(lines))
+        buf[at:at] = line_ + b"\n"
+
+
+@FUZZ
+@given(st.one_of(histories().map(lambda h: to_jsonl(*h)), st.just(history(*clean()))),
+       st.integers(1, 3), st.data())
+def test_fuzz_hostile_edits_never_crash_and_never_disagree(base, n, data):
+    buf = bytearray(base)
+    for _ in range(n):
+        _hostile(buf, data)
+    fast._fastscan.scan(bytes(buf), 0)  # from any offset, even mid-header
+    fast._fastscan.scan(bytes(buf), data.draw(st.integers(0, len(buf))))
+    differential(bytes(buf))
+
+
+_LINE = line(0, "c1", "event", "deliver", {"channel": "C1", "msg": "c1:1", "text": "hi", "msgs": None, "x": [{}]})
+
+
+@FUZZ
+@given(st.binary(max_size=2000), st.integers(0, 50), st.integers(0, len(_LINE)))
+def test_fuzz_random_bytes_after_a_header(body, start, cut):
+    """Random bytes after a header and the start of an op line (cut anywhere),
+    so they reach every state of the line scanner."""
+    data = history() + _LINE[:cut] + body
+    fast._fastscan.scan(data, min(start, len(data)))
+    differential(data)
+
+
+OP_FIELDS = {"process": ["c1", "c2", "c3", "c4", "db", "", "C1"], "type": ["invoke", "ok", "fail", "info", "event"],
+             "f": ["send", "read", "deliver", "stored", "connect", "disconnect", "crash", "directory"]}
+VALUE_ITEMS = st.sampled_from(["C1", "C2", "C3", "c1:1", "c2:1", "hi", "x", "", None, 5, [], ["c1:1"], {}])
+
+
+@FUZZ
+@given(histories(), st.lists(st.tuples(st.sampled_from(["field", "value", "drop", "move", "copy", "time", "members"]),
+                                       st.integers(0, 10_000), st.integers(0, 10_000)), min_size=1, max_size=4),
+       st.data())
+def test_fuzz_op_level_edits_agree_with_the_reference(h, edits, data):
+    """Well-formed but semantically odd histories in chatsim's own layout, so the
+    scanner accepts them: any type with any f, values with missing, null or
+    mistyped fields. The native verdict must be the reference's."""
+    meta, ops = copy.deepcopy(h)
+    for kind, a, b in edits:
+        if not ops:
+            break
+        i, j = a % len(ops), b % len(ops)
+        if kind == "field":
+            name = data.draw(st.sampled_from(sorted(OP_FIELDS)))
+            ops[i] = {**ops[i], name: data.draw(st.sampled_from(OP_FIELDS[name]))}
+        elif kind == "value":
+            key = data.draw(st.sampled_from(["channel", "msg", "text", "msgs", "ts"]))
+            ops[i] = {**ops[i], "value": {**ops[i]["value"], key: data.draw(VALUE_ITEMS)}}
+        elif kind == "drop":
+            v = dict(ops[i]["value"])
+            v.pop(data.draw(st.sampled_from(["channel", "msg", "text", "msgs"])), None)
+            ops[i] = {**ops[i], "value": v}
+        elif kind == "members":  # the header: a member twice, added, removed; a channel gone or new
+            ch = data.draw(st.sampled_from(["C1", "C2", "C3"]))
+            ms = list(meta["channels"].get(ch, []))
+            meta = {**meta, "channels": {**meta["channels"], ch: data.draw(st.sampled_from(
+                [ms + ms[:1], ms + ["c4"], ms[1:], [], ms + ["db"]]))}}
+            if data.draw(st.booleans()) and len(meta["channels"]) > 1:
+                meta["channels"] = {k: v for k, v in meta["channels"].items() if k != ch}
+        elif kind in ("move", "copy"):
+            op = ops.pop(i) if kind == "move" else ops[i]
+            ops.insert(min(j, len(ops)), op)
+        else:
+            ops[i] = {**ops[i], "time": data.draw(st.sampled_from([0.0, -1.0, 1e9, ops[j]["time"]]))}
+    times = sorted(o["time"] for o in ops) if data.draw(st.booleans()) else None
+    if times:  # usually keep time non-decreasing so the edit reaches the checkers
+        ops = [{**o, "time": t} for o, t in zip(ops, times)]
+    differential(to_jsonl(meta, ops))
+
+
+def test_truncation_at_every_offset():
+    data = history(*clean())
+    start = data.find(b"\n") + 1
+    for k in range(len(data) + 1):
+        fast._fastscan.scan(data[:k], min(start, k))
+        got, ref = differential(data[:k])
+        if k < len(data) - 1:  # cut inside the ops: not the whole valid history
+            assert got is None or data[:k].endswith(b"\n")
+
+
+@pytest.mark.parametrize("byte", [b'"', b"\\", b"\x00", b"\xff", b"}", b"9"])
+def test_one_byte_replaced_at_every_offset(byte):
+    data = history(*clean())
+    for k in range(len(data)):
+        differential(data[:k] + byte + data[k + 1:])
+
+
+# regression tests, one per bug found
+def test_repeated_empty_lists_and_empty_strings_are_safe():
+    """Bug: a msgs list repeating an earlier empty list copied from a NULL buffer,
+    and an empty string interned first was compared against a NULL arena (UBSan:
+    null pointer passed to memcpy/memcmp)."""
+    ops = [("", "event", "connect", {}), ("c1", "invoke", "read", {"channel": "C1"}),
+           ("c1", "ok", "read", {"channel": "C1", "msgs": []}), ("db", "event", "stored", {"channel": "C1", "msgs": []}),
+           ("db", "event", "stored", {"channel": "C1", "msgs": []})]
+    got, ref = differential(history(*ops, channels={"C1": ["c1"]}))
+    assert got is not None and ref[2]["valid"] is True
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"-1e400", b"1.7976931348623159e308", b"99e307", b"1" * 5000,
+                                    b"1" * 700 + b".0"])
+def test_a_number_the_generic_decoder_refuses_is_not_accepted(number):
+    """Bug: the scanner skipped out-of-range numbers in values it does not read,
+    while the reference, once any op's value is not of the slim shape (here a
+    connect whose channel is a number), decodes every value generically and
+    rejects them ("Number out of range")."""
+    ops = clean()
+    ops[0] = ("c1", "event", "connect", {"channel": 5})
+    ops[3] = (*ops[3][:3], {**ops[3][3], "n": 0})
+    data = history(*ops).replace(b'"n":0', b'"n":' + number, 1)
+    got, ref = differential(data)
+    assert got is None and ref[0] == "error"
+    # in range, both answer alike
+    got, ref = differential(history(*ops).replace(b'"n":0', b'"n":1e300', 1))
+    assert got is not None and ref[2]["valid"] is True
+
+
+def test_repeated_scans_do_not_leak():
+    """10,000 scans of a small history: memory does not grow (every
+    buffer freed, every Python object released)."""
+    import resource
+
+    data = history(*clean())
+    start = data.find(b"\n") + 1
+
+    def rss_kb() -> int:  # resident plus virtual: a leaked, never-touched calloc shows only in the latter
+        with open("/proc/self/statm") as fh:
+            size, resident = fh.read().split()[:2]
+        return (int(size) + int(resident)) * resource.getpagesize() // 1024
+
+    for _ in range(1000):  # warm the allocators
+        assert fast._fastscan.scan(data, start) is not None
+    before = rss_kb()
+    for _ in range(10_000):
+        fast._fastscan.scan(data, start)
+        fast._fastscan.scan(data[:-20], start)  # the "not mine" exit too
+    grown = rss_kb() - before
+    assert grown < 4096, f"RSS grew by {grown} kB over 10,000 scans"
