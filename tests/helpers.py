@@ -75,6 +75,27 @@ def hand_history(*ops, channels=None, arch="old") -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+# The ops a hand-written history is made of, as ``hand_history`` takes them.
+def invoke(p, m, ch="C1", text=None):
+    return (p, "invoke", "send", {"channel": ch, "msg": m, "text": text or f"text of {m}"})
+
+
+def done(p, m, ch="C1", outcome="ok"):
+    return (p, outcome, "send", {"channel": ch, "msg": m})
+
+
+def deliver(c, m, ch="C1", text=None):
+    return (c, "event", "deliver", {"channel": ch, "msg": m, "text": text or f"text of {m}"})
+
+
+def read(c, msgs, ch="C1"):
+    return [(c, "invoke", "read", {"channel": ch}), (c, "ok", "read", {"channel": ch, "msgs": msgs})]
+
+
+def stored(msgs, ch="C1"):
+    return ("db", "event", "stored", {"channel": ch, "msgs": msgs})
+
+
 def interrupt_after_lines(args, cwd, log: Path, signum, lines: int = 3):
     """Start ``chatsim *args`` in its own process group, wait until ``log``
     holds ``lines`` whole lines (at most 90 s), then send ``signum``: to the

@@ -3,7 +3,7 @@
 
 import pytest
 
-from helpers import HAND_MEMBERS
+from helpers import HAND_MEMBERS, deliver, done, invoke, read, stored
 from helpers import hand_history as H
 from invariants import check_bytes
 from invariants.synth import reference_history, to_jsonl
@@ -14,23 +14,8 @@ MEMBERS = HAND_MEMBERS
 
 
 def send(p, m, ch="C1", outcome="ok", text=None):
-    text = text or f"text of {m}"
-    out = [(p, "invoke", "send", {"channel": ch, "msg": m, "text": text})]
-    if outcome != "pending":
-        out.append((p, outcome, "send", {"channel": ch, "msg": m}))
-    return out
-
-
-def deliver(c, m, ch="C1", text=None):
-    return (c, "event", "deliver", {"channel": ch, "msg": m, "text": text or f"text of {m}"})
-
-
-def read(c, msgs, ch="C1"):
-    return [(c, "invoke", "read", {"channel": ch}), (c, "ok", "read", {"channel": ch, "msgs": msgs})]
-
-
-def stored(msgs, ch="C1"):
-    return ("db", "event", "stored", {"channel": ch, "msgs": msgs})
+    """An invoke and, unless ``pending``, its outcome."""
+    return [invoke(p, m, ch, text)] + ([] if outcome == "pending" else [done(p, m, ch, outcome)])
 
 
 def verdicts(data):

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from helpers import HAND_MEMBERS, hand_history
+from helpers import HAND_MEMBERS, deliver, done, hand_history, invoke, read, stored
 from invariants import check, check_bytes, check_file, explain, story, story_lines
 from invariants.synth import OUTCOMES, RETRIES, reference_history, to_jsonl
 from sim.errors import HistoryError
@@ -31,26 +31,6 @@ def judge(*ops, channels=None):
 def witness(result, name):
     return [(v["kind"], v["msg"], v["channel"], v["clients"], v["indexes"])
             for v in result["invariants"][name]["violations"]]
-
-
-def invoke(p, m, ch="C1", text=None):
-    return (p, "invoke", "send", {"channel": ch, "msg": m, "text": text or f"text of {m}"})
-
-
-def done(p, m, ch="C1", outcome="ok"):
-    return (p, outcome, "send", {"channel": ch, "msg": m})
-
-
-def deliver(c, m, ch="C1", text=None):
-    return (c, "event", "deliver", {"channel": ch, "msg": m, "text": text or f"text of {m}"})
-
-
-def read(c, msgs, ch="C1"):
-    return [(c, "invoke", "read", {"channel": ch}), (c, "ok", "read", {"channel": ch, "msgs": msgs})]
-
-
-def stored(msgs, ch="C1"):
-    return ("db", "event", "stored", {"channel": ch, "msgs": msgs})
 
 
 def tail(c1=("a",), c2=()):
