@@ -704,7 +704,7 @@ def fidelity(as_json: bool, as_md: bool, quick: bool) -> None:
     sys.exit(0 if all(r["within"] for r in rows) else 1)
 
 
-BENCH_PARTS = ("network", "memory", "run", "check", "tasks")
+BENCH_PARTS = ("network", "memory", "run", "check", "tasks", "pdes")
 
 
 def _sizes(ctx, param, value):
@@ -762,6 +762,12 @@ def bench(as_json: bool, quick: bool, pairs: int | None, only: tuple[str, ...], 
         from .tasks import bench_tasks
 
         figures.update(bench_tasks(runs=2 if quick else 8, pairs=1 if quick else 3))
+    if "pdes" in parts:  # the parallel prototype: two regions, one process vs two (docs/scaling.md)
+        from sim.pdes import Model, bench as bench_pdes
+
+        model = Model(nodes_per_region=100 if quick else 1000, duration=3.0 if quick else 10.0)
+        figures.update({k: v for k, v in bench_pdes(model, pairs=1 if quick else 3).items()
+                        if not k.startswith("machine.")})
     figures["machine.load_1min_after"] = machine()["machine.load_1min"]
     if as_json:
         click.echo(json.dumps(figures, indent=2))
