@@ -180,15 +180,32 @@ STORM_PROBE_UNTIL = 900.0  # give up waiting for stragglers here (reported: conn
 IDLE_RATE = 1e-9  # sends per second per client: the first would come after ~30 years
 
 
+STORM_CLIENTS_PER_DEPLOYMENT = 10_000
+
+
 def storm_scenario(clients: int, rate: float = 0.02):
     """The partition-reconnect-storm scaled to ``clients`` (40 in us-east, the
-    rest in eu-west, channels of ~15 members, a light workload)."""
+    rest in eu-west, channels of ~15 members, a light workload) — and its
+    deployment with it: per started 10,000 clients, one more share of web-app
+    workers, channel servers and edge hosts (Flannel, gateways). Each size is
+    then the same system per client, so the growth exponents measure the
+    simulator, not a backend pushed past its capacity: with a fixed backend
+    the old design's reconnect storm never recovers at 30k clients (the web
+    app's queue outlives the clients' timeouts, every answer is already
+    abandoned — a metastable failure worth a scenario of its own)."""
     from scenarios.loader import Scenario, load_raw
 
     raw, _ = load_raw("partition-reconnect-storm")
     raw["topology"]["clients"][1]["count"] = clients - raw["topology"]["clients"][0]["count"]
     raw["topology"]["auto_channels"] = max(40, clients // 15)  # channels of ~15 members
     raw["workload"]["rate"] = rate
+    k = -(-clients // STORM_CLIENTS_PER_DEPLOYMENT)
+    if k > 1:  # up to 10k clients the scenario's own deployment, unchanged
+        raw.setdefault("old", {}).update(webapp_workers=32 * k, channel_servers=k)
+        raw.setdefault("new", {}).update(webapps=min(64, 3 * k), channel_servers=2 * k,
+                                          flannel={"hosts_per_region": min(16, 2 * k)})
+        raw.setdefault("rt2023", {}).update(webapps=min(64, 3 * k), admin_servers=min(64, 2 * k),
+                                             channel_servers=3 * k, gateway={"hosts_per_region": min(16, k)})
     # past the size caps on purpose (100k clients): the benchmark is --allow-large
     return Scenario.model_validate({**raw, "source": "bench"}, context={"allow_large": True})
 

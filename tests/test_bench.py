@@ -94,6 +94,21 @@ def test_clients_of_every_design_keep_no_instance_dict(tmp_path):
         assert not hasattr(seen["c"], "__dict__"), name
 
 
+def test_storm_scenario_scales_the_deployment_per_started_10k_clients():
+    # up to 10k clients the scenario's own deployment (the recorded storm-300
+    # histories depend on it); past that, a share more per started 10k
+    base = storm_scenario(10_000)
+    for arch in ("old", "new", "rt2023"):
+        assert base.run_config(arch).arch == storm_scenario(300).run_config(arch).arch
+    big = storm_scenario(25_000)
+    old, new, rt = (big.run_config(a).arch for a in ("old", "new", "rt2023"))
+    assert (old.webapp_workers, old.channel_servers) == (96, 3)
+    assert (new.webapps, new.channel_servers, new.flannel.hosts_per_region) == (9, 6, 6)
+    assert (rt.webapps, rt.admin_servers, rt.channel_servers, rt.gateway.hosts_per_region) == (9, 6, 9, 3)
+    huge = storm_scenario(100_000).run_config("new").arch
+    assert (huge.webapps, huge.flannel.hosts_per_region) == (30, 16)  # within the settings' bounds
+
+
 def test_storm_scenario_scales_clients_and_channels():
     scn = storm_scenario(3000)
     assert sum(g.count for g in scn.topology.clients) == 3000
