@@ -47,7 +47,8 @@ class Client(Node):
     light_rng = True
     __slots__ = ("kind", "channels", "dir_channels", "s", "w", "errors", "webapps", "access_loss",
                  "access_latency", "parse_rate", "bandwidth", "rng", "wrng", "pending", "usable",
-                 "_first_usable", "dir_version", "directory", "dir_pending", "resyncing", "_broken", "sent")
+                 "_first_usable", "dir_version", "directory", "dir_pending", "resyncing", "_broken", "sent",
+                 "links")
 
     def __init__(self, sim, name: str, region: str, *, kind: str, channels: list[str], settings: ClientSettings,
                  workload: Workload, webapp: str | list[str], directory: list[str] = (),
@@ -73,6 +74,7 @@ class Client(Node):
         # state in a slot (reset_volatile leaves it alone), not in ``durable``:
         # a dict holding one counter is 224 bytes per client.
         self.sent = 0
+        self.links = ()  # the network's links to and from this client (``light_rng``: see ``sim.network.Link``)
         self.rng = sim.rng(f"node/{name}/client", light=True)
         self.wrng = sim.rng(f"node/{name}/workload", light=True)
 
