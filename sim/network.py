@@ -253,37 +253,64 @@ class JournalRows(Sequence):
             yield [mid, src, dst, kind, size, sent, received[i], dropped.get(i), trace]
 
 
-class Link(Stream):
-    """One direction between two nodes: delay, loss and duplication.
+class LinkParams:
+    """What a link is — one-way base delay, loss, duplication, access
+    latency, jitter sigma, RTO, and the degradation version it was built
+    under. Immutable and shared: a run has a handful of distinct ones
+    (region pair × access kind × degradations), and thousands of links."""
 
-    A link between low-traffic nodes (clients) is its own random stream
-    (``rng`` is the link itself, the SplitMix64 state in the inherited
-    slots): one object per link instead of two, and there are several links
-    per connected client. Other links draw from a Mersenne Twister in ``rng``."""
+    __slots__ = ("base", "loss", "dup", "extra", "sigma", "rto", "version")
 
-    __slots__ = ("base", "loss", "dup", "extra", "rng", "sigma", "rto", "version")
-
-    def __init__(self, base, loss, dup, extra, rng, sigma, rto, version):
+    def __init__(self, base, loss, dup, extra, sigma, rto, version):
         self.base = base
         self.loss = loss
         self.dup = dup
         self.extra = extra
-        self.rng = rng
         self.sigma = sigma
         self.rto = rto
         self.version = version
+
+
+def _param(name: str) -> property:
+    return property(lambda link: getattr(link.p, name), doc=f"``LinkParams.{name}`` of the link")
+
+
+class Link(Stream):
+    """One direction between two nodes: its parameters (``p``, shared) and
+    its random stream, delay, loss and duplication drawn from it.
+
+    A link with a low-traffic end (a client, ``light_rng``) is its own random
+    stream (``rng`` is the link itself, the SplitMix64 state in the inherited
+    slots) and is kept by that end, in its ``links`` tuple (``peer``: the
+    other end's name, ``out``: whether it leads away from the holder), not in
+    the network's dict: per link that saves the dict slot and the
+    ``(src, dst)`` key, and the parameters are one shared record instead of
+    seven slots — a link is ~80 bytes instead of ~260. Other links draw from
+    a Mersenne Twister in ``rng`` and are the network's, keyed by names."""
+
+    __slots__ = ("p", "rng", "peer", "out")
+
+    def __init__(self, p: LinkParams, rng, peer: str | None = None, out: bool = True):
+        self.p = p
+        self.rng = rng
+        self.peer = peer
+        self.out = out
         self._s = self._g = None
 
+    base, loss, dup, extra, sigma, rto, version = (_param(n) for n in LinkParams.__slots__)
+
     def delay(self) -> float:
-        return self.base * exp(self.rng.gauss(0.0, self.sigma)) + self.extra
+        p = self.p
+        return p.base * exp(self.rng.gauss(0.0, p.sigma)) + p.extra
 
     def stream_delay(self) -> float:
         """Delay of a reliable segment: loss shows as retransmission time."""
-        d = self.base * exp(self.rng.gauss(0.0, self.sigma)) + self.extra
-        if self.loss:
-            rto = self.rto
+        p = self.p
+        d = p.base * exp(self.rng.gauss(0.0, p.sigma)) + p.extra
+        if p.loss:
+            rto = p.rto
             rand = self.rng.random
-            while rand() < self.loss:
+            while rand() < p.loss:
                 d += rto
                 rto = min(rto * 2, 60.0)
         return d
@@ -365,14 +392,15 @@ class Connection:
                 net._dropped[row] = "closed"
             return False
         link = self.link1 if d else self.link0
-        if link is None or link.version != net._version:
+        if link is None or link.p.version != net._version:
             link = net.link(sender, dst)
             if d:
                 self.link1 = link
             else:
                 self.link0 = link
         # Link.stream_delay, inlined for the common lossless case (the hot path)
-        t = now + (link.base * exp(link.rng.gauss(0.0, link.sigma)) + link.extra if not link.loss
+        p = link.p
+        t = now + (p.base * exp(link.rng.gauss(0.0, p.sigma)) + p.extra if not p.loss
                    else link.stream_delay())
         if d:
             if t < self.last1:
@@ -413,8 +441,8 @@ class Network:
         self._ids = count()
         self._conn_ids = count()
         self._rule_ids = count()
-        self._links: dict[tuple[str, str], Link] = {}
-        self._floats: dict[tuple[float, float], float] = {}
+        self._links: dict[tuple[str, str], Link] = {}  # links without a light end
+        self._params: dict[tuple, LinkParams] = {}  # one record per distinct parameter set
         self._version = 0
         self.partitions: list[Rule] = []
         self.degradations: list[Rule] = []
@@ -430,11 +458,31 @@ class Network:
 
     # -- links --------------------------------------------------------------
     def link(self, src: Node, dst: Node) -> Link:
+        """The link src→dst, built on first use and rebuilt (its stream
+        carried on) when degradations changed since."""
+        if src.light_rng or dst.light_rng:
+            return self._light_link(src, dst)
         key = (src.name, dst.name)
         link = self._links.get(key)
-        if link is None or link.version != self._version:
+        if link is None or link.p.version != self._version:
             link = self._make_link(src, dst, link)
             self._links[key] = link
+        return link
+
+    def _light_link(self, src: Node, dst: Node) -> Link:
+        """A link with a light end, kept in that end's ``links`` (the
+        source's if both are light): a few per client, found by a scan."""
+        holder, peer, out = (src, dst.name, True) if src.light_rng else (dst, src.name, False)
+        links = holder.links
+        for i, link in enumerate(links):
+            if link.out is out and link.peer == peer:
+                if link.p.version != self._version:
+                    link = self._make_link(src, dst, link)
+                    holder.links = links[:i] + (link,) + links[i + 1:]
+                return link
+        link = self._make_link(src, dst, None)
+        link.peer, link.out = peer, out
+        holder.links = links + (link,)  # a tuple: a client makes two to four links in a run
         return link
 
     def _make_link(self, src: Node, dst: Node, old: Link | None) -> Link:
@@ -452,8 +500,9 @@ class Network:
                 dup = 1.0 - (1.0 - dup) * (1.0 - rule.dup)
                 extra += rule.latency
         rto = max(cfg.rto_min, 2 * (rtt + 2 * extra))
-        f = self._float
-        link = Link(f(base), f(1.0 - keep), f(dup), f(extra), None, cfg.jitter_sigma, f(rto), self._version)
+        link = Link(self._shared_params(base, 1.0 - keep, dup, extra, cfg.jitter_sigma, rto, self._version), None)
+        if old is not None:
+            link.peer, link.out = old.peer, old.out
         if src.light_rng or dst.light_rng:  # the link is its own stream; a rebuilt link carries the draws on
             link._s, link._g = (old._s, old._g) if old is not None else \
                 (self.sim.rng(f"net/{src.name}>{dst.name}", True)._s, None)
@@ -462,11 +511,14 @@ class Network:
             link.rng = old.rng if old is not None else self.sim.rng(f"net/{src.name}>{dst.name}")
         return link
 
-    def _float(self, x: float) -> float:
-        """One float object per distinct link parameter (a float is 24 bytes
-        and thousands of links share a handful of values); keyed with the
-        sign so that -0.0 stays itself."""
-        return self._floats.setdefault((x, copysign(1.0, x)), x)
+    def _shared_params(self, *values) -> LinkParams:
+        """The one ``LinkParams`` with these values; keyed with each value's
+        sign as well, so that -0.0 stays itself."""
+        key = tuple((x, copysign(1.0, x)) for x in values)
+        p = self._params.get(key)
+        if p is None:
+            p = self._params[key] = LinkParams(*values)
+        return p
 
     def one_way(self, src: Node, dst: Node) -> float:
         return self.link(src, dst).delay()

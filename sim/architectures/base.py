@@ -95,22 +95,34 @@ class System:
 def make_clients(sim: Simulation, cfg: RunConfig, cls, directory: list[str] = (), **kw) -> list[Client]:
     """Every simulated client, ``cls`` with the run's client settings and
     workload; each knows the channels it belongs to, and the clients of the
-    directory's team its directory channels."""
+    directory's team its directory channels.
+
+    Clients share what is equal: their names are the config's interned ones
+    (the web apps' user sets hold the same strings), and clients with the
+    same channels hold one sorted tuple."""
     channels_of: dict[str, list[str]] = {}
     for ch, ms in cfg.members.items():
         for m in ms:
             channels_of.setdefault(m, []).append(ch)
     dir_team = set(cfg.topology.team_clients()[directory_team(cfg)]) if cfg.topology.teams and directory else None
+    shared: dict[tuple[str, ...], tuple[str, ...]] = {}
+    names = iter(cfg.client_names())
     clients = []
-    i = 0
     for group in cfg.topology.clients:
         for _ in range(group.count):
-            i += 1
-            name = f"client-{i}"
-            clients.append(cls(sim, name, group.region, kind=group.kind, channels=channels_of.get(name, []),
+            name = next(names)
+            chans = tuple(sorted(channels_of.get(name, ())))
+            clients.append(cls(sim, name, group.region, kind=group.kind, channels=shared.setdefault(chans, chans),
                                settings=cfg.clients, workload=cfg.workload,
                                directory=directory if dir_team is None or name in dir_team else (), **kw))
     return clients
+
+
+def frozen_members(cfg: RunConfig) -> dict[str, frozenset[str]]:
+    """The channels' members as frozensets, built once: the servers that
+    index them (``{ch: frozenset(ms)}``) then share these (``frozenset`` of
+    a frozenset is the same object) instead of a copy each."""
+    return {ch: frozenset(ms) for ch, ms in cfg.members.items()}
 
 
 def _size(t, clients: int, channels: int, largest: int) -> TeamSize:

@@ -26,6 +26,12 @@ from .team import DirEvent, Snapshot, apply
 
 RESYNC_AFTER = 3.0  # a directory gap older than this is repaired from a fresh snapshot
 NO_ERRORS: Mapping[str, ApiError] = MappingProxyType({})
+# Per-client state that stays empty for most clients (the directory, its
+# pending events, a new client's display cursors) is this shared read-only
+# mapping until the first write replaces it with a dict of the client's own:
+# an empty dict is 64 bytes, and a connected client had seven of them.
+EMPTY: Mapping = MappingProxyType({})
+ARMED = "armed"  # ``_broken`` of a usable client: no break yet (a break stores its reason there)
 _SHARED: dict[tuple[str, ...], tuple[str, ...]] = {}  # equal web-app tuples, one object
 
 
@@ -41,14 +47,18 @@ class Client(Node):
     light_rng = True
     __slots__ = ("kind", "channels", "dir_channels", "s", "w", "errors", "webapps", "access_loss",
                  "access_latency", "parse_rate", "bandwidth", "rng", "wrng", "pending", "usable",
-                 "_first_usable", "dir_version", "directory", "dir_pending", "resyncing", "_broken", "sent")
+                 "_first_usable", "dir_version", "directory", "dir_pending", "resyncing", "_broken", "sent",
+                 "links")
 
     def __init__(self, sim, name: str, region: str, *, kind: str, channels: list[str], settings: ClientSettings,
                  workload: Workload, webapp: str | list[str], directory: list[str] = (),
                  errors: dict[str, ApiError] | None = None):
         super().__init__(sim, name, region)
+        self.durable = EMPTY  # a client keeps no durable state but its counter (below): no 64-byte dict
         self.kind = kind
-        self.channels = sorted(channels)
+        chans = tuple(sorted(channels))
+        # a sorted tuple given (``make_clients`` shares one per membership) is kept, not copied
+        self.channels = channels if chans == channels else chans
         self.dir_channels = tuple(directory)  # () is shared: most clients change no directory
         self.s = settings
         self.w = workload
@@ -64,6 +74,7 @@ class Client(Node):
         # state in a slot (reset_volatile leaves it alone), not in ``durable``:
         # a dict holding one counter is 224 bytes per client.
         self.sent = 0
+        self.links = ()  # the network's links to and from this client (``light_rng``: see ``sim.network.Link``)
         self.rng = sim.rng(f"node/{name}/client", light=True)
         self.wrng = sim.rng(f"node/{name}/workload", light=True)
 
@@ -72,8 +83,8 @@ class Client(Node):
         self.usable = False
         self._first_usable = self.env.event()
         self.dir_version = -1  # no snapshot yet
-        self.directory: dict[str, set[str]] = {}
-        self.dir_pending: dict[int, DirEvent] = {}
+        self.directory: Mapping[str, set[str]] = EMPTY  # a dict of its own once an event is applied
+        self.dir_pending: Mapping[int, DirEvent] = EMPTY
         self.resyncing = False
         self._broken = None
 
@@ -140,14 +151,16 @@ class Client(Node):
     def load_snapshot(self, snap: Snapshot | None) -> None:
         if snap is None or snap.version < self.dir_version:
             return
-        self.directory = snap.as_dict()
+        self.directory = snap.as_dict() if snap.channels else EMPTY
         self.dir_version = snap.version
-        self.dir_pending = {v: e for v, e in self.dir_pending.items() if v > snap.version}
+        self.dir_pending = {v: e for v, e in self.dir_pending.items() if v > snap.version} or EMPTY
         self.apply_pending()
 
     def on_directory_event(self, ev: DirEvent) -> None:
         if ev.version <= self.dir_version:
             return
+        if self.dir_pending is EMPTY:
+            self.dir_pending = {}
         self.dir_pending[ev.version] = ev
         self.apply_pending()
         if self.dir_pending and self.dir_version >= 0 and not self.resyncing:
@@ -159,6 +172,8 @@ class Client(Node):
             return
         while self.dir_version + 1 in self.dir_pending:
             ev = self.dir_pending.pop(self.dir_version + 1)
+            if self.directory is EMPTY:
+                self.directory = {}
             apply(self.directory, ev)
             self.dir_version = ev.version
 
@@ -218,9 +233,10 @@ class Client(Node):
 
     def session(self, attempt: int = 0):
         """Boot, open the streams, become usable; on failure back off and
-        retry. Once usable the process ends: the client waits for the break
-        as a callback on ``_broken`` (``disconnected``), not as a parked
-        process, and a fresh session process starts after the backoff."""
+        retry. Once usable the process ends: ``_broken`` is ``ARMED``, and
+        the break (``stream_broke``) schedules ``disconnected`` rather than
+        waking a parked process; a fresh session process starts after the
+        backoff."""
         while True:
             if self.sim.phase == "done":
                 return
@@ -231,14 +247,13 @@ class Client(Node):
                 yield from self.sleep(self.backoff(attempt))
                 attempt += 1
                 continue
-            self._broken = self.env.event()
+            self._broken = ARMED
             self.usable = True
             if self._first_usable is not None:  # the workload waits for it
                 first, self._first_usable = self._first_usable, None
                 first.succeed()
             self.sim.record(self.name, "event", "connect", {})
             self.on_usable()
-            self._broken.callbacks.append(Wake(self, Client.disconnected))
             return
 
     def disconnected(self) -> None:
@@ -248,7 +263,7 @@ class Client(Node):
         its start event is due at once with SimPy's urgent priority, and
         nothing else can be due before it."""
         self.usable = False
-        self.sim.record(self.name, "event", "disconnect", {"reason": self._broken.value})
+        self.sim.record(self.name, "event", "disconnect", {"reason": self._broken})
         self.on_unusable()
         self.wake_after(self.backoff(0), Client.reconnect)
 
@@ -256,8 +271,20 @@ class Client(Node):
         self.spawn(self.session(1))
 
     def stream_broke(self, reason: str) -> None:
-        if self._broken is not None and not self._broken.triggered:
-            self._broken.succeed(reason)
+        """The first break of a usable session: ``disconnected`` runs where a
+        ``_broken`` event's callback would. That event (its ``Wake``
+        callback, its callbacks list: ~250 bytes per connected client) is
+        not kept; ``_broken`` holds ``ARMED``, then the reason. Same order:
+        ``event.succeed()`` would push (now, NORMAL, next id) and its
+        callback would run when that entry is popped; ``wake_after(0, …)``
+        pushes a ``Wake`` with that very key (creating an event draws no
+        id), and the ``Wake`` carries the incarnation the callback's would
+        have had (a crash in between resets ``_broken``, so no break of an
+        older incarnation gets here). Later breaks are ignored, as a
+        triggered event's were."""
+        if self._broken is ARMED:
+            self._broken = reason
+            self.wake_after(0, Client.disconnected)
 
     def rtm_boot(self, method: str, target: str):
         """Fetch a boot payload over HTTP, download and parse it; True when usable.

@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .discovery import ring_owner
-from .gateway import Gateway
+from .gateway import Gateway, session_of
 from .protocol import Chat, Hello, api_error
 from .team import PROFILE_BYTES, DirEvent, Teams, apply, snapshot_of
 
@@ -190,7 +190,13 @@ class Flannel(Gateway):
         elif isinstance(p, Chat):
             # lazy loading: push the sender's profile just ahead of its first message
             for c in self.local.get(p.channel, {}).values():
-                known = c.meta.setdefault("known", set()) if c.meta is not None else set()
+                session = session_of(c)
+                if session is None:
+                    known = set()
+                elif session.known is None:
+                    known = session.known = set()
+                else:
+                    known = session.known
                 if p.sender not in known:
                     known.add(p.sender)
                     c.send(self, "user", {"user": p.sender}, PROFILE_BYTES)

@@ -22,7 +22,7 @@ from ...nodes.flannel import Flannel, team_host
 from ...nodes.kafka import Broker, Controller
 from ...nodes.protocol import SLACK_WEB_API
 from ...nodes.redis import Redis
-from ..base import Architecture, Step, System, directory_of, make_clients, teams_of
+from ..base import Architecture, Step, System, directory_of, frozen_members, make_clients, teams_of
 from .channel_server import NewChannelServer
 from .client import NewClient
 from .settings import NewSettings
@@ -46,6 +46,7 @@ def build(sim: Simulation, cfg: RunConfig) -> System:
     s: NewSettings = cfg.arch
     k = s.kafka
     members = cfg.members
+    shared = frozen_members(cfg)  # one frozenset per channel for every web app
     users = frozenset(cfg.client_names())  # one set for every web app and Flannel host
     directory = directory_of(cfg, sim.rng("directory"))
     db = DB(sim, "db", MAIN, directory)
@@ -69,7 +70,7 @@ def build(sim: Simulation, cfg: RunConfig) -> System:
     hosts = {r: [f"flannel-{r}-{i}" for i in range(s.flannel.hosts_per_region)] for r in regions}
     teams = teams_of(cfg)
     for w in webapps:
-        NewWebApp(sim, w, MAIN, db="db", members=members, users=users, teams=teams,
+        NewWebApp(sim, w, MAIN, db="db", members=shared, users=users, teams=teams,
                   controller="kafka-controller", discovery="discovery", settings=s, workers=s.webapp_workers,
                   boot_throttle=s.boot_throttle, publish_to=[h for hs in hosts.values() for h in hs])
     for p in range(k.partitions):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...nodes.client import Client, Pending
+from ...nodes.client import EMPTY, Client, Pending
 from ...nodes.protocol import Chat, Ephemeral, Welcome, outcome
 from ...nodes.team import DirEvent
 
@@ -32,10 +32,16 @@ class NewClient(Client):
         super().reset_volatile()
         self.conn = None
         self.welcomed = None  # the welcome event of the open in progress
-        self.next_seq: dict[str, int] = {}
-        self.seen: dict[str, set[int]] = {}
-        self.held: dict[str, dict[int, Chat]] = {}
-        self.filling: dict[str, None] = {}  # channels with a gap fill running (an empty set is 216 bytes)
+        # display state, ``EMPTY`` until the first live message (``own_display``)
+        self.next_seq: dict[str, int] = EMPTY
+        self.seen: dict[str, set[int]] = EMPTY
+        self.held: dict[str, dict[int, Chat]] = EMPTY
+        self.filling: dict[str, None] = EMPTY  # channels with a gap fill running (an empty set is 216 bytes)
+
+    def own_display(self) -> None:
+        """Give the client dicts of its own for its display state: every
+        write to it follows a live message's ``receive``, so that is where."""
+        self.next_seq, self.seen, self.held, self.filling = {}, {}, {}, {}
 
     def webapp(self) -> str:
         return self.webapps[self.rng.randrange(len(self.webapps))]  # the load balancer's choice
@@ -124,6 +130,8 @@ class NewClient(Client):
 
     def receive(self, chat: Chat) -> None:
         ch = chat.channel
+        if self.seen is EMPTY:
+            self.own_display()
         if chat.seq in self.seen.setdefault(ch, set()):
             return  # the same log entry again
         nxt = self.next_seq.get(ch)

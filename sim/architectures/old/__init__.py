@@ -13,7 +13,7 @@ from ...config import RunConfig
 from ...kernel import Simulation, stable_hash
 from ...nodes.db import DB
 from ...nodes.webapp import WebApp
-from ..base import Architecture, Step, System, directory_of, make_clients, teams_of
+from ..base import Architecture, Step, System, directory_of, frozen_members, make_clients, teams_of
 from .channel_server import OldChannelServer
 from .client import OldClient
 from .settings import OldSettings
@@ -35,12 +35,13 @@ def build(sim: Simulation, cfg: RunConfig) -> System:
     s: OldSettings = cfg.arch
     region = s.webapp_region
     members = cfg.members
+    shared = frozen_members(cfg)  # one frozenset per channel for every server
     directory = directory_of(cfg, sim.rng("directory"))
     db = DB(sim, "db", region, directory)
-    servers = [OldChannelServer(sim, f"channel-server-{i}", region, webapp="webapp-0", members=members,
+    servers = [OldChannelServer(sim, f"channel-server-{i}", region, webapp="webapp-0", members=shared,
                                 retry=s.persist_retry, timeout=s.persist_timeout)
                for i in range(s.channel_servers)]
-    WebApp(sim, "webapp-0", region, db="db", members=members, users=cfg.client_names(), teams=teams_of(cfg),
+    WebApp(sim, "webapp-0", region, db="db", members=shared, users=cfg.client_names(), teams=teams_of(cfg),
            workers=s.webapp_workers, boot_throttle=s.boot_throttle, publish_to=[x.name for x in servers])
     server_of = {ch: servers[stable_hash(ch) % len(servers)].name for ch in members}
     clients = make_clients(sim, cfg, OldClient, webapp="webapp-0", servers=server_of, directory=sorted(directory),

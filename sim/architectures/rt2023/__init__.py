@@ -27,7 +27,7 @@ from ...nodes.db import DB
 from ...nodes.flannel import team_host
 from ...nodes.kafka import Broker, Controller
 from ...nodes.protocol import Chat, SLACK_WEB_API
-from ..base import Architecture, Step, System, directory_of, make_clients, teams_of
+from ..base import Architecture, Step, System, directory_of, frozen_members, make_clients, teams_of
 from .admin import AdminServer
 from .channel_server import Rt2023ChannelServer
 from .client import Rt2023Client
@@ -67,6 +67,7 @@ class Rt2023System(System):
 def build(sim: Simulation, cfg: RunConfig) -> System:
     s: Rt2023Settings = cfg.arch
     members = cfg.members
+    shared = frozen_members(cfg)  # one frozenset per channel for every web app
     users = frozenset(cfg.client_names())  # one set for every web app and Flannel host
     directory = directory_of(cfg, sim.rng("directory"))
     team_db = DB(sim, "db", MAIN, directory)  # team data: directory, boot snapshots
@@ -102,7 +103,7 @@ def build(sim: Simulation, cfg: RunConfig) -> System:
     webapps = [f"webapp-{i}" for i in range(s.webapps)]
     teams = teams_of(cfg)
     for w in webapps:
-        Rt2023WebApp(sim, w, MAIN, db="db", members=members, users=users, teams=teams,
+        Rt2023WebApp(sim, w, MAIN, db="db", members=shared, users=users, teams=teams,
                      orchestrator=orch.name, admins=admins, kafkagate=kafkagate, settings=s,
                      workers=s.webapp_workers, boot_throttle=s.boot_throttle, publish_to=gateways)
     for region, names in hosts.items():

@@ -13,6 +13,7 @@ recorded ``late`` and left to history rather than shown out of order."""
 
 from __future__ import annotations
 
+from ...nodes.client import EMPTY
 from ...nodes.protocol import Chat
 from ..new.client import NewClient
 
@@ -22,8 +23,12 @@ class Rt2023Client(NewClient):
 
     def reset_volatile(self):
         super().reset_volatile()
-        self.shown: dict[str, set[str]] = {}  # channel -> msgs displayed
-        self.last_ts: dict[str, float] = {}  # channel -> highest ts displayed
+        self.shown: dict[str, set[str]] = EMPTY  # channel -> msgs displayed
+        self.last_ts: dict[str, float] = EMPTY  # channel -> highest ts displayed
+
+    def own_display(self) -> None:
+        super().own_display()
+        self.shown, self.last_ts = {}, {}
 
     def receive(self, chat: Chat) -> None:
         if chat.msg in self.shown.get(chat.channel, ()):

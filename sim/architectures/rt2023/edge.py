@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from ...kernel import Node, stable_hash
 from ...nodes.flannel import Flannel
+from ...nodes.gateway import session_of
 from ...nodes.protocol import Chat, Ephemeral, Post
 
 
@@ -32,7 +33,7 @@ class Gateway(Flannel):
             if conn is None:  # from a presence server: to this gateway's clients
                 for c in {u: c for users in self.local.values() for u, c in users.items() if u != p.user}.values():
                     c.send(self, p.kind, p, 60)
-            elif conn.meta is not None and "user" in conn.meta:
+            elif session_of(conn) is not None:
                 server = self.presence[stable_hash(p.user) % len(self.presence)]
                 self.sim.network.send_datagram(self, server, "presence", p, 60)
             return
