@@ -26,7 +26,7 @@ import os
 import stat
 from itertools import islice
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import msgspec
 
@@ -178,6 +178,31 @@ def parse_history(data: bytes, name: str = "<history>", slim: bool = False) -> H
         i = next(i for i in range(1, len(times)) if times[i] < times[i - 1])
         raise HistoryError(f"{name}: line {i + 2}: time {times[i]} goes backwards (previous {times[i - 1]})")
     return History(meta, ops)
+
+
+BLOCK_BYTES = 1 << 22  # what one decode_lines call sees when a history is streamed
+
+
+def split_header(data: bytes) -> tuple[bytes, int]:
+    """The header line of a history and the offset of its first op line."""
+    nl = data.find(b"\n")
+    return (data, len(data)) if nl < 0 else (data[:nl], nl + 1)
+
+
+def iter_op_blocks(data: bytes, decoder: msgspec.json.Decoder, start: int,
+                   block: int | None = None) -> Iterator[list]:
+    """The op lines of ``data`` from offset ``start``, decoded ``block``
+    bytes at a time (cut at line ends): a pass over a large history holds
+    one block's objects at a time, not one per op of the whole file. Lines
+    are not validated beyond what ``decoder`` checks."""
+    block = block or BLOCK_BYTES
+    view = memoryview(data)
+    n = len(data)
+    while start < n:
+        end = data.find(b"\n", start + block)
+        end = n if end < 0 else end + 1
+        yield decoder.decode_lines(view[start:end])
+        start = end
 
 
 CHECKED_OPS = frozenset({"send", "read", "deliver", "stored", "directory", "directory-truth"})

@@ -1,0 +1,96 @@
+"""A large run's memory after the simulation (issue 15, the 100k storm):
+the simulation is released before checking, the metrics stream over the
+history's bytes, the journal is kept as columns. Each is checked against
+the plain implementation it replaces, on real runs."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from pathlib import Path
+
+import pytest
+
+import sim.history
+from chatsim import api
+from reports.metrics import latencies, run_metrics, run_metrics_bytes
+from scenarios import load_scenario
+from sim.history import parse_history
+from sim.runner import run
+
+
+def _run(scn, arch: str, seed: int, tmp_path: Path, journal: bool = True):
+    return run(scenario=scn.name, seed=seed, cfg=scn.run_config(arch), faults=scn.fault_specs(arch),
+               out=tmp_path / f"{scn.name}.{arch}.{seed}.jsonl", journal=journal)
+
+
+# -- the simulation is let go before checking -------------------------------------------
+def test_simulation_is_released_before_the_checker_runs(tmp_path, monkeypatch):
+    import invariants.checkers
+    import sim.runner
+
+    refs = []
+    real_run, real_check = sim.runner.run, invariants.checkers.check_bytes
+
+    def spy_run(**kw):
+        out = real_run(**kw)
+        refs.append(weakref.ref(out.sim))
+        return out
+
+    alive_at_check = []
+
+    def spy_check(data, name):
+        alive_at_check.append(refs[0]() is not None)
+        return real_check(data, name)
+
+    monkeypatch.setattr(sim.runner, "run", spy_run)
+    monkeypatch.setattr(invariants.checkers, "check_bytes", spy_check)
+    result = api.run_one(load_scenario("crash-mid-send"), "new", 1, tmp_path)
+    assert alive_at_check == [False]
+    assert result["metrics"]["network"]["messages"] > 0  # taken from the simulation before it went
+    assert result["metrics"]["backend"]["webapp"]["requests"] > 0
+
+
+# -- metrics in one streaming pass ------------------------------------------------------
+RUNS = [("crash-mid-send", "old", 1), ("crash-mid-send", "new", 2), ("flaky-mobile", "rt2023", 1),
+        ("redis-failover", "new", 1)]
+
+
+@pytest.mark.parametrize("name,arch,seed", RUNS)
+def test_streaming_metrics_equal_the_parsed_ones(name, arch, seed, tmp_path, monkeypatch):
+    scn = load_scenario(name)
+    out = _run(scn, arch, seed, tmp_path)
+    data = out.history.read_bytes()
+    net, backend = out.network_summary(), out.backend()
+    end = scn.workload.duration + scn.workload.settle
+    want = run_metrics(parse_history(data), net, backend=backend, workload_end=end)
+    assert want["live_latency"]["p50"] is not None and want["sends"]["invoked"] > 0
+    assert run_metrics_bytes(data, net, backend=backend, workload_end=end) == want
+    monkeypatch.setattr(sim.history, "BLOCK_BYTES", 300)  # many blocks, cut at many places
+    assert run_metrics_bytes(data, net, backend=backend, workload_end=end) == want
+    assert run_metrics_bytes(data) == run_metrics(parse_history(data))
+
+
+def test_streaming_metrics_of_a_storm_with_teams_and_flannel(tmp_path):
+    scn = api.storm_scenario(60)
+    out = _run(scn, "new", 1, tmp_path)
+    data = out.history.read_bytes()
+    backend = out.backend()
+    want = run_metrics(parse_history(data), out.network_summary(), backend=backend, workload_end=100.0)
+    assert want["storm"]["disconnected_at_heal"] > 0 and want["teams"]["T1"]["flannel"]["hits"] > 0
+    assert run_metrics_bytes(data, out.network_summary(), backend=backend, workload_end=100.0) == want
+
+
+def test_live_latency_counts_each_members_first_display_after_the_invoke():
+    """The cases the (send, process) first-occurrence pick must get right: a
+    retried id (the latest invoke counts), a display before any invoke (not
+    counted, nor does it hide a later one), a repeated display."""
+    from helpers import deliver, done, hand_history, invoke
+
+    ops = [deliver("c2", "m1"), invoke("c1", "m1"), deliver("c2", "m1"), deliver("c2", "m1"),
+           invoke("c1", "m1"), deliver("c3", "m1"), done("c1", "m1"), deliver("c1", "m1", ch="C2")]
+    data = hand_history(*ops, channels={"C1": ["c1", "c2", "c3"], "C2": ["c1"]})
+    h = parse_history(data)
+    ack, live = latencies(h.ops)
+    assert sorted(live) == [1.0, 1.0] and ack == [2.0]  # c3 from the retry, not the first invoke
+    assert run_metrics_bytes(data) == run_metrics(h)
