@@ -94,3 +94,55 @@ def test_live_latency_counts_each_members_first_display_after_the_invoke():
     ack, live = latencies(h.ops)
     assert sorted(live) == [1.0, 1.0] and ack == [2.0]  # c3 from the retry, not the first invoke
     assert run_metrics_bytes(data) == run_metrics(h)
+
+
+# -- the journal as columns ---------------------------------------------------------------
+@pytest.mark.parametrize("name,arch", [("crash-mid-send", "new"), ("flaky-mobile", "old")])
+def test_journal_chunks_read_back_as_the_rows_they_were(name, arch, tmp_path, monkeypatch):
+    """The same run with the journal never compacted (every message a tuple,
+    as before columns) and compacted every 97 messages: rows, random access,
+    the summary and journal.jsonl are equal."""
+    import sim.network
+
+    scn = load_scenario(name)
+    monkeypatch.setattr(sim.network, "JOURNAL_CHUNK", 1 << 40)
+    plain = _run(scn, arch, 1, tmp_path / "plain")
+    assert plain.journal.chunks == []
+    monkeypatch.setattr(sim.network, "JOURNAL_CHUNK", 97)
+    cols = _run(scn, arch, 1, tmp_path / "cols")
+    assert len(cols.journal.chunks) == len(cols.journal) // 97 > 10
+    want, got = list(plain.journal.rows), list(cols.journal.rows)
+    assert got == want and [type(x) for r in got for x in r] == [type(x) for r in want for x in r]
+    assert any(r[6] is None for r in want) and any(r[7] for r in want) and any(r[8] for r in want)
+    for i in (0, 96, 97, 98, len(want) // 2, len(want) - 1, -1):
+        assert cols.journal.rows[i] == want[i]
+    assert cols.journal.rows[5:300:7] == want[5:300:7]
+    assert cols.network_summary() == plain.network_summary()
+    monkeypatch.setattr(sim.network, "JOURNAL_CHUNK", 1 << 40)
+    a = plain.write_journal(tmp_path / "plain.jsonl").read_bytes()
+    monkeypatch.setattr(sim.network, "JOURNAL_CHUNK", 97)
+    assert cols.write_journal(tmp_path / "cols.jsonl").read_bytes() == a
+
+
+def test_journal_chunks_keep_whole_second_times_as_ints(monkeypatch):
+    """The clock stops on whole seconds (``run(until=1)``), and
+    journal.jsonl tells 1 from 1.0: a chunk gives back the int."""
+    import sim.network
+    from conftest import Probe, make_net
+
+    monkeypatch.setattr(sim.network, "JOURNAL_CHUNK", 2)
+    s, net = make_net()
+    a, b = Probe(s, "a", "us-east"), Probe(s, "b", "us-east")
+    s.start()
+    net.connect(a, "b")
+    s.env.run(until=1)  # the clock stops on the int 1
+    conn = next(iter(net.conns["a"]))
+    for i in range(5):
+        conn.send(a, "m", i, trace=f"t{i}" if i % 2 else None)
+    s.env.run(until=5)
+    rows = list(net.journal.rows)
+    assert len(net.journal.chunks) == 2 and len(rows) == 5
+    assert [(type(r[5]), r[5]) for r in rows] == [(int, 1)] * 5
+    assert all(type(r[6]) is float for r in rows) and [r[8] for r in rows] == [None, "t1", None, "t3", None]
+    assert net.journal.summary()["on_message_paths"] == 2
+    assert [r[8] for r in net.journal.traced_rows()] == ["t1", "t3"]
