@@ -205,6 +205,48 @@ def iter_op_blocks(data: bytes, decoder: msgspec.json.Decoder, start: int,
         start = end
 
 
+class Unstreamable(Exception):
+    """``stream_history`` met something ``parse_history`` would reject or
+    take its slow path for; re-read the whole history with it."""
+
+
+def stream_history(data: bytes, slim: bool = True) -> tuple[Meta, Iterator[list]]:
+    """The header and the ops of a history a block at a time
+    (``iter_op_blocks``), validated as ``parse_history`` validates them
+    (typed decoding, ``index`` counting from 0, ``time`` never going back),
+    so a pass holds one block's ops instead of all of them.
+
+    Only for the common case, a well-formed history: anything else — an
+    empty file, a bad header or line, a value of another shape, a wrong
+    index or time — raises ``Unstreamable`` (from here or while iterating),
+    and the caller re-reads the history with ``parse_history``, which names
+    the problem or takes the slow path exactly as it always has."""
+    if not data.strip():
+        raise Unstreamable
+    head, start = split_header(data)
+    try:
+        meta = _meta_decoder.decode(head)
+    except (msgspec.DecodeError, RecursionError):
+        raise Unstreamable from None
+
+    def blocks() -> Iterator[list]:
+        n, last = 0, float("-inf")
+        try:
+            for ops in iter_op_blocks(data, _slim_decoder if slim else _op_decoder, start):
+                if [op.index for op in ops] != list(range(n, n + len(ops))):
+                    raise Unstreamable
+                times = [op.time for op in ops]
+                if times and (times[0] < last or any(map(operator.gt, times, islice(times, 1, None)))):
+                    raise Unstreamable
+                n += len(ops)
+                last = times[-1] if times else last
+                yield ops
+        except (msgspec.DecodeError, RecursionError):
+            raise Unstreamable from None
+
+    return meta, blocks()
+
+
 CHECKED_OPS = frozenset({"send", "read", "deliver", "stored", "directory", "directory-truth"})
 _slim_value_decoder = msgspec.json.Decoder(SlimValue)
 

@@ -53,6 +53,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import count
+from operator import itemgetter
 from math import copysign, exp
 from typing import Any, Generator, Iterator, NamedTuple
 
@@ -183,8 +184,11 @@ class Request(NamedTuple):
     trace: str | None
 
 
-JOURNAL_CHUNK = 1 << 16  # messages per columnar chunk of the journal
-_NAN = float("nan")
+JOURNAL_CHUNK = 1 << 18  # messages per columnar chunk of the journal (see Journal)
+
+
+def _nans() -> array:
+    return array("d", [float("nan")]) * JOURNAL_CHUNK
 
 
 class Journal:
@@ -203,13 +207,18 @@ class Journal:
     - The immutable part is appended as a tuple of plain values (which the
       collector does not track) to ``sent``, the *tail*. Every
       ``JOURNAL_CHUNK`` messages the tail is moved into a ``_Chunk`` of
-      arrays — names, kinds and traces as codes into one string table, sizes
-      and send times as machine numbers — about 40 bytes a message instead
-      of ~200, and the tail starts empty again. The hot path pays one
-      ``len`` per message for it.
+      columns — sizes and send times as machine numbers, the ids dropped
+      (they are the row numbers) — about 50 bytes a message instead of
+      ~200, and the tail starts empty again. The hot path pays one ``len``
+      per message for it; a compaction costs ~0.3 µs a message (turning
+      tuples into columns), which is why chunks are large: a small run
+      (tens of thousands of messages) and the network benchmark (110,000)
+      never compact, a 100k-client storm (millions) holds at most one
+      chunk of tuples.
     - ``received`` is one ``array('d')`` over all messages, NaN until the
       message arrives (arrivals come long after the send, so it cannot be
-      chunked). Times are floats except where the clock was left on an
+      chunked), kept one chunk ahead of the messages so sending appends
+      nothing to it. Times are floats except where the clock was left on an
       integer (a run's ``until`` or a fault's whole-second time): the network
       notes those rows in ``received_int`` where it can be on one
       (``Network._stream_deliver``, ``_datagram_arrive``), so a row reads
@@ -217,17 +226,15 @@ class Journal:
     - drops are few: a dict of row → reason.
     """
 
-    __slots__ = ("sent", "received", "received_int", "dropped", "enabled", "chunks", "_codes", "_strings")
+    __slots__ = ("sent", "received", "received_int", "dropped", "enabled", "chunks")
 
     def __init__(self, enabled: bool = True):
         self.sent: list[tuple] = []  # the tail: (id, src, dst, kind, bytes, sent, trace)
-        self.received = array("d")
+        self.received = _nans() if enabled else array("d")  # one chunk ahead: sending appends nothing here
         self.received_int: set[int] = set()
         self.dropped: dict[int, str] = {}
         self.enabled = enabled
         self.chunks: list[_Chunk] = []  # JOURNAL_CHUNK messages each, in order
-        self._codes: dict[Any, int] = {None: 0}  # the string table: name, kind or trace -> code
-        self._strings: list[Any] = [None]
 
     def add(self, mid, src, dst, kind, size, now, trace) -> int | None:
         """Journal message ``mid`` (the next index); its handle, or None when disabled."""
@@ -235,7 +242,6 @@ class Journal:
             return None
         sent = self.sent
         sent.append((mid, src, dst, kind, size, now, trace))
-        self.received.append(_NAN)
         if len(sent) >= JOURNAL_CHUNK:
             self.compact()
         return mid
@@ -246,8 +252,9 @@ class Journal:
         ``JOURNAL_CHUNK`` messages, so row ``i`` is in chunk ``i // JOURNAL_CHUNK``."""
         tail = self.sent
         if len(tail) >= JOURNAL_CHUNK:
-            self.chunks.append(_Chunk.of(tail, len(self.chunks) * JOURNAL_CHUNK, self._codes, self._strings))
+            self.chunks.append(_Chunk(tail, len(self.chunks) * JOURNAL_CHUNK))
             tail.clear()  # the same list: the network holds it
+            self.received.extend(_nans())  # room for the next chunk's arrivals
 
     def _received(self, i: int):
         r = self.received[i]
@@ -276,8 +283,8 @@ class Journal:
         for chunk in [*self.chunks, self.sent]:
             if isinstance(chunk, _Chunk):
                 total = sum(chunk.size, total)  # one running sum, as over rows: the same additions in order
-                on_paths += len(chunk) - chunk.trace.count(0)
-                kinds.update({self._strings[k]: n for k, n in Counter(chunk.kind).items()})
+                on_paths += len(chunk) - chunk.trace.count(None)
+                kinds.update(chunk.kind)
             else:
                 total = sum((r[4] for r in chunk), total)
                 on_paths += sum(1 for r in chunk if r[6] is not None)
@@ -311,30 +318,26 @@ class _Chunk:
     """``JOURNAL_CHUNK`` messages of the journal as columns; indexing or
     iterating gives back the exact tuples they were made of.
 
-    A column is an array only when every value fits it exactly: sizes all
-    ``int``; send times all ``float``, or floats and ``int``s with the ints
-    flagged (``sent_int``); names, kinds and traces as codes into the
-    journal's string table, which gives back the very objects. ``ids`` is
-    None when the ids are the row numbers (always, today: the network
-    journals every id it draws). A column that does not fit stays a list."""
+    Sizes and send times go into arrays (8 bytes a value instead of an
+    object each) when every value fits exactly: sizes all ``int``, send
+    times ``float`` or ``int`` — an int time (the clock stopped on a whole
+    second) is flagged in ``sent_int`` and read back as an int. A column
+    that does not fit stays a list. Names, kinds and traces stay references
+    to the very strings: a list is 8 bytes a value, and interning them into
+    codes saved a few bytes more but cost more time than the network's hot
+    path can spare (~0.6 µs a message). ``ids`` is None when the ids are the
+    row numbers (always, today: the network journals every id it draws)."""
 
-    __slots__ = ("ids", "base", "src", "dst", "kind", "size", "sent", "sent_int", "trace", "_strings")
+    __slots__ = ("ids", "base", "src", "dst", "kind", "size", "sent", "sent_int", "trace")
 
-    @classmethod
-    def of(cls, rows: list[tuple], base: int, codes: dict, strings: list) -> "_Chunk":
-        self = cls()
-        ids, src, dst, kind, size, sent, trace = zip(*rows)
+    def __init__(self, rows: list[tuple], base: int):
+        n = len(rows)
         self.base = base
-        # ids only grow, so first and last in place means all of them are
-        self.ids = None if ids[0] == base and ids[-1] == base + len(ids) - 1 else list(ids)
-        for col in (src, dst, kind, trace):
-            for s in set(col).difference(codes):
-                codes[s] = len(strings)
-                strings.append(s)
-        code = codes.__getitem__
-        self.src, self.dst, self.kind, self.trace = (array("I", map(code, col)) for col in (src, dst, kind, trace))
-        types = set(map(type, size))
-        self.size = array("q", size) if types == {int} else list(size)
+        # ids only grow, so the first and the last in place means all of them are
+        self.ids = None if rows[0][0] == base and rows[-1][0] == base + n - 1 else [r[0] for r in rows]
+        self.src, self.dst, self.kind, size, sent, self.trace = (
+            list(map(itemgetter(k), rows)) for k in (1, 2, 3, 4, 5, 6))
+        self.size = array("q", size) if set(map(type, size)) == {int} else size
         types = set(map(type, sent))
         self.sent_int = None
         if types <= {float, int}:
@@ -342,32 +345,30 @@ class _Chunk:
             if int in types:
                 self.sent_int = bytes(t.__class__ is int for t in sent)
         else:
-            self.sent = list(sent)
-        self._strings = strings
-        return self
+            self.sent = sent
 
     def __len__(self) -> int:
         return len(self.src)
 
+    def _sent_values(self) -> list:
+        if self.sent_int is None:
+            return self.sent
+        return [int(t) if f else t for t, f in zip(self.sent, self.sent_int)]
+
     def __getitem__(self, k: int) -> tuple:
-        s = self._strings
         sent = self.sent[k]
         if self.sent_int is not None and self.sent_int[k]:
             sent = int(sent)
-        return (self.base + k if self.ids is None else self.ids[k], s[self.src[k]], s[self.dst[k]],
-                s[self.kind[k]], self.size[k], sent, s[self.trace[k]])
+        return (self.base + k if self.ids is None else self.ids[k], self.src[k], self.dst[k], self.kind[k],
+                self.size[k], sent, self.trace[k])
 
     def __iter__(self) -> Iterator[tuple]:
-        s = self._strings
-        sent = self.sent if self.sent_int is None else \
-            [int(t) if f else t for t, f in zip(self.sent, self.sent_int)]
         ids = range(self.base, self.base + len(self)) if self.ids is None else self.ids
-        yield from zip(ids, map(s.__getitem__, self.src), map(s.__getitem__, self.dst),
-                       map(s.__getitem__, self.kind), self.size, sent, map(s.__getitem__, self.trace))
+        return zip(ids, self.src, self.dst, self.kind, self.size, self._sent_values(), self.trace)
 
     def traced(self) -> list[int]:
         """Positions of the messages with a trace."""
-        return [k for k, t in enumerate(self.trace) if t]
+        return [k for k, t in enumerate(self.trace) if t is not None]
 
 
 class JournalRows(Sequence):
@@ -505,7 +506,6 @@ class Connection:
         if sent is not None:  # Journal.add, inlined
             row = mid
             sent.append((mid, src_name, dst_name, kind, size, now, trace))
-            net._received.append(_NAN)
             if len(sent) >= JOURNAL_CHUNK:
                 net.journal.compact()
         if not self.open:

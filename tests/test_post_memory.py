@@ -105,7 +105,7 @@ def test_journal_chunks_read_back_as_the_rows_they_were(name, arch, tmp_path, mo
     import sim.network
 
     scn = load_scenario(name)
-    monkeypatch.setattr(sim.network, "JOURNAL_CHUNK", 1 << 40)
+    monkeypatch.setattr(sim.network, "JOURNAL_CHUNK", 1 << 20)  # more than the run sends
     plain = _run(scn, arch, 1, tmp_path / "plain")
     assert plain.journal.chunks == []
     monkeypatch.setattr(sim.network, "JOURNAL_CHUNK", 97)
@@ -118,7 +118,7 @@ def test_journal_chunks_read_back_as_the_rows_they_were(name, arch, tmp_path, mo
         assert cols.journal.rows[i] == want[i]
     assert cols.journal.rows[5:300:7] == want[5:300:7]
     assert cols.network_summary() == plain.network_summary()
-    monkeypatch.setattr(sim.network, "JOURNAL_CHUNK", 1 << 40)
+    monkeypatch.setattr(sim.network, "JOURNAL_CHUNK", 1 << 20)  # more than the run sends
     a = plain.write_journal(tmp_path / "plain.jsonl").read_bytes()
     monkeypatch.setattr(sim.network, "JOURNAL_CHUNK", 97)
     assert cols.write_journal(tmp_path / "cols.jsonl").read_bytes() == a
@@ -146,3 +146,40 @@ def test_journal_chunks_keep_whole_second_times_as_ints(monkeypatch):
     assert all(type(r[6]) is float for r in rows) and [r[8] for r in rows] == [None, "t1", None, "t3", None]
     assert net.journal.summary()["on_message_paths"] == 2
     assert [r[8] for r in net.journal.traced_rows()] == ["t1", "t3"]
+
+
+# -- the reference checker indexes a block at a time ------------------------------------
+def test_reference_checker_streaming_equals_the_whole_parse(tmp_path, monkeypatch):
+    """An invalid history (the old design loses acked messages here) takes
+    the reference path; indexed a few hundred bytes at a time, its verdict
+    is the one ``check`` gives on the whole parsed history."""
+    from invariants.checkers import check, check_bytes_path
+
+    out = _run(load_scenario("crash-mid-send"), "old", 1, tmp_path)
+    data = out.history.read_bytes()
+    want = check(parse_history(data, slim=True))
+    assert want["valid"] is False
+    monkeypatch.setattr(sim.history, "BLOCK_BYTES", 300)
+    meta, got, path = check_bytes_path(data, "h")
+    assert path == "python" and got == want
+
+
+@pytest.mark.parametrize("edit", [
+    lambda ls: ls[:3] + [b'{"index": 2, "oops"'] + ls[4:],  # undecodable line
+    lambda ls: ls[:3] + ls[4:],  # an index skipped
+    lambda ls: ls + [b'{"index":%d,"time":0.0,"process":"c1","type":"event","f":"x","value":{}}' % (len(ls) - 1)],
+])
+def test_irregular_histories_get_the_whole_parse_errors(edit, tmp_path):
+    """Anything irregular is re-read whole, so the error names what it always named."""
+    from helpers import deliver, hand_history, invoke
+    from invariants.checkers import check_bytes_path
+    from sim.errors import HistoryError
+
+    lines = hand_history(invoke("c1", "m1"), deliver("c2", "m1"), deliver("c1", "m1"),
+                         deliver("c2", "m2")).rstrip(b"\n").split(b"\n")
+    data = b"\n".join(edit(lines)) + b"\n"
+    with pytest.raises(HistoryError) as want:
+        parse_history(data, "h", slim=True)
+    with pytest.raises(HistoryError) as got:
+        check_bytes_path(data, "h")
+    assert str(got.value) == str(want.value)
