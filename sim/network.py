@@ -207,10 +207,10 @@ class Journal:
     - The immutable part is appended as a tuple of plain values (which the
       collector does not track) to ``sent``, the *tail*. Every
       ``JOURNAL_CHUNK`` messages the tail is moved into a ``_Chunk`` of
-      columns — sizes and send times as machine numbers, the ids dropped
-      (they are the row numbers) — about 50 bytes a message instead of
-      ~200, and the tail starts empty again. The hot path pays one ``len``
-      per message for it; a compaction costs ~0.3 µs a message (turning
+      columns — names and kinds as codes, sizes and send times as machine
+      numbers, the ids dropped (they are the row numbers) — about 45 bytes
+      a message instead of ~200, and the tail starts empty again. The hot path pays one ``len``
+      per message for it; a compaction costs ~0.5 µs a message (turning
       tuples into columns), which is why chunks are large: a small run
       (tens of thousands of messages) and the network benchmark (110,000)
       never compact, a 100k-client storm (millions) holds at most one
@@ -226,7 +226,7 @@ class Journal:
     - drops are few: a dict of row → reason.
     """
 
-    __slots__ = ("sent", "received", "received_int", "dropped", "enabled", "chunks")
+    __slots__ = ("sent", "received", "received_int", "dropped", "enabled", "chunks", "_codes", "_strings")
 
     def __init__(self, enabled: bool = True):
         self.sent: list[tuple] = []  # the tail: (id, src, dst, kind, bytes, sent, trace)
@@ -235,6 +235,8 @@ class Journal:
         self.dropped: dict[int, str] = {}
         self.enabled = enabled
         self.chunks: list[_Chunk] = []  # JOURNAL_CHUNK messages each, in order
+        self._codes: dict[Any, int] = {}  # the chunks' names and kinds -> code
+        self._strings: list[Any] = []  # code -> name or kind
 
     def add(self, mid, src, dst, kind, size, now, trace) -> int | None:
         """Journal message ``mid`` (the next index); its handle, or None when disabled."""
@@ -252,7 +254,7 @@ class Journal:
         ``JOURNAL_CHUNK`` messages, so row ``i`` is in chunk ``i // JOURNAL_CHUNK``."""
         tail = self.sent
         if len(tail) >= JOURNAL_CHUNK:
-            self.chunks.append(_Chunk(tail, len(self.chunks) * JOURNAL_CHUNK))
+            self.chunks.append(_Chunk(tail, len(self.chunks) * JOURNAL_CHUNK, self._codes, self._strings))
             tail.clear()  # the same list: the network holds it
             self.received.extend(_nans())  # room for the next chunk's arrivals
 
@@ -284,7 +286,7 @@ class Journal:
             if isinstance(chunk, _Chunk):
                 total = sum(chunk.size, total)  # one running sum, as over rows: the same additions in order
                 on_paths += len(chunk) - chunk.trace.count(None)
-                kinds.update(chunk.kind)
+                kinds.update(chunk.kinds())
             else:
                 total = sum((r[4] for r in chunk), total)
                 on_paths += sum(1 for r in chunk if r[6] is not None)
@@ -322,21 +324,28 @@ class _Chunk:
     object each) when every value fits exactly: sizes all ``int``, send
     times ``float`` or ``int`` — an int time (the clock stopped on a whole
     second) is flagged in ``sent_int`` and read back as an int. A column
-    that does not fit stays a list. Names, kinds and traces stay references
-    to the very strings: a list is 8 bytes a value, and interning them into
-    codes saved a few bytes more but cost more time than the network's hot
-    path can spare (~0.6 µs a message). ``ids`` is None when the ids are the
-    row numbers (always, today: the network journals every id it draws)."""
+    that does not fit stays a list. Names and kinds are codes into the
+    journal's table of them (``strings``), which gives back the very
+    objects — and lets go of the equal copies messages carry (a reply's
+    kind is a new string per message). Traces stay references (most are
+    None). ``ids`` is None when the ids are the row numbers (always, today:
+    the network journals every id it draws)."""
 
-    __slots__ = ("ids", "base", "src", "dst", "kind", "size", "sent", "sent_int", "trace")
+    __slots__ = ("ids", "base", "src", "dst", "kind", "size", "sent", "sent_int", "trace", "strings")
 
-    def __init__(self, rows: list[tuple], base: int):
+    def __init__(self, rows: list[tuple], base: int, codes: dict, strings: list):
         n = len(rows)
         self.base = base
         # ids only grow, so the first and the last in place means all of them are
         self.ids = None if rows[0][0] == base and rows[-1][0] == base + n - 1 else [r[0] for r in rows]
-        self.src, self.dst, self.kind, size, sent, self.trace = (
-            list(map(itemgetter(k), rows)) for k in (1, 2, 3, 4, 5, 6))
+        src, dst, kind, size, sent, self.trace = (list(map(itemgetter(k), rows)) for k in (1, 2, 3, 4, 5, 6))
+        for col in (src, dst, kind):
+            for name in set(col).difference(codes):  # few: the nodes' names and the kinds
+                codes[name] = len(strings)
+                strings.append(name)
+        code = codes.__getitem__
+        self.src, self.dst, self.kind = (array("I", map(code, col)) for col in (src, dst, kind))
+        self.strings = strings
         self.size = array("q", size) if set(map(type, size)) == {int} else size
         types = set(map(type, sent))
         self.sent_int = None
@@ -359,12 +368,18 @@ class _Chunk:
         sent = self.sent[k]
         if self.sent_int is not None and self.sent_int[k]:
             sent = int(sent)
-        return (self.base + k if self.ids is None else self.ids[k], self.src[k], self.dst[k], self.kind[k],
-                self.size[k], sent, self.trace[k])
+        s = self.strings
+        return (self.base + k if self.ids is None else self.ids[k], s[self.src[k]], s[self.dst[k]],
+                s[self.kind[k]], self.size[k], sent, self.trace[k])
+
+    def kinds(self) -> Iterator:
+        return map(self.strings.__getitem__, self.kind)
 
     def __iter__(self) -> Iterator[tuple]:
         ids = range(self.base, self.base + len(self)) if self.ids is None else self.ids
-        return zip(ids, self.src, self.dst, self.kind, self.size, self._sent_values(), self.trace)
+        name = self.strings.__getitem__
+        return zip(ids, map(name, self.src), map(name, self.dst), map(name, self.kind), self.size,
+                   self._sent_values(), self.trace)
 
     def traced(self) -> list[int]:
         """Positions of the messages with a trace."""
