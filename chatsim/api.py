@@ -5,6 +5,7 @@ the storm benchmark. The CLI parses, calls this and prints; tests call it too.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -107,8 +108,7 @@ def run_one(scn, arch: str, seed: int, out_dir: Path, plots: bool = False, journ
     ``journal=False`` keeps no per-message journal (a farm's small runs do not
     pay for it): no journal.jsonl, and the network figures count nothing."""
     from invariants.checkers import check_bytes
-    from reports.metrics import run_metrics
-    from sim.history import parse_history
+    from reports.metrics import run_metrics_bytes
     from sim.runner import run
 
     cfg = scn.run_config(arch)
@@ -120,11 +120,21 @@ def run_one(scn, arch: str, seed: int, out_dir: Path, plots: bool = False, journ
         raise WiringError(f"{scn.source}: {e}") from None
     if journal:
         output.write_journal(out_dir / "journal.jsonl")
-    data = output.history.read_bytes()  # read once: checkers decode it slim, metrics in full
-    _meta, verdict = check_bytes(data, str(output.history))  # the native path when it can answer
-    metrics = run_metrics(parse_history(data, str(output.history)), output.network_summary(),
-                          backend=output.backend(), workload_end=scn.workload.duration + scn.workload.settle)
-    metrics["simulated_seconds"] = round(output.end_time, 6)
+    # Take what the result needs from the simulation, then let it go before
+    # checking: the checker and the metrics reuse its memory, so a large run
+    # peaks at the larger of the two phases instead of their sum. The
+    # simulation is a web of cycles (nodes, network, processes, events), so
+    # only a collection frees it.
+    history, end_time = output.history, output.end_time
+    network, backend = output.network_summary(), output.backend()
+    del output
+    gc.collect()
+    data = history.read_bytes()  # read once, for the checkers and the metrics
+    _meta, verdict = check_bytes(data, str(history))  # the native path when it can answer
+    metrics = run_metrics_bytes(data, network, backend=backend,
+                                workload_end=scn.workload.duration + scn.workload.settle)
+    del data
+    metrics["simulated_seconds"] = round(end_time, 6)
     expected = scn.expected(arch)
     result = {
         "scenario": scn.name, "arch": arch, "seed": seed, "valid": verdict["valid"],

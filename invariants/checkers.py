@@ -26,10 +26,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from sim.history import MAX_BYTES, History, Meta, parse_history, read_history_bytes
+from sim.errors import HistoryError
+from sim.history import MAX_BYTES, History, Meta, Unstreamable, parse_history, read_history_bytes, stream_history
 
 from .fast import check_fast
-from .index import Index, build
+from .index import Index, build, build_blocks
 
 Result = dict[str, Any]
 UNKNOWN = "unknown"
@@ -466,10 +467,14 @@ CHECKERS: dict[str, Callable[[Index], Result]] = {
 def check(history: History, names: list[str] | None = None) -> Result:
     """Run the named checkers (all by default) on a history parsed with
     ``slim=True`` and compose their verdicts."""
+    return _check(lambda: build(history), names)
+
+
+def _check(make_index: Callable[[], Index], names: list[str] | None = None) -> Result:
     gc_was = gc.isenabled()
     gc.disable()
     try:
-        ix = build(history)
+        ix = make_index()
         results: dict[str, Result] = {}
         for name in names or list(CHECKERS):
             try:
@@ -501,6 +506,14 @@ def check_bytes_path(data: bytes, name: str = "<history>") -> tuple[Meta, Result
     fast = check_fast(data)
     if fast is not None:
         return fast[0], fast[1], "native"
+    # The reference path indexes the history a block at a time (a large
+    # history is never all op objects at once); anything irregular is
+    # re-read whole, so its error — or its slow path — is what it always was.
+    try:
+        meta, blocks = stream_history(data)
+        return meta, _check(lambda: build_blocks(meta, blocks)), "python"
+    except (Unstreamable, HistoryError):
+        pass
     h = parse_history(data, name, slim=True)
     return h.meta, check(h), "python"
 

@@ -9,10 +9,11 @@ operations and comprehensions on the ids.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sim.errors import HistoryError
-from sim.history import History
+from sim.history import History, Meta
 
 # The value fields each op kind must carry (checked while indexing).
 _REQUIRED = {"deliver": ("channel", "msg"), "send": ("channel", "msg"), "stored": ("channel", "msgs")}
@@ -85,62 +86,78 @@ class Index:
 
 def build(history: History) -> Index:
     """Index a history parsed with ``slim=True``."""
-    ix = Index(members={ch: set(ms) for ch, ms in history.meta.channels.items()})
+    return build_blocks(history.meta, [history.ops])
+
+
+def build_blocks(meta: Meta, blocks: Iterable[list]) -> Index:
+    """Index a history given as its header and its slim ops in blocks (a
+    parsed history's list, or ``sim.history.stream_history``'s blocks: then
+    only one block of ops exists at a time, and the index keeps what it
+    needs of them)."""
+    ix = Index(members={ch: set(ms) for ch, ms in meta.channels.items()})
     sends, live, reads, stored = ix.sends, ix.live, ix.reads, ix.stored
     pending: dict[tuple[str, str, str], Send] = {}
     pending_reads: dict[tuple[str, str], int] = {}
-    for op in history.ops:
-        f = op.f
-        v = op.value
-        if f == "deliver":
-            key = (op.process, v.channel)
-            lv = live.get(key)
-            if lv is None:
-                if v.channel is None or v.msg is None:
-                    _bad(op, f)
-                lv = live[key] = Live()
-            lv.msgs.append(v.msg)
-            lv.texts.append(v.text)
-            lv.indexes.append(op.index)
-        elif f == "send":
-            ch, m = v.channel, v.msg
-            if ch is None or m is None:
-                _bad(op, f)
-            if op.type == "invoke":
-                s = sends.get((ch, m))
-                if s is None:
-                    s = sends[(ch, m)] = Send(ch, m, v.text, op.process, op.index)
-                else:
-                    ix.reused_ids += 1
-                attempt = [op.index, None, None, op.process]
-                s.attempts.append(attempt)
-                pending[(op.process, ch, m)] = attempt
-            else:
-                attempt = pending.pop((op.process, ch, m), None)
-                if attempt is not None:
-                    attempt[1], attempt[2] = op.index, op.type
-        elif f == "read":
-            if op.type == "invoke":
-                pending_reads[(op.process, v.channel)] = op.index
-            elif op.type == "ok":
-                if v.channel is None or v.msgs is None:
-                    _bad(op, "read")
+    # One string object per distinct message id and text: every delivery
+    # and read decodes its own copies, and a large history's index would
+    # otherwise hold millions of equal strings (checkers compare by value).
+    strs: dict = {}
+    n = 0
+    for ops in blocks:
+        n += len(ops)
+        for op in ops:
+            f = op.f
+            v = op.value
+            if f == "deliver":
                 key = (op.process, v.channel)
-                reads[key] = (v.msgs, op.index)
-                ix.read_invoked[key] = pending_reads.get(key, op.index)
-        elif f == "stored":
-            if v.channel is None or v.msgs is None:
-                _bad(op, f)
-            stored[v.channel] = (v.msgs, op.index)
-        elif f == "connect" or f == "disconnect":
-            ix.sessions.setdefault(op.process, []).append((op.index, f == "connect"))
-        elif f == "directory" or f == "directory-truth":
-            if v.version is None or v.channels is None:
-                raise HistoryError(f"op {op.index} ({f}): value needs 'version' and 'channels'")
-            if f == "directory":
-                ix.dir_views[op.process] = (v.version, v.channels, op.index)
-            else:
-                ix.dir_truth = (v.version, v.channels, op.index)
+                lv = live.get(key)
+                if lv is None:
+                    if v.channel is None or v.msg is None:
+                        _bad(op, f)
+                    lv = live[key] = Live()
+                m, t = v.msg, v.text
+                lv.msgs.append(strs.setdefault(m, m))
+                lv.texts.append(strs.setdefault(t, t))
+                lv.indexes.append(op.index)
+            elif f == "send":
+                ch, m = v.channel, v.msg
+                if ch is None or m is None:
+                    _bad(op, f)
+                if op.type == "invoke":
+                    s = sends.get((ch, m))
+                    if s is None:
+                        s = sends[(ch, m)] = Send(ch, m, v.text, op.process, op.index)
+                    else:
+                        ix.reused_ids += 1
+                    attempt = [op.index, None, None, op.process]
+                    s.attempts.append(attempt)
+                    pending[(op.process, ch, m)] = attempt
+                else:
+                    attempt = pending.pop((op.process, ch, m), None)
+                    if attempt is not None:
+                        attempt[1], attempt[2] = op.index, op.type
+            elif f == "read":
+                if op.type == "invoke":
+                    pending_reads[(op.process, v.channel)] = op.index
+                elif op.type == "ok":
+                    if v.channel is None or v.msgs is None:
+                        _bad(op, "read")
+                    key = (op.process, v.channel)
+                    reads[key] = ([strs.setdefault(m, m) for m in v.msgs], op.index)
+                    ix.read_invoked[key] = pending_reads.get(key, op.index)
+            elif f == "stored":
+                if v.channel is None or v.msgs is None:
+                    _bad(op, f)
+                stored[v.channel] = (v.msgs, op.index)
+            elif f == "connect" or f == "disconnect":
+                ix.sessions.setdefault(op.process, []).append((op.index, f == "connect"))
+            elif f == "directory" or f == "directory-truth":
+                if v.version is None or v.channels is None:
+                    raise HistoryError(f"op {op.index} ({f}): value needs 'version' and 'channels'")
+                if f == "directory":
+                    ix.dir_views[op.process] = (v.version, v.channels, op.index)
+                else:
+                    ix.dir_truth = (v.version, v.channels, op.index)
     # a deliver of a new (client, channel) checks its fields above; later ones
     # share the key, so a missing msg there shows up as None ids:
     for lv in live.values():
@@ -149,7 +166,7 @@ def build(history: History) -> Index:
             raise HistoryError(f"op {i} (deliver): value has no 'msg'")
     for s in sends.values():
         s.settle()
-    ix.ops = len(history.ops)
+    ix.ops = n
     return ix
 
 

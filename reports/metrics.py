@@ -8,15 +8,27 @@ display. Percentiles use the nearest-rank method.
 from __future__ import annotations
 
 import math
+from array import array
+from typing import Any
 
-from sim.history import History
+import msgspec
+import numpy as np
+
+from sim.history import History, Meta, iter_op_blocks, split_header
 
 
-def percentiles(xs: list[float], ps=(50, 95, 99)) -> dict[str, float | None]:
-    if not xs:
+def percentiles(xs, ps=(50, 95, 99)) -> dict[str, float | None]:
+    """Nearest-rank percentiles of a list, or of a float64 array (sorted by
+    numpy: millions of latencies without a list of float objects)."""
+    if len(xs) == 0:
         return {f"p{p}": None for p in ps}
-    s = sorted(xs)
-    return {f"p{p}": round(s[min(len(s) - 1, max(0, math.ceil(p / 100 * len(s)) - 1))], 6) for p in ps}
+    if isinstance(xs, np.ndarray):
+        s = np.sort(xs)
+        pick = lambda k: s[k].item()  # noqa: E731 - a Python float, as a list would hold
+    else:
+        s = sorted(xs)
+        pick = s.__getitem__
+    return {f"p{p}": round(pick(min(len(s) - 1, max(0, math.ceil(p / 100 * len(s)) - 1))), 6) for p in ps}
 
 
 def latencies(ops) -> tuple[list[float], list[float]]:
@@ -41,28 +53,36 @@ def latencies(ops) -> tuple[list[float], list[float]]:
     return ack, live
 
 
-def storm_metrics(ops) -> dict | None:
+def session_events(ops) -> list[tuple[float, str, str]]:
+    """``(time, process, f)`` of the ops ``storm_metrics`` reads: the
+    nemesis's heals, every connect and disconnect, in history order."""
+    return [(op.time, op.process, op.f) for op in ops
+            if op.f in ("connect", "disconnect") or (op.f == "heal" and op.process == "nemesis")]
+
+
+def storm_metrics(events) -> dict | None:
     """After the last partition heals: how fast clients came back.
 
-    ``time_to_all_usable``: from the heal until the last client that was
-    disconnected at the heal is connected again; ``peak_reconnects_per_s``:
-    the busiest second of reconnects after the heal."""
-    heals = [op.time for op in ops if op.process == "nemesis" and op.f == "heal"]
+    ``events`` are ``session_events``. ``time_to_all_usable``: from the heal
+    until the last client that was disconnected at the heal is connected
+    again; ``peak_reconnects_per_s``: the busiest second of reconnects after
+    the heal."""
+    heals = [t for t, process, f in events if process == "nemesis" and f == "heal"]
     if not heals:
         return None
     heal = heals[-1]
-    sessions = [op for op in ops if op.f in ("connect", "disconnect")]
+    sessions = [e for e in events if e[2] in ("connect", "disconnect")]
     state: dict[str, bool] = {}
-    for op in sessions:
-        if op.time <= heal:
-            state[op.process] = op.f == "connect"
+    for t, process, f in sessions:
+        if t <= heal:
+            state[process] = f == "connect"
     down_at_heal = {c for c, up in state.items() if not up}
     back: dict[str, float] = {}
     per_second: dict[int, int] = {}
-    for op in sessions:
-        if op.time > heal and op.f == "connect":
-            per_second[int(op.time)] = per_second.get(int(op.time), 0) + 1
-            back.setdefault(op.process, op.time - heal)
+    for t, process, f in sessions:
+        if t > heal and f == "connect":
+            per_second[int(t)] = per_second.get(int(t), 0) + 1
+            back.setdefault(process, t - heal)
     delays = [back[c] for c in down_at_heal if c in back]
     return {"heal": heal, "disconnected_at_heal": len(down_at_heal), "reconnected": len(delays),
             "time_to_all_usable": round(max(delays), 6) if delays and len(delays) == len(down_at_heal) else None,
@@ -80,11 +100,12 @@ def client_teams(config: dict) -> list[tuple[int, str]]:
     return out
 
 
-def team_metrics(ops, config: dict, flannel_hosts: dict | None) -> dict:
+def team_metrics(boots, config: dict, flannel_hosts: dict | None) -> dict:
     """Per-team load: clients, boots and boot bytes (from the history's
-    ``boot`` events), time to usable, and what the Flannel hosts measured
-    for the team: hits, misses, cache loads, boot bytes served, bytes
-    loaded, and ``hosts``: region → host → the team's boots it served."""
+    ``boot`` events, as ``(process, bytes, seconds)`` in history order),
+    time to usable, and what the Flannel hosts measured for the team: hits,
+    misses, cache loads, boot bytes served, bytes loaded, and ``hosts``:
+    region → host → the team's boots it served."""
     groups = client_teams(config)
     teams: dict[str, dict] = {}
     for _, t in groups:
@@ -93,10 +114,8 @@ def team_metrics(ops, config: dict, flannel_hosts: dict | None) -> dict:
     for last, t in groups:
         teams[t]["clients"] += last - prev
         prev = last
-    for op in ops:
-        if op.f != "boot":
-            continue
-        head, _, k = op.process.rpartition("-")
+    for process, nbytes, seconds in boots:
+        head, _, k = process.rpartition("-")
         if head != "client" or not k.isdigit():
             continue
         t = next((team for last, team in groups if int(k) <= last), None)
@@ -104,8 +123,8 @@ def team_metrics(ops, config: dict, flannel_hosts: dict | None) -> dict:
             continue
         row = teams[t]
         row["boots"] += 1
-        row["boot_bytes"] += op.value["bytes"]
-        row["seconds"].append(op.value["seconds"])
+        row["boot_bytes"] += nbytes
+        row["seconds"].append(seconds)
     out = {}
     for t, row in teams.items():
         seconds = row.pop("seconds")
@@ -130,27 +149,126 @@ def team_metrics(ops, config: dict, flannel_hosts: dict | None) -> dict:
 
 def run_metrics(h: History, network: dict | None = None, backend: dict | None = None,
                 workload_end: float | None = None) -> dict:
-    """Every figure of one run, computed here and nowhere else: from the
-    history, the network's summary and the backend's meters (web apps, Flannel)
-    as the runner hands them over (plain data)."""
+    """Every figure of one run, computed here and nowhere else: from a parsed
+    history, the network's summary and the backend's meters (web apps,
+    Flannel) as the runner hands them over (plain data). ``run_metrics_bytes``
+    gives the same dict from the history's bytes in one streaming pass."""
     ack, live = latencies(h.ops)
-    boots = [op.value["bytes"] for op in h.ops if op.f == "boot"]
-    boot_seconds = [op.value["seconds"] for op in h.ops if op.f == "boot"]
+    boots = [(op.process, op.value["bytes"], op.value["seconds"]) for op in h.ops if op.f == "boot"]
     sends = sum(1 for op in h.ops if op.f == "send" and op.type == "invoke")
     outcomes = {t: sum(1 for op in h.ops if op.f == "send" and op.type == t) for t in ("ok", "fail")}
+    connects = sum(1 for op in h.ops if op.f == "connect")
+    disconnects = sum(1 for op in h.ops if op.f == "disconnect")
+    return _figures(sends, outcomes["ok"], outcomes["fail"], ack, live, boots, connects, disconnects,
+                    session_events(h.ops), h.meta.config, network, backend, workload_end)
+
+
+class _Value(msgspec.Struct, frozen=True):
+    """The fields of an op's value the metrics read; the rest is skipped
+    unread. ``Any``: decoded exactly as the full ``Op`` decoder would."""
+
+    channel: Any = None
+    msg: Any = None
+    bytes: Any = None
+    seconds: Any = None
+
+
+class _MetricOp(msgspec.Struct, frozen=True):
+    time: float
+    process: str
+    type: str
+    f: str
+    value: _Value
+
+
+_metric_decoder = msgspec.json.Decoder(_MetricOp)
+
+
+def run_metrics_bytes(data: bytes, network: dict | None = None, backend: dict | None = None,
+                      workload_end: float | None = None) -> dict:
+    """``run_metrics`` of a history given as bytes (a run's own, already
+    valid), in one pass that keeps only what the figures need.
+
+    The history is decoded a block at a time into slim structs
+    (``sim.history.iter_op_blocks``), so at most one block's ops exist at
+    once. Per op kind it keeps: per send key its latest invoke time and a
+    number; the ack latencies; per delivery whose send was invoked by then,
+    the (send, process) pair and its latency — the first delivery of each
+    pair is a live latency, picked afterwards with ``numpy.unique`` (first
+    occurrences) instead of a set of tuples; boots and session events as
+    ``team_metrics`` and ``storm_metrics`` read them. Every latency is the
+    same float subtraction as ``latencies`` does, so the figures are equal."""
+    head, start = split_header(data)
+    meta = msgspec.json.decode(head, type=Meta)
+    invoked: dict[tuple, tuple[float, int]] = {}  # (channel, msg) -> (latest invoke time, send number)
+    procs: dict[str, int] = {}  # process -> number, for the (send, process) pairs
+    names: dict[str, str] = {}  # one string per process name in the session events
+    ack = array("d")
+    live_send, live_proc, live_lat = array("q"), array("q"), array("d")
+    boots: list[tuple] = []
+    events: list[tuple[float, str, str]] = []
+    sends = acked = failed = connects = disconnects = 0
+    for ops in iter_op_blocks(data, _metric_decoder, start):
+        for op in ops:
+            f = op.f
+            if f == "deliver":
+                v = op.value
+                inv = invoked.get((v.channel, v.msg))
+                if inv is not None:
+                    pid = procs.setdefault(op.process, len(procs))
+                    live_send.append(inv[1])
+                    live_proc.append(pid)
+                    live_lat.append(op.time - inv[0])
+            elif f == "send":
+                v = op.value
+                key = (v.channel, v.msg)
+                t = op.type
+                if t == "invoke":
+                    sends += 1
+                    inv = invoked.get(key)
+                    invoked[key] = (op.time, len(invoked) if inv is None else inv[1])
+                elif t == "ok":
+                    acked += 1
+                    inv = invoked.get(key)
+                    if inv is not None:
+                        ack.append(op.time - inv[0])
+                elif t == "fail":
+                    failed += 1
+            elif f == "boot":
+                boots.append((op.process, op.value.bytes, op.value.seconds))
+            elif f == "connect" or f == "disconnect":
+                if f == "connect":
+                    connects += 1
+                else:
+                    disconnects += 1
+                events.append((op.time, names.setdefault(op.process, op.process), f))
+            elif f == "heal" and op.process == "nemesis":
+                events.append((op.time, "nemesis", "heal"))
+    del invoked
+    pairs = np.frombuffer(live_send, dtype=np.int64) * max(1, len(procs)) + np.frombuffer(live_proc, dtype=np.int64)
+    _, first = np.unique(pairs, return_index=True)
+    live = np.frombuffer(live_lat, dtype=np.float64)[first]
+    return _figures(sends, acked, failed, np.frombuffer(ack, dtype=np.float64), live, boots, connects,
+                    disconnects, events, meta.config, network, backend, workload_end)
+
+
+def _figures(sends, acked, failed, ack, live, boots, connects, disconnects, events, config,
+             network, backend, workload_end) -> dict:
+    """The result dict of ``run_metrics`` from what a pass over the history gathered."""
+    boot_bytes = [b for _, b, _ in boots]
+    boot_seconds = [s for _, _, s in boots]
     m = {
-        "sends": {"invoked": sends, "acked": outcomes["ok"], "failed": outcomes["fail"],
-                  "unknown": sends - outcomes["ok"] - outcomes["fail"]},
+        "sends": {"invoked": sends, "acked": acked, "failed": failed, "unknown": sends - acked - failed},
         "ack_latency": percentiles(ack),
         "live_latency": percentiles(live),
         "boots": len(boots),
-        "bytes_per_boot": round(sum(boots) / len(boots)) if boots else 0,
+        "bytes_per_boot": round(sum(boot_bytes) / len(boot_bytes)) if boot_bytes else 0,
         "time_to_usable": percentiles(boot_seconds, (50, 99, 100)),
-        "connects": sum(1 for op in h.ops if op.f == "connect"),
-        "disconnects": sum(1 for op in h.ops if op.f == "disconnect"),
+        "connects": connects,
+        "disconnects": disconnects,
     }
-    m["teams"] = team_metrics(h.ops, h.meta.config, (backend or {}).get("flannel_hosts"))
-    storm = storm_metrics(h.ops)
+    m["teams"] = team_metrics(boots, config, (backend or {}).get("flannel_hosts"))
+    storm = storm_metrics(events)
     if storm is not None:
         m["storm"] = storm
     if network is not None:

@@ -26,7 +26,7 @@ import os
 import stat
 from itertools import islice
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import msgspec
 
@@ -178,6 +178,73 @@ def parse_history(data: bytes, name: str = "<history>", slim: bool = False) -> H
         i = next(i for i in range(1, len(times)) if times[i] < times[i - 1])
         raise HistoryError(f"{name}: line {i + 2}: time {times[i]} goes backwards (previous {times[i - 1]})")
     return History(meta, ops)
+
+
+BLOCK_BYTES = 1 << 22  # what one decode_lines call sees when a history is streamed
+
+
+def split_header(data: bytes) -> tuple[bytes, int]:
+    """The header line of a history and the offset of its first op line."""
+    nl = data.find(b"\n")
+    return (data, len(data)) if nl < 0 else (data[:nl], nl + 1)
+
+
+def iter_op_blocks(data: bytes, decoder: msgspec.json.Decoder, start: int,
+                   block: int | None = None) -> Iterator[list]:
+    """The op lines of ``data`` from offset ``start``, decoded ``block``
+    bytes at a time (cut at line ends): a pass over a large history holds
+    one block's objects at a time, not one per op of the whole file. Lines
+    are not validated beyond what ``decoder`` checks."""
+    block = block or BLOCK_BYTES
+    view = memoryview(data)
+    n = len(data)
+    while start < n:
+        end = data.find(b"\n", start + block)
+        end = n if end < 0 else end + 1
+        yield decoder.decode_lines(view[start:end])
+        start = end
+
+
+class Unstreamable(Exception):
+    """``stream_history`` met something ``parse_history`` would reject or
+    take its slow path for; re-read the whole history with it."""
+
+
+def stream_history(data: bytes, slim: bool = True) -> tuple[Meta, Iterator[list]]:
+    """The header and the ops of a history a block at a time
+    (``iter_op_blocks``), validated as ``parse_history`` validates them
+    (typed decoding, ``index`` counting from 0, ``time`` never going back),
+    so a pass holds one block's ops instead of all of them.
+
+    Only for the common case, a well-formed history: anything else — an
+    empty file, a bad header or line, a value of another shape, a wrong
+    index or time — raises ``Unstreamable`` (from here or while iterating),
+    and the caller re-reads the history with ``parse_history``, which names
+    the problem or takes the slow path exactly as it always has."""
+    if not data.strip():
+        raise Unstreamable
+    head, start = split_header(data)
+    try:
+        meta = _meta_decoder.decode(head)
+    except (msgspec.DecodeError, RecursionError):
+        raise Unstreamable from None
+
+    def blocks() -> Iterator[list]:
+        n, last = 0, float("-inf")
+        try:
+            for ops in iter_op_blocks(data, _slim_decoder if slim else _op_decoder, start):
+                if [op.index for op in ops] != list(range(n, n + len(ops))):
+                    raise Unstreamable
+                times = [op.time for op in ops]
+                if times and (times[0] < last or any(map(operator.gt, times, islice(times, 1, None)))):
+                    raise Unstreamable
+                n += len(ops)
+                last = times[-1] if times else last
+                yield ops
+        except (msgspec.DecodeError, RecursionError):
+            raise Unstreamable from None
+
+    return meta, blocks()
 
 
 CHECKED_OPS = frozenset({"send", "read", "deliver", "stored", "directory", "directory-truth"})

@@ -47,13 +47,15 @@ wait on other nodes.
 
 from __future__ import annotations
 
-from collections import deque
+from array import array
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import count
+from operator import itemgetter
 from math import copysign, exp
-from typing import Any, Generator, NamedTuple
+from typing import Any, Generator, Iterator, NamedTuple
 
 from heapq import heappush
 
@@ -182,47 +184,206 @@ class Request(NamedTuple):
     trace: str | None
 
 
+JOURNAL_CHUNK = 1 << 18  # messages per columnar chunk of the journal (see Journal)
+
+
+def _nans() -> array:
+    return array("d", [float("nan")]) * JOURNAL_CHUNK
+
+
 class Journal:
     """Every message: [id, src, dst, kind, bytes, sent, received, dropped, trace].
 
     ``received`` is None until arrival; ``dropped`` names why it never
     arrived (loss, partition, closed, crashed, broken).
 
-    Stored by column group, not as one list per message: the immutable part
-    is a tuple of plain values (which the garbage collector stops tracking),
-    arrivals go in a flat list and drops in a dict. Millions of long-lived
-    mutable rows would make every full collection walk them all — that was a
-    third of the hot path's time. A message's handle is its id, which is its
-    index: the network journals every id it draws, in order (right after
-    drawing it, on every path). ``rows`` is a read-only view in the row shape above.
+    Stored by column group, not as one list per message: millions of
+    long-lived mutable rows would make every full collection walk them all
+    (that was a third of the hot path's time), and a 100k-client run sends
+    millions of messages. A message's handle is its id, which is its index
+    (the network journals every id it draws, in order, right after drawing
+    it); ``rows`` is a read-only view in the row shape above.
+
+    - The immutable part is appended as a tuple of plain values (which the
+      collector does not track) to ``sent``, the *tail*. Every
+      ``JOURNAL_CHUNK`` messages the tail is moved into a ``_Chunk`` of
+      columns — names and kinds as codes, sizes and send times as machine
+      numbers, the ids dropped (they are the row numbers) — about 45 bytes
+      a message instead of ~200, and the tail starts empty again. The hot path pays one ``len``
+      per message for it; a compaction costs ~0.5 µs a message (turning
+      tuples into columns), which is why chunks are large: a small run
+      (tens of thousands of messages) and the network benchmark (110,000)
+      never compact, a 100k-client storm (millions) holds at most one
+      chunk of tuples.
+    - ``received`` is one ``array('d')`` over all messages, NaN until the
+      message arrives (arrivals come long after the send, so it cannot be
+      chunked), kept one chunk ahead of the messages so sending appends
+      nothing to it. Times are floats except where the clock was left on an
+      integer (a run's ``until`` or a fault's whole-second time): the network
+      notes those rows in ``received_int`` where it can be on one
+      (``Network._stream_deliver``, ``_datagram_arrive``), so a row reads
+      back exactly as it was written, int or float.
+    - drops are few: a dict of row → reason.
     """
 
-    __slots__ = ("sent", "received", "dropped", "enabled")
+    __slots__ = ("sent", "received", "received_int", "dropped", "enabled", "chunks", "_codes", "_strings")
 
     def __init__(self, enabled: bool = True):
-        self.sent: list[tuple] = []  # (id, src, dst, kind, bytes, sent, trace)
-        self.received: list[float | None] = []
+        self.sent: list[tuple] = []  # the tail: (id, src, dst, kind, bytes, sent, trace)
+        self.received = _nans() if enabled else array("d")  # one chunk ahead: sending appends nothing here
+        self.received_int: set[int] = set()
         self.dropped: dict[int, str] = {}
         self.enabled = enabled
+        self.chunks: list[_Chunk] = []  # JOURNAL_CHUNK messages each, in order
+        self._codes: dict[Any, int] = {}  # the chunks' names and kinds -> code
+        self._strings: list[Any] = []  # code -> name or kind
 
     def add(self, mid, src, dst, kind, size, now, trace) -> int | None:
         """Journal message ``mid`` (the next index); its handle, or None when disabled."""
         if not self.enabled:
             return None
-        self.sent.append((mid, src, dst, kind, size, now, trace))
-        self.received.append(None)
+        sent = self.sent
+        sent.append((mid, src, dst, kind, size, now, trace))
+        if len(sent) >= JOURNAL_CHUNK:
+            self.compact()
         return mid
 
+    def compact(self) -> None:
+        """Move a full tail into a columnar chunk (``Connection.send`` calls
+        this after each append, as ``add`` does): every chunk holds exactly
+        ``JOURNAL_CHUNK`` messages, so row ``i`` is in chunk ``i // JOURNAL_CHUNK``."""
+        tail = self.sent
+        if len(tail) >= JOURNAL_CHUNK:
+            self.chunks.append(_Chunk(tail, len(self.chunks) * JOURNAL_CHUNK, self._codes, self._strings))
+            tail.clear()  # the same list: the network holds it
+            self.received.extend(_nans())  # room for the next chunk's arrivals
+
+    def _received(self, i: int):
+        r = self.received[i]
+        if r != r:
+            return None
+        return int(r) if i in self.received_int else r
+
     def row(self, i: int) -> list:
-        mid, src, dst, kind, size, sent, trace = self.sent[i]
-        return [mid, src, dst, kind, size, sent, self.received[i], self.dropped.get(i), trace]
+        n = len(self.chunks) * JOURNAL_CHUNK
+        mid, src, dst, kind, size, sent, trace = self.chunks[i // JOURNAL_CHUNK][i % JOURNAL_CHUNK] if i < n \
+            else self.sent[i - n]
+        return [mid, src, dst, kind, size, sent, self._received(i), self.dropped.get(i), trace]
+
+    def sent_rows(self) -> Iterator[tuple]:
+        """Every message's ``(id, src, dst, kind, bytes, sent, trace)``, in order."""
+        for chunk in self.chunks:
+            yield from chunk
+        yield from self.sent
+
+    def summary(self) -> dict:
+        """Counts over every message: total, bytes, those on some message's
+        path (``trace`` set), by kind and by drop reason. Over a chunk's
+        columns, without building its rows."""
+        kinds: Counter = Counter()
+        total = on_paths = 0
+        for chunk in [*self.chunks, self.sent]:
+            if isinstance(chunk, _Chunk):
+                total = sum(chunk.size, total)  # one running sum, as over rows: the same additions in order
+                on_paths += len(chunk) - chunk.trace.count(None)
+                kinds.update(chunk.kinds())
+            else:
+                total = sum((r[4] for r in chunk), total)
+                on_paths += sum(1 for r in chunk if r[6] is not None)
+                kinds.update(r[3] for r in chunk)
+        dropped = Counter(self.dropped.values())
+        return {"messages": len(self), "bytes": total, "on_message_paths": on_paths,
+                "by_kind": dict(sorted(kinds.items())), "dropped": dict(sorted(dropped.items()))}
+
+    def traced_rows(self) -> Iterator[list]:
+        """The rows with a ``trace``, in order (what ``journal.jsonl`` holds)."""
+        dropped = self.dropped
+        i = 0
+        for chunk in [*self.chunks, self.sent]:
+            if isinstance(chunk, _Chunk):
+                rows = [(k, chunk[k]) for k in chunk.traced()]
+            else:
+                rows = [(k, r) for k, r in enumerate(chunk) if r[6] is not None]
+            for k, (mid, src, dst, kind, size, sent, trace) in rows:
+                yield [mid, src, dst, kind, size, sent, self._received(i + k), dropped.get(i + k), trace]
+            i += len(chunk)
 
     @property
     def rows(self) -> "JournalRows":
         return JournalRows(self)
 
     def __len__(self) -> int:
-        return len(self.sent)
+        return len(self.chunks) * JOURNAL_CHUNK + len(self.sent)
+
+
+class _Chunk:
+    """``JOURNAL_CHUNK`` messages of the journal as columns; indexing or
+    iterating gives back the exact tuples they were made of.
+
+    Sizes and send times go into arrays (8 bytes a value instead of an
+    object each) when every value fits exactly: sizes all ``int``, send
+    times ``float`` or ``int`` — an int time (the clock stopped on a whole
+    second) is flagged in ``sent_int`` and read back as an int. A column
+    that does not fit stays a list. Names and kinds are codes into the
+    journal's table of them (``strings``), which gives back the very
+    objects — and lets go of the equal copies messages carry (a reply's
+    kind is a new string per message). Traces stay references (most are
+    None). ``ids`` is None when the ids are the row numbers (always, today:
+    the network journals every id it draws)."""
+
+    __slots__ = ("ids", "base", "src", "dst", "kind", "size", "sent", "sent_int", "trace", "strings")
+
+    def __init__(self, rows: list[tuple], base: int, codes: dict, strings: list):
+        n = len(rows)
+        self.base = base
+        # ids only grow, so the first and the last in place means all of them are
+        self.ids = None if rows[0][0] == base and rows[-1][0] == base + n - 1 else [r[0] for r in rows]
+        src, dst, kind, size, sent, self.trace = (list(map(itemgetter(k), rows)) for k in (1, 2, 3, 4, 5, 6))
+        for col in (src, dst, kind):
+            for name in set(col).difference(codes):  # few: the nodes' names and the kinds
+                codes[name] = len(strings)
+                strings.append(name)
+        code = codes.__getitem__
+        self.src, self.dst, self.kind = (array("I", map(code, col)) for col in (src, dst, kind))
+        self.strings = strings
+        self.size = array("q", size) if set(map(type, size)) == {int} else size
+        types = set(map(type, sent))
+        self.sent_int = None
+        if types <= {float, int}:
+            self.sent = array("d", sent)
+            if int in types:
+                self.sent_int = bytes(t.__class__ is int for t in sent)
+        else:
+            self.sent = sent
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def _sent_values(self) -> list:
+        if self.sent_int is None:
+            return self.sent
+        return [int(t) if f else t for t, f in zip(self.sent, self.sent_int)]
+
+    def __getitem__(self, k: int) -> tuple:
+        sent = self.sent[k]
+        if self.sent_int is not None and self.sent_int[k]:
+            sent = int(sent)
+        s = self.strings
+        return (self.base + k if self.ids is None else self.ids[k], s[self.src[k]], s[self.dst[k]],
+                s[self.kind[k]], self.size[k], sent, self.trace[k])
+
+    def kinds(self) -> Iterator:
+        return map(self.strings.__getitem__, self.kind)
+
+    def __iter__(self) -> Iterator[tuple]:
+        ids = range(self.base, self.base + len(self)) if self.ids is None else self.ids
+        name = self.strings.__getitem__
+        return zip(ids, map(name, self.src), map(name, self.dst), map(name, self.kind), self.size,
+                   self._sent_values(), self.trace)
+
+    def traced(self) -> list[int]:
+        """Positions of the messages with a trace."""
+        return [k for k, t in enumerate(self.trace) if t is not None]
 
 
 class JournalRows(Sequence):
@@ -235,7 +396,7 @@ class JournalRows(Sequence):
         self._j = journal
 
     def __len__(self) -> int:
-        return len(self._j.sent)
+        return len(self._j)
 
     def __getitem__(self, i):
         if isinstance(i, slice):
@@ -248,9 +409,9 @@ class JournalRows(Sequence):
 
     def __iter__(self):
         j = self._j
-        received, dropped = j.received, j.dropped
-        for i, (mid, src, dst, kind, size, sent, trace) in enumerate(j.sent):
-            yield [mid, src, dst, kind, size, sent, received[i], dropped.get(i), trace]
+        dropped, received = j.dropped, j._received
+        for i, (mid, src, dst, kind, size, sent, trace) in enumerate(j.sent_rows()):
+            yield [mid, src, dst, kind, size, sent, received(i), dropped.get(i), trace]
 
 
 class LinkParams:
@@ -383,10 +544,12 @@ class Connection:
         now = net.env._now
         src_name, dst_name = sender.name, dst.name
         row = None
-        if net._sent is not None:  # Journal.add, inlined
+        sent = net._sent
+        if sent is not None:  # Journal.add, inlined
             row = mid
-            net._sent.append((mid, src_name, dst_name, kind, size, now, trace))
-            net._received.append(None)
+            sent.append((mid, src_name, dst_name, kind, size, now, trace))
+            if len(sent) >= JOURNAL_CHUNK:
+                net.journal.compact()
         if not self.open:
             if row is not None:
                 net._dropped[row] = "closed"
@@ -437,7 +600,7 @@ class Network:
         self.journal = Journal(self.config.journal)
         j = self.journal
         self._sent = j.sent if j.enabled else None
-        self._received, self._dropped = j.received, j.dropped
+        self._received, self._received_int, self._dropped = j.received, j.received_int, j.dropped
         self._ids = count()
         self._conn_ids = count()
         self._rule_ids = count()
@@ -561,7 +724,10 @@ class Network:
                 self._dropped[row] = "partition"
             return
         if row is not None:
-            self._received[row] = self.env.now
+            now = self.env.now
+            self._received[row] = now
+            if now.__class__ is int:  # the clock on a whole second: read back as written
+                self._received_int.add(row)
         dst.run_or_hold(partial(self._deliver, dst, None, msg))
 
     @staticmethod
@@ -651,6 +817,7 @@ class Network:
             dst = conn.b if d == 0 else conn.a
             if dst.up and not dst.paused:  # the common case, in as few checks as possible
                 if row is not None:
+                    # always a float here (no received_int): an arrival's time is a send time plus a float delay
                     self._received[row] = self.env._now
                 try:
                     dst.on_message(conn, msg)
@@ -680,7 +847,10 @@ class Network:
                 self._http_arrive(conn, d, dst, msg)  # the host's kernel answers with a reset
             return
         if row is not None:
-            self._received[row] = self.env._now
+            now = self.env._now
+            self._received[row] = now
+            if now.__class__ is int:  # held data delivered at a heal on a whole second: read back as written
+                self._received_int.add(row)
         if conn.http is not None:
             self._http_arrive(conn, d, dst, msg)
         elif dst.paused:

@@ -10,7 +10,6 @@ have, or of a kind it does not know, fails fast and names it.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -22,7 +21,7 @@ from .errors import WiringError
 from .faults import KERNEL_KINDS, FaultSpec, Nemesis
 from .history import HistoryWriter, Meta
 from .kernel import Simulation
-from .network import NetConfig, Network
+from .network import Journal, NetConfig, Network
 
 
 JOURNAL_COLUMNS = ["id", "src", "dst", "kind", "bytes", "sent", "received", "dropped", "trace"]
@@ -33,7 +32,7 @@ class RunOutput:
     history: Path
     end_time: float
     sim: Simulation = field(repr=False)
-    journal: list = field(repr=False)
+    journal: Journal = field(repr=False)
 
     def write_journal(self, path: Path) -> Path:
         """The messages on some message's path (``trace`` set), one JSON array a line.
@@ -46,9 +45,8 @@ class RunOutput:
         tmp = path.with_name(path.name + ".part")
         with open(tmp, "wb") as fh:
             fh.write(enc.encode({"columns": JOURNAL_COLUMNS}) + b"\n")
-            for row in self.journal:
-                if row[8] is not None:
-                    fh.write(enc.encode(row) + b"\n")
+            for row in self.journal.traced_rows():
+                fh.write(enc.encode(row) + b"\n")
         tmp.replace(path)
         return path
 
@@ -85,12 +83,8 @@ class RunOutput:
         return out
 
     def network_summary(self) -> dict:
-        rows = self.journal
-        kinds = Counter(r[3] for r in rows)
-        dropped = Counter(r[7] for r in rows if r[7] is not None)
-        return {"messages": len(rows), "bytes": sum(r[4] for r in rows),
-                "on_message_paths": sum(1 for r in rows if r[8] is not None),
-                "by_kind": dict(sorted(kinds.items())), "dropped": dict(sorted(dropped.items()))}
+        """Every message counted: total, bytes, on a message's path, by kind and by drop reason."""
+        return self.journal.summary()
 
 
 def fault_kinds(arch: Architecture) -> dict:
@@ -194,7 +188,7 @@ def run(*, scenario: str, seed: int, cfg: RunConfig, faults: list[FaultSpec], ou
         writer.abort()
         raise
     path = writer.close()
-    return RunOutput(path, end, sim, sim.network.journal.rows)
+    return RunOutput(path, end, sim, sim.network.journal)
 
 
 def topology(cfg: RunConfig) -> list[tuple[str, str, str]]:
