@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from itertools import count
 from math import copysign, exp
+from types import GeneratorType
 from typing import Any, Generator, NamedTuple
 
 from heapq import heappush
@@ -783,7 +784,7 @@ class Network:
             if dst.incarnation != inc:
                 return
             raise
-        if isinstance(result, Generator):
+        if type(result) is GeneratorType:  # not typing's ABC check: ~1 µs each
             dst.spawn(self._reply_after(dst, conn, msg, result))
         else:
             self._reply(dst, conn, msg, result)
