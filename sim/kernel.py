@@ -41,7 +41,7 @@ from types import GeneratorType
 from typing import Any, Callable, Generator, Iterable
 
 import simpy
-from simpy.events import NORMAL, URGENT
+from simpy.events import NORMAL, PENDING, URGENT
 
 from .errors import WiringError
 from .history import HistoryWriter, OpType
@@ -211,6 +211,58 @@ class Simulation:
                 raise exc
 
 
+def fire(env: simpy.Environment, event: simpy.Event, value: Any = None) -> None:
+    """``event.succeed(value)``, its callbacks run at once when it would be
+    the very next event processed. Only for the tail of an event's only
+    callback (nothing of the caller runs after it).
+
+    Why the order is the same: ``succeed`` schedules it at (now, NORMAL, a
+    new id); with nothing queued at ``now`` (the head of the queue is later)
+    it pops next, and nothing runs in between. Running its callbacks here is
+    what ``Simulation.run`` would do next, minus a push and a pop; otherwise
+    it is scheduled as ``succeed`` does."""
+    q = env._queue
+    if q and q[0][0] <= env._now:
+        event.succeed(value)
+        return
+    if event._value is not PENDING:
+        raise RuntimeError(f"{event} has already been triggered")
+    event._ok = True
+    event._value = value
+    callbacks, event.callbacks = event.callbacks, None
+    for callback in callbacks:
+        callback(event)
+
+
+class Later:
+    """A request handler's answer that is not ready yet: answer
+    ``then(node, req)`` (a result, or another ``Later``) once ``event`` has
+    fired — unless the node crashed meanwhile, as an interrupted process
+    would never have answered. A plain-function handler that returns one is
+    served without a process (``Network._serve_now``): a long poll parked at
+    a broker is one callback on its park event, not a process, its start
+    event, its generator frames and its end event. In a process (a paused
+    node's held request, ``dispatch``) it is a ``yield event``."""
+
+    __slots__ = ("event", "then")
+
+    def __init__(self, event: simpy.Event, then: Callable[["Node", Any], Any]):
+        self.event = event
+        self.then = then
+
+
+class _Started:
+    """Stands for a process's Initialize event once processed."""
+
+    __slots__ = ()
+    _ok = True
+    _value = None
+
+
+_STARTED = _Started()
+_new_process = object.__new__
+
+
 class _Stop:
     """The mark ``Simulation.run`` stops at (never given callbacks)."""
 
@@ -374,6 +426,33 @@ class Node:
         proc.callbacks.append(self._procs_discard)
         return proc
 
+    def spawn_now(self, gen: Generator) -> simpy.Process:
+        """``spawn(gen)``, its first step run here and now instead of at its
+        start event; for the tail of an event's only callback (the network's
+        request serving), where that start event would be the very next one.
+
+        Why the order is the same: ``spawn`` schedules ``Initialize`` at
+        (now, URGENT, a new id), and ids only grow, so it pops before
+        everything queued except an URGENT event already due now — in which
+        case this falls back to ``spawn`` — and nothing runs between the
+        caller's last act and it. Running its body here runs the same code at
+        the same point of the order, minus one event that does nothing else."""
+        env = self.env
+        q = env._queue
+        if q and q[0][0] == env._now and q[0][1] == URGENT:
+            return self.spawn(gen)
+        # Process.__init__ without its Initialize (SimPy inlines Event.__init__ likewise)
+        proc = _new_process(simpy.Process)
+        proc.env = env
+        proc.callbacks = [self._procs_discard]
+        proc._generator = self._guard(gen, self.incarnation)
+        proc._target = None
+        if self._procs is None:
+            self._procs = {}
+        self._procs[proc] = None
+        proc._resume(_STARTED)  # what Initialize's callback does
+        return proc
+
     def _procs_discard(self, event: simpy.Event) -> None:
         procs = self._procs
         if procs is not None:
@@ -438,24 +517,41 @@ class Node:
     # node class: the protocol a role speaks, read in one place (STYLE 5).
     HANDLERS: dict[str, Callable] = {}
 
+    # Seconds every request waits before its handler runs (a Redis command's
+    # service time), or None. Served as a ``Later`` on a timeout, not a process.
+    SERVICE_TIME: float | None = None
+
     def on_request(self, req) -> Generator:
         """Handle an HTTP request; return ``(status, payload, size)``. The
-        default serves it from ``HANDLERS``; nodes that spend time before any
-        handler (a disk, a queue) override this and then call ``dispatch``."""
+        default waits ``SERVICE_TIME`` if set, then serves it from
+        ``HANDLERS``; nodes that spend time before any handler in other ways
+        (a worker pool) override this and then call ``dispatch``."""
+        if self.SERVICE_TIME is not None:
+            yield self.env.timeout(self.SERVICE_TIME)
         return (yield from self.dispatch(req))
 
     def dispatch(self, req) -> Generator:
-        """Serve ``req`` from the class's handler table; a kind the table
-        lacks is answered ``unknown_method``."""
+        """Serve ``req`` from the class's handler table (``from_table``),
+        waiting on what it waits on."""
+        result = self.from_table(req)
+        if type(result) is GeneratorType:  # not typing's ABC check: ~1 µs each
+            result = yield from result
+        while type(result) is Later:
+            yield result.event
+            result = result.then(self, req)
+            if type(result) is GeneratorType:
+                result = yield from result
+        return result
+
+    def from_table(self, req):
+        """Call ``req``'s handler from ``HANDLERS``: a result, a generator
+        or a ``Later``; a kind the table lacks is answered ``unknown_method``."""
         if not self.HANDLERS:
             raise WiringError(f"{self.name} ({self.role}) serves no HTTP requests")
         handler = self.HANDLERS.get(req.kind)
         if handler is None:
             return "error", {"ok": False, "error": "unknown_method"}, 40
-        result = handler(self, req)
-        if type(result) is GeneratorType:  # not typing's ABC check: ~1 µs each
-            result = yield from result
-        return result
+        return handler(self, req)
 
     def __repr__(self) -> str:
         return f"<{self.role} {self.name}@{self.region}{'' if self.up else ' DOWN'}>"

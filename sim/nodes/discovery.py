@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from bisect import bisect
 
-from ..kernel import Node, stable_hash
+from ..kernel import Later, Node, stable_hash
 
 VNODES = 32
 HEARTBEAT = 0.5
@@ -151,7 +151,10 @@ class Discovery(Node):
         blocking query: answered when the view differs from that version."""
         known, wait = req.payload.get("version"), req.payload.get("wait", 0.0)
         if wait and known == self.version:
-            yield park(self, self.watchers, wait)
+            return Later(park(self, self.watchers, wait), Discovery.current)
+        return self.current(req)
+
+    def current(self, req):
         return "ok", {"ring": self.ring, "redis": self.primary, "version": self.version}, 200
 
     HANDLERS = {"discovery.get": view}

@@ -60,7 +60,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from ..kernel import Node
+from ..kernel import Later, Node
 from .discovery import park
 from .protocol import Chat, fmt_ts
 
@@ -195,18 +195,19 @@ class Broker(Node):
         return (yield from self.produce(req.payload))
 
     def on_fetch(self, req):
-        """A fetch; one that finds nothing new waits (long poll) up to ``wait``."""
+        """A fetch; one that finds nothing new waits (long poll) up to ``wait``
+        and is then answered again (a ``Later``: no process while parked)."""
         p = req.payload
         arrived = self.env.now
         reply = self.serve_fetch(p, arrived)
         wait = p.get("wait", 0.0)
         if wait and reply[0] == "ok" and not reply[1].get("records") and "diverging" not in reply[1]:
             parked = self.parked_consumers if p.get("replica") is None else self.parked_replicas
-            yield park(self, parked.setdefault(p["partition"], []), wait)
             # the follower was caught up when its fetch *arrived*, not when the
             # wait ended (Kafka's followerFetchTimeMs): a partitioned follower's
             # parked fetch must not keep it in the ISR
-            reply = self.serve_fetch(p, arrived)
+            return Later(park(self, parked.setdefault(p["partition"], []), wait),
+                         lambda node, req: node.serve_fetch(req.payload, arrived))
         return reply
 
     HANDLERS = {"kafka.leader_and_isr": leader_and_isr, "kafka.produce": on_produce, "kafka.fetch": on_fetch}
@@ -457,7 +458,10 @@ class Controller(Node):
         """Partition leaders; with ``version`` (the sum of leader epochs the
         asker knows) and ``wait``, a blocking query answered on a change."""
         if req.payload.get("wait") and req.payload.get("version") == self.version():
-            yield park(self, self.watchers, req.payload["wait"])
+            return Later(park(self, self.watchers, req.payload["wait"]), Controller.leaders)
+        return self.leaders(req)
+
+    def leaders(self, req):
         return "ok", {"leaders": {part: (s[0], s[1]) for part, s in self.durable["state"].items()},
                       "version": self.version()}, 200
 
