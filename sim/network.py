@@ -58,7 +58,7 @@ from typing import Any, Generator, NamedTuple
 
 from heapq import heappush
 
-from simpy.events import NORMAL, Timeout
+from simpy.events import NORMAL, Event, Timeout
 
 from .errors import WiringError
 from .kernel import Later, Node, NodeCrashed, Simulation, Stream, Wake, fire
@@ -174,6 +174,9 @@ class Reply(NamedTuple):
     status: str
     payload: Any = None
     size: int = 0
+
+
+_REPLY_KINDS: dict[str, str] = {}  # request kind -> its reply's kind
 
 
 class Request(NamedTuple):
@@ -699,7 +702,8 @@ class Network:
         if dst is src:
             # a connection to oneself has no direction to tell a reply from a request
             raise WiringError(f"{src.name} sends {kind} to itself")
-        ev = self.env.event()
+        env = self.env
+        ev = Event(env)
         if self.partitions and (self.blocked(src.name, dst_name) or self.blocked(dst_name, src.name)):
             # no connection can be set up: the request is never sent (definite)
             row = self.journal.add(next(self._ids), src.name, dst_name, kind, size, self.env.now, trace)
@@ -713,10 +717,9 @@ class Network:
         # the client's timeout: a slotted event instead of a Timeout and a
         # closure (most outlive their answer, so they add up), scheduled as
         # Timeout(env, timeout) would be
-        env = self.env
         expiry = conn.expiry = _Arrival(self._expire_cbs, conn, 1, None, None)
         heappush(env._queue, (env._now + timeout, NORMAL, next(env._eid), expiry))
-        conn.send(src, kind, Request(src.name, kind, payload, trace), size, trace)
+        conn.send(src, kind, _new_tuple(Request, (src.name, kind, payload, trace)), size, trace)  # Request(...)
         return ev
 
     def _http_expire(self, due: _Arrival) -> None:
@@ -824,7 +827,11 @@ class Network:
     def _reply(dst: Node, conn: Connection, msg: Message, result: tuple) -> None:
         status, payload, size = result
         if conn.open:
-            conn.send(dst, msg.kind + ":reply", Reply(status, payload, size), size, msg.trace)
+            kind = msg.kind
+            reply_kind = _REPLY_KINDS.get(kind)
+            if reply_kind is None:
+                reply_kind = _REPLY_KINDS[kind] = kind + ":reply"  # one string per kind, not one per reply
+            conn.send(dst, reply_kind, _new_tuple(Reply, (status, payload, size)), size, msg.trace)
 
     # -- faults ------------------------------------------------------------------
     def node_crashed(self, node: Node, silent: bool = False) -> None:

@@ -100,6 +100,11 @@ def diverging(log: list[Record], offset: int, last_epoch: int | None) -> tuple[i
     ``last_epoch`` we have, the offset where it ends here)."""
     if offset == 0 or last_epoch is None:  # nothing to compare (a consumer reset by policy)
         return None
+    if offset <= len(log) and log[offset - 1].epoch == last_epoch:
+        # the common case, without the search: the fetcher's last record is
+        # ours, and as epochs never decrease along a log, ``last_epoch`` ends
+        # at or after ``offset`` here — what the search below would find
+        return None
     end = epoch_end(log, last_epoch)
     epoch = log[end - 1].epoch if end else None
     if epoch == last_epoch and end >= offset:
