@@ -517,17 +517,18 @@ class Node:
     # node class: the protocol a role speaks, read in one place (STYLE 5).
     HANDLERS: dict[str, Callable] = {}
 
-    # Seconds every request waits before its handler runs (a Redis command's
-    # service time), or None. Served as a ``Later`` on a timeout, not a process.
-    SERVICE_TIME: float | None = None
+    # ``service_time() -> seconds`` every request waits before its handler
+    # runs (a Redis command, a DB query), drawn as the request arrives; None:
+    # no wait. Served as a ``Later`` on a timeout, not a process.
+    service_time: Callable[[], float] | None = None
 
     def on_request(self, req) -> Generator:
         """Handle an HTTP request; return ``(status, payload, size)``. The
-        default waits ``SERVICE_TIME`` if set, then serves it from
-        ``HANDLERS``; nodes that spend time before any handler in other ways
-        (a worker pool) override this and then call ``dispatch``."""
-        if self.SERVICE_TIME is not None:
-            yield self.env.timeout(self.SERVICE_TIME)
+        default waits ``service_time()`` if the node has one, then serves it
+        from ``HANDLERS``; nodes that spend time before any handler in other
+        ways (a worker pool) override this and then call ``dispatch``."""
+        if self.service_time is not None:
+            yield self.env.timeout(self.service_time())
         return (yield from self.dispatch(req))
 
     def dispatch(self, req) -> Generator:

@@ -776,7 +776,7 @@ class Network:
         - One that answers ``Later`` is a ``Wake`` on the event it waits for
           (``_answer``): it runs where the process would have resumed, and
           not at all if the node crashed meanwhile, as the interrupted
-          process would not have; a ``SERVICE_TIME`` is such a wait.
+          process would not have; a ``service_time`` is such a wait.
         - Generator handlers and nodes overriding ``on_request`` get a
           process started in place (``Node.spawn_now``).
 
@@ -792,8 +792,8 @@ class Network:
         if type(dst).on_request is not Node.on_request:
             dst.spawn_now(self._serve(dst, conn, msg))
             return
-        if dst.SERVICE_TIME is not None:
-            self._answer(dst, conn, msg, Later(Timeout(self.env, dst.SERVICE_TIME), Node.from_table))
+        if dst.service_time is not None:
+            self._answer(dst, conn, msg, Later(Timeout(self.env, dst.service_time()), Node.from_table))
             return
         inc = dst.incarnation
         try:

@@ -1,6 +1,6 @@
 """The kernel's shortcuts keep the order of events: ``Simulation.run`` (the
 inlined loop), ``Node.spawn_now``, ``fire``, ``Later`` handlers and
-``SERVICE_TIME`` — each against the plain SimPy / process version it
+``service_time`` — each against the plain SimPy / process version it
 replaces, on hand-built cases where many things happen at one instant."""
 
 import pytest
@@ -164,7 +164,9 @@ class Cache(Server):
     """The same table behind a service time (as Redis)."""
 
     role = "cache"
-    SERVICE_TIME = 0.01
+
+    def service_time(self):
+        return 0.01
 
 
 class Client(Node):
@@ -278,7 +280,7 @@ def test_service_time_delays_the_handler_and_a_crash_meanwhile_drops_it():
     sim.run(until=1.0)
     served_at = quick.value  # the reply carries the value; timing below
     assert served_at.status == "ok" and r.value == 1
-    assert sim.env.now - t0 >= Cache.SERVICE_TIME
+    assert sim.env.now - t0 >= 0.01
     lost = net.request(c, "r", "put", None, timeout=5.0)
     # crash once the request is in service (after the ~1 ms arrival, before 10 ms)
     sim.env.timeout(0.005).callbacks.append(lambda _e: r.crash())

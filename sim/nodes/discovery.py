@@ -31,6 +31,9 @@ fault target.
 from __future__ import annotations
 
 from bisect import bisect
+from heapq import heappush
+
+from simpy.events import NORMAL, Event
 
 from ..kernel import Later, Node, stable_hash
 
@@ -162,10 +165,32 @@ class Discovery(Node):
 
 def park(node: Node, watchers: list, wait: float):
     """An event that fires when a change wakes ``watchers`` or after ``wait``."""
-    ev = node.env.event()
+    env = node.env
+    ev = Event(env)
     watchers.append(ev)
-    node.env.timeout(wait).callbacks.append(lambda _e: ev.triggered or ev.succeed())
+    # Timeout(env, wait) with a callback, as one slotted event pushed with the
+    # key that Timeout gets (so the same order): most parks are woken first,
+    # and the long-poll timer is the most frequent timer of the new designs
+    heappush(env._queue, (env._now + wait, NORMAL, next(env._eid), _ParkTimer(ev)))
     return ev
+
+
+def _park_expired(timer: "_ParkTimer") -> None:
+    ev = timer.ev
+    if not ev.triggered:
+        ev.succeed()
+
+
+_PARK_CBS = [_park_expired]  # shared, read (never mutated) by the run loop
+
+
+class _ParkTimer:
+    __slots__ = ("callbacks", "_ok", "ev")
+
+    def __init__(self, ev: Event):
+        self.callbacks = _PARK_CBS
+        self._ok = True
+        self.ev = ev
 
 
 def heartbeat_loop(node: Node, target: str):

@@ -281,8 +281,16 @@ class Broker(Node):
         return "ok", {"records": recs, "hw": self.durable["hw"][part]}, 60 + sum(r.chat.size for r in recs)
 
     def advance_hw(self, p: int) -> None:
-        leo = len(self.log(p))
-        hw = min([leo] + [self.follower[p].get(f, [0])[0] for f in self.maximal_isr(p) if f != self.name])
+        # min(own LEO, every other maximal-ISR member's LEO), without the lists
+        hw = len(self.durable["logs"][p])
+        follower, me = self.follower[p], self.name
+        pending = self.pending.get(p)
+        for f in (self.isr[p] | pending if pending else self.isr[p]):
+            if f != me:
+                st = follower.get(f)
+                leo = st[0] if st is not None else 0
+                if leo < hw:
+                    hw = leo
         if hw > self.durable["hw"][p]:
             self.durable["hw"][p] = hw
             self.wake(self.parked_consumers, p)

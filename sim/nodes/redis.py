@@ -62,7 +62,8 @@ class Redis(Node):
             self.data[key] = (value, None if ttl is None else self.env.now + ttl)
         to_replica(self, (self.env.now, key, value, ttl))
 
-    SERVICE_TIME = 0.0001  # every command waits this long before it runs
+    def service_time(self) -> float:
+        return 0.0001  # every command waits this long before it runs
 
     # -- commands (a primary's writes; a replica answers READONLY) -------------------
     def cmd_get(self, p):
