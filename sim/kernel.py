@@ -229,9 +229,11 @@ def fire(env: simpy.Environment, event: simpy.Event, value: Any = None) -> None:
         raise RuntimeError(f"{event} has already been triggered")
     event._ok = True
     event._value = value
+    active = env._active_proc  # None from an event's callback; kept whatever it is
     callbacks, event.callbacks = event.callbacks, None
     for callback in callbacks:
         callback(event)
+    env._active_proc = active
 
 
 class Later:
@@ -450,7 +452,9 @@ class Node:
         if self._procs is None:
             self._procs = {}
         self._procs[proc] = None
+        active = env._active_proc  # None from an event's callback; kept whatever it is
         proc._resume(_STARTED)  # what Initialize's callback does
+        env._active_proc = active
         return proc
 
     def _procs_discard(self, event: simpy.Event) -> None:
