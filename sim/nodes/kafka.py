@@ -80,6 +80,11 @@ class Record:
     chat: Chat
 
 
+def _size(recs: list[Record]) -> int:
+    """Bytes of the records' messages (most fetches carry none)."""
+    return sum([r.chat.size for r in recs]) if recs else 0
+
+
 def _epoch_of(r: Record) -> int:
     return r.epoch
 
@@ -268,8 +273,11 @@ class Broker(Node):
             if offset > len(log):
                 return "error", {"error": "OFFSET_OUT_OF_RANGE", "hw": hw}, 40
             recs = log[offset:min(hw, offset + 200)]
-            return "ok", {"records": recs, "hw": hw}, 60 + sum(r.chat.size for r in recs)
-        st = self.follower[part].setdefault(who, [0, arrived])
+            return "ok", {"records": recs, "hw": hw}, 60 + _size(recs)
+        followers = self.follower[part]
+        st = followers.get(who)
+        if st is None:
+            st = followers[who] = [0, arrived]
         st[0] = offset
         if offset >= len(log):
             st[1] = max(st[1], arrived)
@@ -278,7 +286,7 @@ class Broker(Node):
                 self.propose_isr(part, self.isr[part] | {who})
         self.advance_hw(part)
         recs = log[offset:offset + 500]
-        return "ok", {"records": recs, "hw": self.durable["hw"][part]}, 60 + sum(r.chat.size for r in recs)
+        return "ok", {"records": recs, "hw": self.durable["hw"][part]}, 60 + _size(recs)
 
     def advance_hw(self, p: int) -> None:
         # min(own LEO, every other maximal-ISR member's LEO), without the lists
