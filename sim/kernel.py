@@ -27,6 +27,17 @@ The nemesis listens and may crash the node right there; ``step`` then raises
 the network's delivery path swallow. A process cannot interrupt itself in
 SimPy, which is why the running one learns of its death by exception.
 
+Running
+-------
+``Simulation.run`` is SimPy's event loop, inlined: same queue, same order.
+Where a process would only cost events that do nothing else, the kernel
+offers cheaper equivalents that keep every event's place in that order:
+``Wake`` (a timer or continuation instead of a sleeping process),
+``Node.spawn_now`` (a process started in place when its start event would
+be the next one), ``fire`` (an event's callbacks run at once when it would be
+the next one) and ``Later`` (a request handler's answer after an event,
+served as a callback). Each docstring says why the order is unchanged.
+
 Correctness is never asserted here: nodes act and record, checkers judge.
 """
 

@@ -41,8 +41,11 @@ effect), ``reset`` (the server died while handling it: outcome unknown),
 ``timeout`` (outcome unknown).
 
 Hot path: message arrivals are timeout callbacks, never one SimPy process per
-message; the server side of an HTTP request is a process because handlers
-wait on other nodes.
+message. The server side of an HTTP request runs in place (``_serve_now``):
+a plain handler answers at once, one that answers ``Later`` is a callback on
+the event it waits for, and only generator handlers (which wait on other
+nodes) get a process, started where it stands; the client's waiter resumes
+at once when its reply is the next event (``kernel.fire``).
 """
 
 from __future__ import annotations
