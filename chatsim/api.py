@@ -328,10 +328,27 @@ def small_run_seconds(scenario: str, arch: str, seed: int = 1) -> float:
         return time.process_time() - t0
 
 
+def small_run_events(scenario: str, arch: str, seed: int = 1) -> int:
+    """SimPy events scheduled by one in-process run of a built-in scenario
+    (event ids drawn: every event pushed on the queue draws one): the cost
+    of a small run in a unit that no neighbour's load can move."""
+    import tempfile
+
+    from scenarios.loader import load_scenario
+    from sim.runner import run
+
+    scn = load_scenario(scenario)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = run(scenario=scn.name, seed=seed, cfg=scn.run_config(arch), faults=scn.fault_specs(arch),
+                  out=Path(tmp) / "h.jsonl", journal=False)
+        return next(out.sim.env._eid)
+
+
 def bench_new_vs_old(pairs: int = 5, scenarios=NEW_VS_OLD_SCENARIOS) -> dict:
     """``run.new_vs_old``: a small run's wall time, new ÷ old, per scenario,
     interleaved (target ≤ 2); pair ``k`` runs seed ``k + 1`` in both halves.
-    The headline figure is the worst scenario's."""
+    The headline figure is the worst scenario's. Beside it, seed 1's SimPy
+    event counts (``run.<scenario>.old_events`` / ``new_events``), exact."""
     from sim.bench import paired, spread
 
     figures: dict = {}
@@ -342,6 +359,9 @@ def bench_new_vs_old(pairs: int = 5, scenarios=NEW_VS_OLD_SCENARIOS) -> dict:
         figures[f"run.{name}.old_seconds"] = round(p["a_seconds"], 4)
         figures[f"run.{name}.new_seconds"] = round(p["b_seconds"], 4)
         figures.update(spread(f"run.{name}.new_vs_old", p, 2))
+        old_events, new_events = small_run_events(name, "old"), small_run_events(name, "new")
+        figures[f"run.{name}.old_events"], figures[f"run.{name}.new_events"] = old_events, new_events
+        figures[f"run.{name}.events_new_vs_old"] = round(new_events / old_events, 2)
     worst = max(scenarios, key=lambda s: figures[f"run.{s}.new_vs_old"])
     figures["run.new_vs_old"] = figures[f"run.{worst}.new_vs_old"]
     figures["run.new_vs_old.scenario"] = worst

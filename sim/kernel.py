@@ -27,6 +27,17 @@ The nemesis listens and may crash the node right there; ``step`` then raises
 the network's delivery path swallow. A process cannot interrupt itself in
 SimPy, which is why the running one learns of its death by exception.
 
+Running
+-------
+``Simulation.run`` is SimPy's event loop, inlined: same queue, same order.
+Where a process would only cost events that do nothing else, the kernel
+offers cheaper equivalents that keep every event's place in that order:
+``Wake`` (a timer or continuation instead of a sleeping process),
+``Node.spawn_now`` (a process started in place when its start event would
+be the next one), ``fire`` (an event's callbacks run at once when it would be
+the next one) and ``Later`` (a request handler's answer after an event,
+served as a callback). Each docstring says why the order is unchanged.
+
 Correctness is never asserted here: nodes act and record, checkers judge.
 """
 
@@ -36,11 +47,12 @@ import hashlib
 import math
 import random
 import zlib
-from heapq import heappush
+from heapq import heappop, heappush
+from types import GeneratorType
 from typing import Any, Callable, Generator, Iterable
 
 import simpy
-from simpy.events import NORMAL
+from simpy.events import NORMAL, PENDING, URGENT
 
 from .errors import WiringError
 from .history import HistoryWriter, OpType
@@ -172,6 +184,105 @@ class Simulation:
         self.phase = "workload"
         for node in self.nodes.values():
             node.boot()
+
+    def run(self, until: float) -> None:
+        """``env.run(until=until)``, inlined: SimPy's loop (``Environment.run``
+        and ``step``) without a method call and an exception handler per event.
+
+        Identical semantics, so identical order: the stop mark is scheduled as
+        ``run`` schedules its ``until`` event (same time expression, URGENT
+        priority, the next event id), and events are popped from the same
+        queue by the same key until the mark comes out; each event's
+        callbacks are taken and run as ``step`` does, and a failed event no
+        process defused crashes the run with a copy of its exception, as in
+        ``step``. The hot loop of every run (tens of thousands of events for
+        a small one, tens of millions for a storm), so it is kept flat."""
+        env = self.env
+        at = until if isinstance(until, int) else float(until)
+        if at <= env._now:
+            raise ValueError(f"until ({at}) must be greater than the current simulation time")
+        stop = _STOP
+        queue = env._queue
+        heappush(queue, (env._now + (at - env._now), URGENT, next(env._eid), stop))
+        pop = heappop
+        while True:
+            try:
+                now, _, _, event = pop(queue)
+            except IndexError:  # unreachable: the stop mark is in the queue
+                raise RuntimeError(f"no events left before {at}") from None
+            env._now = now
+            if event is stop:
+                return
+            callbacks, event.callbacks = event.callbacks, None
+            for callback in callbacks:
+                callback(event)
+            if not event._ok and not hasattr(event, "_defused"):
+                exc = type(event._value)(*event._value.args)
+                exc.__cause__ = event._value
+                raise exc
+
+
+def fire(env: simpy.Environment, event: simpy.Event, value: Any = None) -> None:
+    """``event.succeed(value)``, its callbacks run at once when it would be
+    the very next event processed. Only for the tail of an event's only
+    callback (nothing of the caller runs after it).
+
+    Why the order is the same: ``succeed`` schedules it at (now, NORMAL, a
+    new id); with nothing queued at ``now`` (the head of the queue is later)
+    it pops next, and nothing runs in between. Running its callbacks here is
+    what ``Simulation.run`` would do next, minus a push and a pop; otherwise
+    it is scheduled as ``succeed`` does."""
+    q = env._queue
+    if q and q[0][0] <= env._now:
+        event.succeed(value)
+        return
+    if event._value is not PENDING:
+        raise RuntimeError(f"{event} has already been triggered")
+    event._ok = True
+    event._value = value
+    active = env._active_proc  # None from an event's callback; kept whatever it is
+    callbacks, event.callbacks = event.callbacks, None
+    for callback in callbacks:
+        callback(event)
+    env._active_proc = active
+
+
+class Later:
+    """A request handler's answer that is not ready yet: answer
+    ``then(node, req)`` (a result, or another ``Later``) once ``event`` has
+    fired — unless the node crashed meanwhile, as an interrupted process
+    would never have answered. A plain-function handler that returns one is
+    served without a process (``Network._serve_now``): a long poll parked at
+    a broker is one callback on its park event, not a process, its start
+    event, its generator frames and its end event. In a process (a paused
+    node's held request, ``dispatch``) it is a ``yield event``."""
+
+    __slots__ = ("event", "then")
+
+    def __init__(self, event: simpy.Event, then: Callable[["Node", Any], Any]):
+        self.event = event
+        self.then = then
+
+
+class _Started:
+    """Stands for a process's Initialize event once processed."""
+
+    __slots__ = ()
+    _ok = True
+    _value = None
+
+
+_STARTED = _Started()
+_new_process = object.__new__
+
+
+class _Stop:
+    """The mark ``Simulation.run`` stops at (never given callbacks)."""
+
+    __slots__ = ()
+
+
+_STOP = _Stop()
 
 
 class Wake:
@@ -328,6 +439,35 @@ class Node:
         proc.callbacks.append(self._procs_discard)
         return proc
 
+    def spawn_now(self, gen: Generator) -> simpy.Process:
+        """``spawn(gen)``, its first step run here and now instead of at its
+        start event; for the tail of an event's only callback (the network's
+        request serving), where that start event would be the very next one.
+
+        Why the order is the same: ``spawn`` schedules ``Initialize`` at
+        (now, URGENT, a new id), and ids only grow, so it pops before
+        everything queued except an URGENT event already due now — in which
+        case this falls back to ``spawn`` — and nothing runs between the
+        caller's last act and it. Running its body here runs the same code at
+        the same point of the order, minus one event that does nothing else."""
+        env = self.env
+        q = env._queue
+        if q and q[0][0] == env._now and q[0][1] == URGENT:
+            return self.spawn(gen)
+        # Process.__init__ without its Initialize (SimPy inlines Event.__init__ likewise)
+        proc = _new_process(simpy.Process)
+        proc.env = env
+        proc.callbacks = [self._procs_discard]
+        proc._generator = self._guard(gen, self.incarnation)
+        proc._target = None
+        if self._procs is None:
+            self._procs = {}
+        self._procs[proc] = None
+        active = env._active_proc  # None from an event's callback; kept whatever it is
+        proc._resume(_STARTED)  # what Initialize's callback does
+        env._active_proc = active
+        return proc
+
     def _procs_discard(self, event: simpy.Event) -> None:
         procs = self._procs
         if procs is not None:
@@ -392,24 +532,42 @@ class Node:
     # node class: the protocol a role speaks, read in one place (STYLE 5).
     HANDLERS: dict[str, Callable] = {}
 
+    # ``service_time() -> seconds`` every request waits before its handler
+    # runs (a Redis command, a DB query), drawn as the request arrives; None:
+    # no wait. Served as a ``Later`` on a timeout, not a process.
+    service_time: Callable[[], float] | None = None
+
     def on_request(self, req) -> Generator:
         """Handle an HTTP request; return ``(status, payload, size)``. The
-        default serves it from ``HANDLERS``; nodes that spend time before any
-        handler (a disk, a queue) override this and then call ``dispatch``."""
+        default waits ``service_time()`` if the node has one, then serves it
+        from ``HANDLERS``; nodes that spend time before any handler in other
+        ways (a worker pool) override this and then call ``dispatch``."""
+        if self.service_time is not None:
+            yield self.env.timeout(self.service_time())
         return (yield from self.dispatch(req))
 
     def dispatch(self, req) -> Generator:
-        """Serve ``req`` from the class's handler table; a kind the table
-        lacks is answered ``unknown_method``."""
+        """Serve ``req`` from the class's handler table (``from_table``),
+        waiting on what it waits on."""
+        result = self.from_table(req)
+        if type(result) is GeneratorType:  # not typing's ABC check: ~1 µs each
+            result = yield from result
+        while type(result) is Later:
+            yield result.event
+            result = result.then(self, req)
+            if type(result) is GeneratorType:
+                result = yield from result
+        return result
+
+    def from_table(self, req):
+        """Call ``req``'s handler from ``HANDLERS``: a result, a generator
+        or a ``Later``; a kind the table lacks is answered ``unknown_method``."""
         if not self.HANDLERS:
             raise WiringError(f"{self.name} ({self.role}) serves no HTTP requests")
         handler = self.HANDLERS.get(req.kind)
         if handler is None:
             return "error", {"ok": False, "error": "unknown_method"}, 40
-        result = handler(self, req)
-        if isinstance(result, Generator):
-            result = yield from result
-        return result
+        return handler(self, req)
 
     def __repr__(self) -> str:
         return f"<{self.role} {self.name}@{self.region}{'' if self.up else ' DOWN'}>"

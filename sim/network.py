@@ -41,8 +41,11 @@ effect), ``reset`` (the server died while handling it: outcome unknown),
 ``timeout`` (outcome unknown).
 
 Hot path: message arrivals are timeout callbacks, never one SimPy process per
-message; the server side of an HTTP request is a process because handlers
-wait on other nodes.
+message. The server side of an HTTP request runs in place (``_serve_now``):
+a plain handler answers at once, one that answers ``Later`` is a callback on
+the event it waits for, and only generator handlers (which wait on other
+nodes) get a process, started where it stands; the client's waiter resumes
+at once when its reply is the next event (``kernel.fire``).
 """
 
 from __future__ import annotations
@@ -55,14 +58,15 @@ from functools import partial
 from itertools import count
 from operator import itemgetter
 from math import copysign, exp
+from types import GeneratorType
 from typing import Any, Generator, Iterator, NamedTuple
 
 from heapq import heappush
 
-from simpy.events import NORMAL, Timeout
+from simpy.events import NORMAL, Event, Timeout
 
 from .errors import WiringError
-from .kernel import Node, NodeCrashed, Simulation, Stream
+from .kernel import Later, Node, NodeCrashed, Simulation, Stream, Wake, fire
 
 # Round-trip times between regions, seconds: every pair the model names
 # (DESIGN §3 for the us-east rows; the rest are AWS inter-region ping medians,
@@ -175,6 +179,9 @@ class Reply(NamedTuple):
     status: str
     payload: Any = None
     size: int = 0
+
+
+_REPLY_KINDS: dict[str, str] = {}  # request kind -> its reply's kind
 
 
 class Request(NamedTuple):
@@ -920,7 +927,8 @@ class Network:
         if dst is src:
             # a connection to oneself has no direction to tell a reply from a request
             raise WiringError(f"{src.name} sends {kind} to itself")
-        ev = self.env.event()
+        env = self.env
+        ev = Event(env)
         if self.partitions and (self.blocked(src.name, dst_name) or self.blocked(dst_name, src.name)):
             # no connection can be set up: the request is never sent (definite)
             row = self.journal.add(next(self._ids), src.name, dst_name, kind, size, self.env.now, trace)
@@ -934,10 +942,9 @@ class Network:
         # the client's timeout: a slotted event instead of a Timeout and a
         # closure (most outlive their answer, so they add up), scheduled as
         # Timeout(env, timeout) would be
-        env = self.env
         expiry = conn.expiry = _Arrival(self._expire_cbs, conn, 1, None, None)
         heappush(env._queue, (env._now + timeout, NORMAL, next(env._eid), expiry))
-        conn.send(src, kind, Request(src.name, kind, payload, trace), size, trace)
+        conn.send(src, kind, _new_tuple(Request, (src.name, kind, payload, trace)), size, trace)  # Request(...)
         return ev
 
     def _http_expire(self, due: _Arrival) -> None:
@@ -952,10 +959,12 @@ class Network:
                 self._forget(conn)
 
     def _http_arrive(self, conn: Connection, d: int, dst: Node, msg: Message) -> None:
+        """The request reaches the server, or its reply the client. Always
+        the last act of an event's only callback (an arrival, or a drain of
+        held data that ends with it), which ``fire`` and ``spawn_now`` need."""
         ev = conn.http
         if d == 1:  # the response reached the client
-            if not ev.triggered:
-                ev.succeed(msg.payload)
+            answer = not ev.triggered
             # Let the answered event (and its reply) go: the timeout still
             # pending on this connection only needs to know it was answered.
             conn.http = ANSWERED
@@ -964,6 +973,8 @@ class Network:
                 conn.expiry = None
             conn.open = False
             self._forget(conn)
+            if answer:  # last: the waiter may run right here (see ``fire``)
+                fire(self.env, ev, msg.payload)
             return
         if not dst.up:
             # Nothing listening (the host is up, the process is not): a definite
@@ -982,33 +993,57 @@ class Network:
         self._reply(dst, conn, msg, (yield from dst.on_request(msg.payload)))
 
     def _serve_now(self, dst: Node, conn: Connection, msg: Message) -> None:
-        """Serve a request that just arrived, without a process when its
-        handler needs none (a plain function in the node's ``HANDLERS``, the
-        node not overriding ``on_request``); otherwise spawn ``_serve``.
+        """Serve a request that just arrived, as a process ``_serve`` would,
+        with no process where the handler needs none.
 
-        Same order as always spawning: the process's start event would be due
-        at once with SimPy's urgent priority, and this runs as the last act of
-        the arrival (an event with no other callback), so nothing could run in
-        between; a generator handler's body only starts in its process, as
-        before. A handler that crashes its node ends quietly, as ``_guard``
-        would end the process."""
-        req = msg.payload
-        handlers = dst.HANDLERS
-        handler = handlers.get(req.kind) if handlers else None
-        if handler is None or type(dst).on_request is not Node.on_request:
-            dst.spawn(self._serve(dst, conn, msg))  # also: no table (a wiring error, raised there), unknown kinds
+        - A plain-function handler (in the node's ``HANDLERS``, the node not
+          overriding ``on_request``) runs here and its answer is sent.
+        - One that answers ``Later`` is a ``Wake`` on the event it waits for
+          (``_answer``): it runs where the process would have resumed, and
+          not at all if the node crashed meanwhile, as the interrupted
+          process would not have; a ``service_time`` is such a wait.
+        - Generator handlers and nodes overriding ``on_request`` get a
+          process started in place (``Node.spawn_now``).
+
+        Same order as always spawning ``_serve``: its start event would be
+        due at once with SimPy's urgent priority, and this runs as the last
+        act of an event with no other callback (``_http_arrive``), so nothing
+        could run in between; what the process would have done up to its
+        first wait is done here, and each later step where the process would
+        have resumed. The events left out (a process's start and end, the
+        interruption of a process that no longer exists) do nothing else.
+        A handler that crashes its node ends quietly, as ``_guard`` would end
+        the process."""
+        if type(dst).on_request is not Node.on_request:
+            dst.spawn_now(self._serve(dst, conn, msg))
+            return
+        if dst.service_time is not None:
+            self._answer(dst, conn, msg, Later(Timeout(self.env, dst.service_time()), Node.from_table))
             return
         inc = dst.incarnation
         try:
-            result = handler(dst, req)
+            result = dst.from_table(msg.payload)
         except NodeCrashed:
             if dst.incarnation != inc:
                 return
             raise
-        if isinstance(result, Generator):
-            dst.spawn(self._reply_after(dst, conn, msg, result))
+        self._answer(dst, conn, msg, result)
+
+    def _answer(self, dst: Node, conn: Connection, msg: Message, result) -> None:
+        kind = type(result)
+        if kind is GeneratorType:
+            dst.spawn_now(self._reply_after(dst, conn, msg, result))
+        elif kind is Later:
+            then = Wake(dst, partial(self._answer_later, conn, msg, result.then))
+            if result.event.callbacks is None:  # already processed: a process would go on at once
+                then(result.event)
+            else:
+                result.event.callbacks.append(then)
         else:
             self._reply(dst, conn, msg, result)
+
+    def _answer_later(self, conn: Connection, msg: Message, then, dst: Node) -> None:
+        self._answer(dst, conn, msg, then(dst, msg.payload))
 
     def _reply_after(self, dst: Node, conn: Connection, msg: Message, handling: Generator):
         self._reply(dst, conn, msg, (yield from handling))
@@ -1017,7 +1052,11 @@ class Network:
     def _reply(dst: Node, conn: Connection, msg: Message, result: tuple) -> None:
         status, payload, size = result
         if conn.open:
-            conn.send(dst, msg.kind + ":reply", Reply(status, payload, size), size, msg.trace)
+            kind = msg.kind
+            reply_kind = _REPLY_KINDS.get(kind)
+            if reply_kind is None:
+                reply_kind = _REPLY_KINDS[kind] = kind + ":reply"  # one string per kind, not one per reply
+            conn.send(dst, reply_kind, _new_tuple(Reply, (status, payload, size)), size, msg.trace)
 
     # -- faults ------------------------------------------------------------------
     def node_crashed(self, node: Node, silent: bool = False) -> None:

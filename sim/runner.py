@@ -167,19 +167,19 @@ def run(*, scenario: str, seed: int, cfg: RunConfig, faults: list[FaultSpec], ou
         sim.start()
         nemesis.start()
         if probe_at is not None:
-            env.run(until=probe_at)
+            sim.run(until=probe_at)
             probe(sim)
             writer.abort()
             return None
-        env.run(until=w.duration)
+        sim.run(until=w.duration)
         sim.phase = "settle"
         nemesis.heal_all()
-        env.run(until=w.duration + w.settle)
+        sim.run(until=w.duration + w.settle)
         sim.phase = "final"
         reads = system.final_reads()
         deadline = env.now + 4 * cfg.clients.read_timeout
         while env.now < deadline and not all(not p.is_alive for p in reads):
-            env.run(until=min(deadline, env.now + 0.5))
+            sim.run(until=min(deadline, env.now + 0.5))
         system.finish()
         system.store_report()
         sim.phase = "done"

@@ -35,10 +35,6 @@ class DB(Node):
     def service_time(self) -> float:
         return MEDIAN * math.exp(self.rng.gauss(0.0, SIGMA))
 
-    def on_request(self, req):
-        yield self.env.timeout(self.service_time())
-        return (yield from self.dispatch(req))
-
     def insert(self, req):
         rows: list[Chat] = req.payload["rows"]
         unique = req.payload.get("key")

@@ -31,8 +31,11 @@ fault target.
 from __future__ import annotations
 
 from bisect import bisect
+from heapq import heappush
 
-from ..kernel import Node, stable_hash
+from simpy.events import NORMAL, Event
+
+from ..kernel import Later, Node, stable_hash
 
 VNODES = 32
 HEARTBEAT = 0.5
@@ -151,7 +154,10 @@ class Discovery(Node):
         blocking query: answered when the view differs from that version."""
         known, wait = req.payload.get("version"), req.payload.get("wait", 0.0)
         if wait and known == self.version:
-            yield park(self, self.watchers, wait)
+            return Later(park(self, self.watchers, wait), Discovery.current)
+        return self.current(req)
+
+    def current(self, req):
         return "ok", {"ring": self.ring, "redis": self.primary, "version": self.version}, 200
 
     HANDLERS = {"discovery.get": view}
@@ -159,10 +165,32 @@ class Discovery(Node):
 
 def park(node: Node, watchers: list, wait: float):
     """An event that fires when a change wakes ``watchers`` or after ``wait``."""
-    ev = node.env.event()
+    env = node.env
+    ev = Event(env)
     watchers.append(ev)
-    node.env.timeout(wait).callbacks.append(lambda _e: ev.triggered or ev.succeed())
+    # Timeout(env, wait) with a callback, as one slotted event pushed with the
+    # key that Timeout gets (so the same order): most parks are woken first,
+    # and the long-poll timer is the most frequent timer of the new designs
+    heappush(env._queue, (env._now + wait, NORMAL, next(env._eid), _ParkTimer(ev)))
     return ev
+
+
+def _park_expired(timer: "_ParkTimer") -> None:
+    ev = timer.ev
+    if not ev.triggered:
+        ev.succeed()
+
+
+_PARK_CBS = [_park_expired]  # shared, read (never mutated) by the run loop
+
+
+class _ParkTimer:
+    __slots__ = ("callbacks", "_ok", "ev")
+
+    def __init__(self, ev: Event):
+        self.callbacks = _PARK_CBS
+        self._ok = True
+        self.ev = ev
 
 
 def heartbeat_loop(node: Node, target: str):

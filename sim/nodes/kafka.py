@@ -60,7 +60,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from ..kernel import Node
+from ..kernel import Later, Node
 from .discovery import park
 from .protocol import Chat, fmt_ts
 
@@ -78,6 +78,11 @@ class Record:
     offset: int
     epoch: int
     chat: Chat
+
+
+def _size(recs: list[Record]) -> int:
+    """Bytes of the records' messages (most fetches carry none)."""
+    return sum([r.chat.size for r in recs]) if recs else 0
 
 
 def _epoch_of(r: Record) -> int:
@@ -99,6 +104,11 @@ def diverging(log: list[Record], offset: int, last_epoch: int | None) -> tuple[i
     prefix of ours as far as epochs tell, else (the largest epoch ≤
     ``last_epoch`` we have, the offset where it ends here)."""
     if offset == 0 or last_epoch is None:  # nothing to compare (a consumer reset by policy)
+        return None
+    if offset <= len(log) and log[offset - 1].epoch == last_epoch:
+        # the common case, without the search: the fetcher's last record is
+        # ours, and as epochs never decrease along a log, ``last_epoch`` ends
+        # at or after ``offset`` here — what the search below would find
         return None
     end = epoch_end(log, last_epoch)
     epoch = log[end - 1].epoch if end else None
@@ -195,18 +205,19 @@ class Broker(Node):
         return (yield from self.produce(req.payload))
 
     def on_fetch(self, req):
-        """A fetch; one that finds nothing new waits (long poll) up to ``wait``."""
+        """A fetch; one that finds nothing new waits (long poll) up to ``wait``
+        and is then answered again (a ``Later``: no process while parked)."""
         p = req.payload
         arrived = self.env.now
         reply = self.serve_fetch(p, arrived)
         wait = p.get("wait", 0.0)
         if wait and reply[0] == "ok" and not reply[1].get("records") and "diverging" not in reply[1]:
             parked = self.parked_consumers if p.get("replica") is None else self.parked_replicas
-            yield park(self, parked.setdefault(p["partition"], []), wait)
             # the follower was caught up when its fetch *arrived*, not when the
             # wait ended (Kafka's followerFetchTimeMs): a partitioned follower's
             # parked fetch must not keep it in the ISR
-            reply = self.serve_fetch(p, arrived)
+            return Later(park(self, parked.setdefault(p["partition"], []), wait),
+                         lambda node, req: node.serve_fetch(req.payload, arrived))
         return reply
 
     HANDLERS = {"kafka.leader_and_isr": leader_and_isr, "kafka.produce": on_produce, "kafka.fetch": on_fetch}
@@ -262,8 +273,11 @@ class Broker(Node):
             if offset > len(log):
                 return "error", {"error": "OFFSET_OUT_OF_RANGE", "hw": hw}, 40
             recs = log[offset:min(hw, offset + 200)]
-            return "ok", {"records": recs, "hw": hw}, 60 + sum(r.chat.size for r in recs)
-        st = self.follower[part].setdefault(who, [0, arrived])
+            return "ok", {"records": recs, "hw": hw}, 60 + _size(recs)
+        followers = self.follower[part]
+        st = followers.get(who)
+        if st is None:
+            st = followers[who] = [0, arrived]
         st[0] = offset
         if offset >= len(log):
             st[1] = max(st[1], arrived)
@@ -272,11 +286,19 @@ class Broker(Node):
                 self.propose_isr(part, self.isr[part] | {who})
         self.advance_hw(part)
         recs = log[offset:offset + 500]
-        return "ok", {"records": recs, "hw": self.durable["hw"][part]}, 60 + sum(r.chat.size for r in recs)
+        return "ok", {"records": recs, "hw": self.durable["hw"][part]}, 60 + _size(recs)
 
     def advance_hw(self, p: int) -> None:
-        leo = len(self.log(p))
-        hw = min([leo] + [self.follower[p].get(f, [0])[0] for f in self.maximal_isr(p) if f != self.name])
+        # min(own LEO, every other maximal-ISR member's LEO), without the lists
+        hw = len(self.durable["logs"][p])
+        follower, me = self.follower[p], self.name
+        pending = self.pending.get(p)
+        for f in (self.isr[p] | pending if pending else self.isr[p]):
+            if f != me:
+                st = follower.get(f)
+                leo = st[0] if st is not None else 0
+                if leo < hw:
+                    hw = leo
         if hw > self.durable["hw"][p]:
             self.durable["hw"][p] = hw
             self.wake(self.parked_consumers, p)
@@ -457,7 +479,10 @@ class Controller(Node):
         """Partition leaders; with ``version`` (the sum of leader epochs the
         asker knows) and ``wait``, a blocking query answered on a change."""
         if req.payload.get("wait") and req.payload.get("version") == self.version():
-            yield park(self, self.watchers, req.payload["wait"])
+            return Later(park(self, self.watchers, req.payload["wait"]), Controller.leaders)
+        return self.leaders(req)
+
+    def leaders(self, req):
         return "ok", {"leaders": {part: (s[0], s[1]) for part, s in self.durable["state"].items()},
                       "version": self.version()}, 200
 
