@@ -314,7 +314,7 @@ class Wake:
         node = self.node
         if node.incarnation != self.inc:
             return
-        if node.paused and _event is self:  # a timer: a paused node makes no progress
+        if node.paused and _event is None:  # a timer (its own event: SimPy calls Wake.__call__(it)); a paused node makes no progress
             node.wake_after(0.05, self.func)
             return
         try:

@@ -8,6 +8,7 @@ from conftest import Probe, make_net
 from sim.errors import HistoryError
 from sim.faults import FaultSpec, Nemesis
 from sim.history import HistoryWriter, Meta, parse_history, read_history
+from sim.kernel import Wake
 
 
 class Counter(Probe):
@@ -59,6 +60,33 @@ def test_pause_keeps_state_and_holds_messages_until_resume():
     assert [p for _, p, _ in b.got] == [1]
     sim.env.run(until=8)
     assert b.ticks >= 3
+
+
+def test_a_paused_nodes_timer_waits_for_the_resume_and_a_callback_does_not():
+    # Node.wake_after as a timer behaves like Node.sleep: while the node is
+    # paused it makes no progress (it fired on time before this was fixed:
+    # SimPy calls the timer as Wake.__call__(timer), so the check must look
+    # for the missing event argument)
+    sim, net = make_net()
+    n = Probe(sim, "n", "us-east")
+    sim.start()
+    fired = []
+    n.wake_after(1.0, lambda node: fired.append(("timer", sim.env.now)))
+    ev = sim.env.event()
+    ev.callbacks.append(Wake(n, lambda node: fired.append(("callback", sim.env.now))))
+    sim.env.run(until=0.5)
+    n.pause()
+    ev.succeed()
+    sim.env.run(until=3.0)
+    assert fired == [("callback", 0.5)]  # a callback runs where a waiting process would resume
+    n.resume()
+    sim.env.run(until=4.0)
+    assert len(fired) == 2 and fired[1][0] == "timer" and 3.0 <= fired[1][1] < 3.06
+    n.wake_after(0.1, lambda node: fired.append("set before the crash"))
+    n.crash()
+    n.restart()
+    sim.env.run(until=5.0)
+    assert len(fired) == 2  # the crash's new incarnation ignores its old timers
 
 
 def test_clock_skew_offsets_the_local_clock_only():
