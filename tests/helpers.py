@@ -100,23 +100,39 @@ def interrupt_after_lines(args, cwd, log: Path, signum, lines: int = 3):
     """Start ``chatsim *args`` in its own process group, wait until ``log``
     holds ``lines`` whole lines (at most 90 s), then send ``signum``: to the
     whole group for SIGINT (as a terminal's Ctrl-C does), to the process
-    otherwise. Returns ``(returncode, stderr, the log's lines as bytes)``."""
+    otherwise. Returns ``(returncode, stderr, the log's lines as bytes)``.
+
+    Waits for the chatsim process itself to exit (at most 60 s), as a shell
+    waits for its foreground job; its output goes to files, not pipes, so a
+    helper process of the pool (forkserver, a worker finishing its task)
+    still holding them cannot keep the test waiting for end-of-file — in CI
+    a 60 s wait for the pipes' EOF timed out twice while the process had
+    been told to stop. Whatever is left of the group is killed afterwards."""
     import os
     import signal
+    import tempfile
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "chatsim", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=cwd, start_new_session=True)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and (not log.exists() or log.read_bytes().count(b"\n") < lines):
-        time.sleep(0.2)
-    try:
-        if signum == signal.SIGINT:
-            os.killpg(proc.pid, signum)
-        else:
-            proc.send_signal(signum)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as errf:
+        proc = subprocess.Popen([sys.executable, "-m", "chatsim", *args], stdout=out, stderr=errf,
+                                cwd=cwd, start_new_session=True)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and (not log.exists() or log.read_bytes().count(b"\n") < lines):
+            time.sleep(0.2)
+        try:
+            if signum == signal.SIGINT:
+                os.killpg(proc.pid, signum)
+            else:
+                proc.send_signal(signum)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # the pool's helpers, if any outlived it
+            except ProcessLookupError:
+                pass
+        errf.seek(0)
+        err = errf.read().decode("utf-8", "replace")
     return proc.returncode, err, log.read_bytes().split(b"\n")

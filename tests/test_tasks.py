@@ -136,7 +136,13 @@ def test_interrupting_a_run_keeps_results_jsonl_valid(tmp_path, signum):
     assert lines[-1] == b""  # ends with a whole line
     docs = [json.loads(line) for line in lines[:-1]]
     assert f"interrupted: {len(docs)} of 3000 runs finished" in err and "Traceback" not in err
-    assert 3 <= len(docs) < 3000 and all(d["result"]["valid"] is True for d in docs)
+    # every finished run is a whole result (its verdict is the model's business:
+    # steady/old fails live-completeness on some seeds, e.g. 6 and 8, and how
+    # many seeds finish before the signal depends on the machine's speed)
+    assert 3 <= len(docs) < 3000
+    assert all(d["result"]["error"] is None and isinstance(d["result"]["valid"], bool) for d in docs)
+    seeds = [d["task"]["seed"] for d in docs]
+    assert len(set(seeds)) == len(seeds) and all(1 <= k <= 3000 for k in seeds)
     assert not (out / "regress.json").exists()
 
 
