@@ -114,8 +114,13 @@ def interrupt_after_lines(args, cwd, log: Path, signum, lines: int = 3):
     import time
 
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as errf:
+        # SIGINT at its default in the child, as a terminal's foreground job
+        # has it: an ignored signal stays ignored across exec, and the test
+        # process may be ignoring it (in CI's full suite it was, after some
+        # earlier test; then chatsim never saw the Ctrl-C and never exited)
         proc = subprocess.Popen([sys.executable, "-m", "chatsim", *args], stdout=out, stderr=errf,
-                                cwd=cwd, start_new_session=True)
+                                cwd=cwd, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and (not log.exists() or log.read_bytes().count(b"\n") < lines):
             time.sleep(0.2)
