@@ -433,11 +433,15 @@ class Node:
     def spawn(self, gen: Generator) -> simpy.Process:
         """Run ``gen`` as one of this node's processes; a crash ends it quietly."""
         proc = self.env.process(self._guard(gen, self.incarnation))
+        self._track(proc)
+        proc.callbacks.append(self._procs_discard)
+        return proc
+
+    def _track(self, proc: simpy.Process) -> None:
+        """Count ``proc`` among the processes a crash interrupts."""
         if self._procs is None:
             self._procs = {}
         self._procs[proc] = None
-        proc.callbacks.append(self._procs_discard)
-        return proc
 
     def spawn_now(self, gen: Generator) -> simpy.Process:
         """``spawn(gen)``, its first step run here and now instead of at its
@@ -460,9 +464,7 @@ class Node:
         proc.callbacks = [self._procs_discard]
         proc._generator = self._guard(gen, self.incarnation)
         proc._target = None
-        if self._procs is None:
-            self._procs = {}
-        self._procs[proc] = None
+        self._track(proc)
         active = env._active_proc  # None from an event's callback; kept whatever it is
         proc._resume(_STARTED)  # what Initialize's callback does
         env._active_proc = active
