@@ -47,6 +47,7 @@ import hashlib
 import math
 import random
 import zlib
+from collections import OrderedDict
 from heapq import heappop, heappush
 from types import GeneratorType
 from typing import Any, Callable, Generator, Iterable
@@ -127,6 +128,17 @@ class Simulation:
         self.network = None  # set by Network.__init__
         self.step_listeners: list[Callable[[Node, str, dict[str, Any]], None]] = []
         self.phase = "setup"
+        self._timers: dict[tuple[type, float], Timers] = {}
+
+    def timers(self, delay: float) -> "Timers":
+        """The queue of this run's timers of ``delay`` (see ``Timers``): one
+        per distinct delay (and its type: ``now + 10`` and ``now + 10.0``
+        differ while the clock is an int)."""
+        key = (type(delay), delay)
+        t = self._timers.get(key)
+        if t is None:
+            t = self._timers[key] = Timers(self.env, delay)
+        return t
 
     # -- randomness -------------------------------------------------------
     def rng(self, scope: str, light: bool = False) -> random.Random | Stream:
@@ -245,6 +257,120 @@ def fire(env: simpy.Environment, event: simpy.Event, value: Any = None) -> None:
     for callback in callbacks:
         callback(event)
     env._active_proc = active
+
+
+class Timers:
+    """Timers of one fixed ``delay`` (HTTP timeouts, the welcome wait), kept
+    in creation order with a single entry on SimPy's queue: the head's.
+
+    Each timer keeps the exact queue key a ``Timeout(env, delay)`` made at
+    the same moment would have had: its time (``env._now + delay``, the same
+    expression) and an event id drawn with ``next(env._eid)`` right where
+    the Timeout would have drawn it (priority: NORMAL). Timers of one delay
+    fall due in creation order — ``now`` never decreases, float addition is
+    monotone and ids only grow — so their keys are in creation order too.
+    Only the earliest is pushed; when it pops, the next one's saved key is
+    pushed *before* its function runs (so that while any code runs the
+    queue holds the earliest pending timer, as it held all of them). Hence
+    every timer runs at its own key, exactly where its Timeout would have.
+
+    ``cancel`` forgets a timer at once (an answered request's timeout): its
+    bytes go now instead of when it would have expired. Its Timeout would
+    still have popped, as an event with no callback; leaving that event out
+    changes nothing observable: no callback runs, the stop mark of
+    ``Simulation.run`` is a key of its own, and the queue's head — read by
+    ``fire`` and ``Node.spawn_now`` — changes only when such dead entries
+    were all that was due at ``now``. ``spawn_now`` then sees the same
+    answer (it asks for an URGENT head at ``now``, and an URGENT event at
+    ``now`` would sort before a NORMAL dead entry anyway). ``fire`` runs the
+    callbacks at once instead of scheduling the event behind the dead
+    entries: but those would have popped with no effect right before it,
+    and ``fire`` is the last act of an event's only callback, so the same
+    callbacks run at the same time with nothing in between. (The event id
+    ``succeed`` would have drawn is not drawn: later ids are one lower, in
+    the same order.)
+
+    A dict of ~1 KB per client's worth of dead ``Timeout``s (or slotted
+    arrivals) at a storm's probe becomes nothing: only pending timers are
+    held, one ``OrderedDict`` entry each."""
+
+    __slots__ = ("env", "delay", "due", "armed", "high", "callbacks", "_ok")
+
+    def __init__(self, env: simpy.Environment, delay: float):
+        self.env = env
+        self.delay = delay
+        self.due: OrderedDict[int, tuple] = OrderedDict()  # event id -> (time, func, arg), in key order
+        self.armed: int | None = None  # the id of the entry whose key is on the queue
+        self.high = 0  # the most entries held since the last compaction
+        self.callbacks = None  # set on each push (SimPy's loop takes and drops it)
+        self._ok = True
+
+    def add(self, func: Callable[[Any], None], arg: Any) -> int:
+        """Call ``func(arg)`` after ``delay``, as a callback of a
+        ``Timeout(env, delay)`` made now would run; returns its handle."""
+        env = self.env
+        t = env._now + self.delay
+        eid = next(env._eid)
+        due = self.due
+        due[eid] = (t, func, arg)
+        if len(due) > self.high:
+            self.high = len(due)
+        if self.armed is None:
+            self._push(t, eid)
+        return eid
+
+    def timeout(self) -> tuple[simpy.Event, int]:
+        """A stand-in for ``env.timeout(delay)`` to wait on (in a condition):
+        an event in a Timeout's state (triggered, ok, value None) that is
+        processed — its callbacks run as SimPy's loop runs them — when its
+        timer falls due; and the handle to ``cancel`` it with once the wait
+        is over (a Timeout nobody waits on any more pops with no callback)."""
+        ev = simpy.Event(self.env)
+        ev._ok = True
+        ev._value = None
+        return ev, self.add(_process, ev)
+
+    def cancel(self, handle: int) -> None:
+        """Forget a timer (fired or not)."""
+        due = self.due
+        if due.pop(handle, None) is not None and len(due) * 4 < self.high > 64:
+            self._compact()
+
+    def _compact(self) -> None:
+        # A dict never shrinks as it empties: after a storm's boot wave (a
+        # timeout per client in flight) its table alone was ~120 bytes per
+        # client. A copy is sized for what is left; order is kept.
+        self.due = OrderedDict(self.due)
+        self.high = len(self.due)
+
+    def _push(self, t: float, eid: int) -> None:
+        self.armed = eid
+        self.callbacks = TIMERS_CBS
+        heappush(self.env._queue, (t, NORMAL, eid, self))
+
+    def _fire(self, _event=None) -> None:
+        due = self.due
+        entry = due.pop(self.armed, None)  # None: cancelled meanwhile
+        if len(due) * 4 < self.high > 64:
+            self._compact()
+            due = self.due
+        if due:
+            eid = next(iter(due))
+            self._push(due[eid][0], eid)
+        else:
+            self.armed = None
+        if entry is not None:
+            entry[1](entry[2])
+
+
+TIMERS_CBS = [Timers._fire]
+
+
+def _process(event: simpy.Event) -> None:
+    """What ``Simulation.run`` does with an event it pops (a triggered, ok one)."""
+    callbacks, event.callbacks = event.callbacks, None
+    for callback in callbacks:
+        callback(event)
 
 
 class Later:

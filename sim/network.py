@@ -135,9 +135,8 @@ _new_tuple = tuple.__new__
 
 
 class _Arrival:
-    """A segment in flight (or an HTTP exchange's timeout: ``conn`` only),
-    scheduled as its own SimPy event: SimPy's loop needs only ``callbacks``
-    and ``_ok`` of what it pops. Pushed on the
+    """A segment in flight, scheduled as its own SimPy event: SimPy's loop
+    needs only ``callbacks`` and ``_ok`` of what it pops. Pushed on the
     queue exactly as ``Timeout`` would be (same time, priority and event id,
     so the same order), minus a Timeout's extra fields and calls."""
 
@@ -522,7 +521,7 @@ class Connection:
         self.held: tuple[deque, deque] | None = None  # data waiting out a partition
         self.keepalive = keepalive
         self.http = None  # the pending Event of an HTTP exchange
-        self.expiry = None  # an HTTP exchange's timeout event, until answered
+        self.expiry = None  # an HTTP exchange's timeout (its ``Timers`` and handle), until answered
         self.meta: Any = None  # owner's notes (who, what for)
         self._checking = False
         self.link0 = self.link1 = None  # the links each way, cached
@@ -623,7 +622,6 @@ class Network:
         # the hot path's callbacks, one list shared by every arrival: SimPy's
         # loop reads an event's list and drops its reference, it never mutates it
         self._arrive_cbs = [self._stream_timeout]
-        self._expire_cbs = [self._http_expire]
         sim.network = self
 
     # -- links --------------------------------------------------------------
@@ -939,18 +937,17 @@ class Network:
             return ev
         conn = self._open("http", src, dst, self.config.keepalive)
         conn.http = ev
-        # the client's timeout: a slotted event instead of a Timeout and a
-        # closure (most outlive their answer, so they add up), scheduled as
-        # Timeout(env, timeout) would be
-        expiry = conn.expiry = _Arrival(self._expire_cbs, conn, 1, None, None)
-        heappush(env._queue, (env._now + timeout, NORMAL, next(env._eid), expiry))
+        # the client's timeout: an entry of the run's timers of this delay,
+        # keyed as Timeout(env, timeout) made here would be, and forgotten
+        # when answered (``Timers``: most requests are answered, and their
+        # timeouts used to stay queued for the whole delay)
+        timers = self.sim.timers(timeout)
+        conn.expiry = (timers, timers.add(self._http_expire, conn))
         conn.send(src, kind, _new_tuple(Request, (src.name, kind, payload, trace)), size, trace)  # Request(...)
         return ev
 
-    def _http_expire(self, due: _Arrival) -> None:
-        conn = due.conn
-        if conn is None:  # answered: released its connection then
-            return
+    def _http_expire(self, conn: Connection) -> None:
+        conn.expiry = None
         ev = conn.http
         if not ev.triggered:
             ev.succeed(Reply("timeout"))
@@ -968,8 +965,8 @@ class Network:
             # Let the answered event (and its reply) go: the timeout still
             # pending on this connection only needs to know it was answered.
             conn.http = ANSWERED
-            if conn.expiry is not None:  # the timeout, still queued, lets the connection go too
-                conn.expiry.conn = None
+            if conn.expiry is not None:  # the timeout is forgotten (``Timers.cancel``)
+                conn.expiry[0].cancel(conn.expiry[1])
                 conn.expiry = None
             conn.open = False
             self._forget(conn)

@@ -65,7 +65,12 @@ class NewClient(Client):
         self.conn = conn
         self.welcomed = self.env.event()
         self.hello(conn)
-        yield self.welcomed | self.env.timeout(self.s.http_timeout)
+        # ``env.timeout(http_timeout)`` as a ``Timers`` entry, forgotten once
+        # the wait is over: a welcomed client held its Timeout for 10 s
+        timers = self.sim.timers(self.s.http_timeout)
+        timeout, handle = timers.timeout()
+        yield self.welcomed | timeout
+        timers.cancel(handle)
         if not self.welcomed.triggered or conn is not self.conn or not conn.open:
             conn.close(self)
             if conn is self.conn:
