@@ -128,6 +128,7 @@ class Simulation:
         self.network = None  # set by Network.__init__
         self.step_listeners: list[Callable[[Node, str, dict[str, Any]], None]] = []
         self.phase = "setup"
+        self.shared: dict[tuple, Any] = {}  # records many nodes share (``sim.nodes.client.Profile``)
         self._timers: dict[tuple[type, float], Timers] = {}
 
     def timers(self, delay: float) -> "Timers":
@@ -294,7 +295,8 @@ class Timers:
     arrivals) at a storm's probe becomes nothing: only pending timers are
     held, one ``OrderedDict`` entry each."""
 
-    __slots__ = ("env", "delay", "due", "armed", "high", "callbacks", "_ok")
+    __slots__ = ("env", "delay", "due", "armed", "high", "callbacks")
+    _ok = True  # read by SimPy's loop
 
     def __init__(self, env: simpy.Environment, delay: float):
         self.env = env
@@ -303,7 +305,6 @@ class Timers:
         self.armed: int | None = None  # the id of the entry whose key is on the queue
         self.high = 0  # the most entries held since the last compaction
         self.callbacks = None  # set on each push (SimPy's loop takes and drops it)
-        self._ok = True
 
     def add(self, func: Callable[[Any], None], arg: Any) -> int:
         """Call ``func(arg)`` after ``delay``, as a callback of a
@@ -427,11 +428,11 @@ class Wake:
     frame, its own frames, a ``Timeout`` with a ``__dict__`` and a bound
     method — about a kilobyte; a ``Wake`` is one small slotted object."""
 
-    __slots__ = ("callbacks", "_ok", "node", "inc", "func")
+    __slots__ = ("callbacks", "node", "inc", "func")
+    _ok = True  # read by SimPy's loop, never written: a class attribute, not a slot
 
     def __init__(self, node: "Node", func: Callable[["Node"], None]):
         self.callbacks = WAKE_CBS  # read (and dropped) by SimPy's loop, never mutated
-        self._ok = True
         self.node = node
         self.inc = node.incarnation
         self.func = func

@@ -93,6 +93,8 @@ def inject(monkeypatch, sends, at=5.0):
             for msg, ch, sender in sends:
                 post = Post(ch, msg, "hostile", sender)
                 sim.record(c.name, "invoke", "send", {"channel": ch, "msg": msg, "text": post.text})
+                if not isinstance(c.pending, dict):  # no send yet: the shared empty mapping
+                    c.pending = {}
                 p = c.pending[msg] = Pending(post)
                 c.transmit(p)
 

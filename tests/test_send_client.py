@@ -207,7 +207,7 @@ def test_finish_records_every_send_in_doubt_as_info_in_id_order_once():
 
 def test_an_outcome_is_recorded_once_whatever_arrives_later():
     sim, c, web, rec = client()
-    c.pending["m"] = Pending(Post("C1", "m", "t", "c1"))
+    c.pending = {"m": Pending(Post("C1", "m", "t", "c1"))}  # a client has no dict of its own before its first send
     c.acked("C1", "m", "1.000000")
     c.acked("C1", "m", "2.000000")
     c.failed("m", "late")

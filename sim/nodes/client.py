@@ -16,7 +16,8 @@ exactly one ``ok`` (acked), ``fail`` (definitely not applied) or ``info``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from operator import attrgetter
 from types import MappingProxyType
 
 from ..config import ClientSettings, Workload
@@ -35,6 +36,48 @@ ARMED = "armed"  # ``_broken`` of a usable client: no break yet (a break stores 
 _SHARED: dict[tuple[str, ...], tuple[str, ...]] = {}  # equal web-app tuples, one object
 
 
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What a group of clients shares: kind, settings, workload, error table,
+    web tier, and the kind's access loss, latency, bandwidth and parse rate.
+    One record per distinct group in a run (``Simulation.shared``), read by
+    the clients through properties: nine slots per client become one."""
+
+    kind: str
+    s: ClientSettings
+    w: Workload
+    errors: Mapping[str, ApiError]
+    webapps: tuple[str, ...]
+    access_loss: float
+    access_latency: float
+    parse_rate: float
+    bandwidth: float
+
+    @classmethod
+    def of(cls, sim, kind: str, s: ClientSettings, w: Workload, errors: Mapping[str, ApiError],
+           webapps: tuple[str, ...]) -> "Profile":
+        # keyed by identity (settings are unhashable models); the run's
+        # record keeps them alive, so an id cannot be reused meanwhile
+        key = (cls, kind, id(s), id(w), id(errors), webapps)
+        p = sim.shared.get(key)
+        if p is None:
+            mobile = kind == "mobile"
+            # a desktop client has no access loss or latency: 0.0, what the
+            # network read for a client without the attribute
+            p = sim.shared[key] = cls(kind, s, w, errors, webapps,
+                                      s.mobile_loss if mobile else 0.0, s.mobile_latency if mobile else 0.0,
+                                      s.parse_mobile if mobile else s.parse_desktop,
+                                      s.bandwidth_mobile if mobile else s.bandwidth_desktop)
+        return p
+
+
+def _profile(name: str) -> property:
+    def set_(client: "Client", value) -> None:  # this client alone gets a changed copy (tests)
+        client.profile = replace(client.profile, **{name: value})
+
+    return property(attrgetter(f"profile.{name}"), set_, doc=f"``Profile.{name}`` of the client's group")
+
+
 @dataclass(slots=True)
 class Pending:
     post: Post
@@ -45,31 +88,25 @@ class Pending:
 class Client(Node):
     role = "client"
     light_rng = True
-    __slots__ = ("kind", "channels", "dir_channels", "s", "w", "errors", "webapps", "access_loss",
-                 "access_latency", "parse_rate", "bandwidth", "rng", "wrng", "pending", "usable",
+    __slots__ = ("profile", "channels", "dir_channels", "rng", "wrng", "pending", "usable",
                  "_first_usable", "dir_version", "directory", "dir_pending", "resyncing", "_broken", "sent",
                  "links")
+    kind, s, w, errors, webapps, access_loss, access_latency, parse_rate, bandwidth = (
+        _profile(n) for n in Profile.__slots__)
 
     def __init__(self, sim, name: str, region: str, *, kind: str, channels: list[str], settings: ClientSettings,
                  workload: Workload, webapp: str | list[str], directory: list[str] = (),
                  errors: dict[str, ApiError] | None = None):
         super().__init__(sim, name, region)
         self.durable = EMPTY  # a client keeps no durable state but its counter (below): no 64-byte dict
-        self.kind = kind
         chans = tuple(sorted(channels))
         # a sorted tuple given (``make_clients`` shares one per membership) is kept, not copied
         self.channels = channels if chans == channels else chans
         self.dir_channels = tuple(directory)  # () is shared: most clients change no directory
-        self.s = settings
-        self.w = workload
-        self.errors = errors or NO_ERRORS  # the architecture's API error table: definite or unknown
         webapps = (webapp,) if isinstance(webapp, str) else tuple(webapp)
-        self.webapps = _SHARED.setdefault(webapps, webapps)  # one tuple for all the clients of a web tier
-        if kind == "mobile":
-            self.access_loss = settings.mobile_loss
-            self.access_latency = settings.mobile_latency
-        self.parse_rate = (settings.parse_mobile if kind == "mobile" else settings.parse_desktop)
-        self.bandwidth = (settings.bandwidth_mobile if kind == "mobile" else settings.bandwidth_desktop)
+        # errors: the architecture's API error table (definite or unknown)
+        self.profile = Profile.of(sim, kind, settings, workload, errors or NO_ERRORS,
+                                  _SHARED.setdefault(webapps, webapps))  # one tuple for all the clients of a web tier
         # message counter: ids are never reused, even after a crash. Durable
         # state in a slot (reset_volatile leaves it alone), not in ``durable``:
         # a dict holding one counter is 224 bytes per client.
@@ -79,7 +116,7 @@ class Client(Node):
         self.wrng = sim.rng(f"node/{name}/workload", light=True)
 
     def reset_volatile(self):
-        self.pending: dict[str, Pending] = {}
+        self.pending: Mapping[str, Pending] = EMPTY  # a dict of its own from the first send
         self.usable = False
         self._first_usable = self.env.event()
         self.dir_version = -1  # no snapshot yet
@@ -134,6 +171,8 @@ class Client(Node):
         text = f"{msg} " + "x" * max(0, self.w.text_bytes - len(msg) - 1)
         post = Post(ch, msg, text, self.name)
         self.sim.record(self.name, "invoke", "send", {"channel": ch, "msg": msg, "text": text})
+        if self.pending is EMPTY:
+            self.pending = {}
         p = self.pending[msg] = Pending(post)
         self.transmit(p)
 
@@ -219,7 +258,7 @@ class Client(Node):
         for msg, p in sorted(self.pending.items()):
             self.sim.record(self.name, "info", "send",
                             {"channel": p.post.channel, "msg": msg, "error": "indeterminate"})
-        self.pending.clear()
+        self.pending = EMPTY
 
     # -- display --------------------------------------------------------------------
     def display(self, chat: Chat) -> None:

@@ -19,21 +19,29 @@ class OldClient(Client):
 
     def reset_volatile(self):
         super().reset_volatile()
-        self.conns: dict[str, object] = {}
+        # its WebSockets, one per channel server in server order: a tuple (a
+        # dict of one or two is ~200 bytes); ``conn.b`` is the server
+        self.conns: tuple = ()
+
+    def conn_to(self, server: str):
+        for c in self.conns:
+            if c.b.name == server:
+                return c
+        return None
 
     def do_boot(self):
         return (yield from self.rtm_boot("rtm.start", self.webapps[0]))
 
     def open_streams(self):
-        self.conns = {}
+        self.conns = ()
         for server in sorted({self.server_of[ch] for ch in self.channels}):
             conn = yield self.sim.network.connect(self, server, "ws")
             if isinstance(conn, str):
-                for c in self.conns.values():
+                for c in self.conns:
                     c.close(self)
-                self.conns = {}
+                self.conns = ()
                 return False
-            self.conns[server] = conn
+            self.conns += (conn,)
             self.hello(conn)
         return True
 
@@ -43,14 +51,14 @@ class OldClient(Client):
             self.transmit(self.pending[msg])
 
     def on_unusable(self) -> None:
-        for c in self.conns.values():
+        for c in self.conns:
             c.close(self)
-        self.conns = {}
+        self.conns = ()
 
     def transmit(self, p: Pending) -> None:
         if not self.usable:
             return  # resent on reconnect
-        conn = self.conns.get(self.server_of[p.post.channel])
+        conn = self.conn_to(self.server_of[p.post.channel])
         p.attempts += 1
         p.maybe_applied = True
         conn.send(self, "send", p.post, p.post.size, p.post.msg)
@@ -73,11 +81,11 @@ class OldClient(Client):
             self.on_directory_event(p)
 
     def on_closed(self, conn, reason):
-        if conn in self.conns.values():
+        if conn in self.conns:
             self.stream_broke(reason)
 
     def ephemeral(self, kind: str, channel: str | None) -> None:
-        targets = self.conns.values() if channel is None else [self.conns.get(self.server_of[channel])]
+        targets = self.conns if channel is None else [self.conn_to(self.server_of[channel])]
         for c in targets:
             if c is not None:
                 c.send(self, kind, Ephemeral(kind, channel, self.name), 60)
