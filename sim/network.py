@@ -90,7 +90,7 @@ DEFAULT_RTT: dict[tuple[str, str], float] = {
     ("ap-northeast", "ap-southeast"): 0.070,
 }
 INTRA_REGION_RTT = 0.001
-FEW_CONNS = 8  # up to this many open connections a node's are a list, not a dict
+FEW_CONNS = 8  # up to this many open connections a node's are a tuple, not a dict
 
 
 def region_rtt(a: str, b: str, table: dict[tuple[str, str], float] = DEFAULT_RTT) -> float:
@@ -616,9 +616,11 @@ class Network:
         self.partitions: list[Rule] = []
         self.degradations: list[Rule] = []
         # node -> its open connections, insertion-ordered (never a set of objects:
-        # iteration order must not depend on memory addresses): a list while
-        # the node has a few (a client: a dict is 224 bytes), a dict past that
-        self.conns: dict[str, list[Connection] | dict[Connection, None]] = {}
+        # iteration order must not depend on memory addresses): a tuple while
+        # the node has a few (a client: a dict is 224 bytes, a list of one
+        # ~110 with its spare room, a tuple 48, none the shared ``()``), a
+        # dict past that
+        self.conns: dict[str, tuple[Connection, ...] | dict[Connection, None]] = {}
         # the hot path's callbacks, one list shared by every arrival: SimPy's
         # loop reads an event's list and drops its reference, it never mutates it
         self._arrive_cbs = [self._stream_timeout]
@@ -794,10 +796,10 @@ class Network:
     def _hold(self, name: str, conn: Connection) -> None:
         s = self.conns.get(name)
         if s is None:
-            self.conns[name] = [conn]
-        elif type(s) is list:
+            self.conns[name] = (conn,)
+        elif type(s) is tuple:
             if len(s) < FEW_CONNS:
-                s.append(conn)
+                self.conns[name] = s + (conn,)
             else:  # a server: removal by key, not by scan
                 s = self.conns[name] = dict.fromkeys(s)
                 s[conn] = None
@@ -809,9 +811,10 @@ class Network:
             s = self.conns.get(n.name)
             if s is None:
                 continue
-            if type(s) is list:
+            if type(s) is tuple:
                 if conn in s:
-                    s.remove(conn)
+                    i = s.index(conn)
+                    self.conns[n.name] = s[:i] + s[i + 1:]  # () when none is left: the shared empty tuple
             else:
                 s.pop(conn, None)
 

@@ -88,7 +88,7 @@ class Pending:
 class Client(Node):
     role = "client"
     light_rng = True
-    __slots__ = ("profile", "channels", "dir_channels", "rng", "wrng", "pending", "usable",
+    __slots__ = ("profile", "channels", "dir_channels", "_rng", "wrng", "pending", "usable",
                  "_first_usable", "dir_version", "directory", "dir_pending", "resyncing", "_broken", "sent",
                  "links")
     kind, s, w, errors, webapps, access_loss, access_latency, parse_rate, bandwidth = (
@@ -112,8 +112,19 @@ class Client(Node):
         # a dict holding one counter is 224 bytes per client.
         self.sent = 0
         self.links = ()  # the network's links to and from this client (``light_rng``: see ``sim.network.Link``)
-        self.rng = sim.rng(f"node/{name}/client", light=True)
+        self._rng = None  # made on first use: an idle client may never draw from it
         self.wrng = sim.rng(f"node/{name}/workload", light=True)
+
+    @property
+    def rng(self):
+        """The client's stream (backoff jitter, load-balancer choices), made
+        the first time it is needed: seeded by its name alone, so its draws
+        are the same whenever that is; ~90 bytes a client that never draws
+        from it (an idle one) does not hold."""
+        r = self._rng
+        if r is None:
+            r = self._rng = self.sim.rng(f"node/{self.name}/client", light=True)
+        return r
 
     def reset_volatile(self):
         self.pending: Mapping[str, Pending] = EMPTY  # a dict of its own from the first send
