@@ -89,3 +89,50 @@ def test_a_gateway_session_is_a_slotted_record(state):
     assert len(sessions) == CLIENTS and all(type(m) is Session for m in sessions)
     assert not hasattr(sessions[0], "__dict__")
     assert all(m.pending is None for m in sessions)  # welcomed: the pending set is let go
+
+
+def test_an_idle_client_is_its_own_workload_timer_holds_no_unused_stream_and_shares_its_profile(state):
+    arch, s = state
+    sim, clients = s["sim"], s["clients"]
+    queued = [e[3] for e in sim.env._queue]
+    assert sum(1 for e in queued if e in clients) == sum(1 for c in clients if c.channels)
+    assert not any(type(e).__name__ == "Wake" and e.node in clients for e in queued)
+    assert all(c._rng is None for c in clients)  # nothing drew from it (no backoff, no choice of web app)
+    assert len({id(c.profile) for c in clients}) <= 4  # one per client group
+    assert all(c.pending is EMPTY for c in clients)
+
+
+def test_a_connected_clients_registration_is_a_small_tuple_and_no_answered_timeout_is_kept(state):
+    arch, s = state
+    sim, clients = s["sim"], s["clients"]
+    for c in clients:
+        held = sim.network.conns[c.name]
+        assert type(held) is tuple and all(conn.open for conn in held)
+    for timers in sim._timers.values():
+        for _t, _func, conn in timers.due.values():
+            assert not conn.http.triggered  # only unanswered requests keep a timeout
+
+
+def test_a_workload_timer_set_before_a_crash_does_nothing_and_the_restarted_client_gets_its_own(monkeypatch):
+    from conftest import make_net
+    from sim.architectures.new.client import NewClient
+    from sim.config import ClientSettings, Workload
+    from sim.kernel import Wake
+    from sim.nodes.client import Client
+
+    sim, _ = make_net()
+    c = NewClient(sim, "c1", "us-east", kind="desktop", channels=["C1"], settings=ClientSettings(),
+                  workload=Workload(rate=1.0), webapp="webapp-0", gateway="flannel-0", hold_back=True,
+                  hold_timeout=2.0)
+    c.reset_volatile()
+    steps = []
+    monkeypatch.setattr(Client, "workload_step", lambda self: steps.append((self.env.now, self.incarnation)))
+    sim.phase = "workload"
+    c.workload_loop()
+    assert c.callbacks is not None and [e[3] for e in sim.env._queue] == [c]
+    c.crash()  # resets its volatile state
+    c.up = True  # back, without a boot: the test drives the workload alone
+    c.workload_loop()  # still queued from before the crash: this timer is a Wake
+    assert sorted(type(e[3]).__name__ for e in sim.env._queue) == ["NewClient", "Wake"]
+    sim.env.run(until=100)
+    assert [inc for _t, inc in steps] == [1]  # the dead incarnation's timer did nothing
