@@ -62,17 +62,18 @@ from .history import HistoryWriter, OpType
 _MASK = (1 << 64) - 1
 
 
-class Stream:
-    """A compact deterministic random stream (SplitMix64) for the many
-    low-volume streams of clients and their links: 2 slots instead of the
-    Mersenne Twister's 2.5 KB of state, so ten thousand clients stay small.
-    Seeded like ``random.Random`` by a string, through a stable hash."""
+def stream_seed(key: str) -> int:
+    """The first state of the ``Stream`` seeded by ``key`` (a stable hash)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
 
-    __slots__ = ("_s", "_g")
 
-    def __init__(self, key: str):
-        self._s = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
-        self._g = None  # the spare normal deviate of Box–Muller
+class Draws:
+    """SplitMix64 draws over the ``_s`` (state) and ``_g`` (the spare normal
+    deviate of Box–Muller) slots of whoever holds them: a ``Stream``, a
+    link that is its own stream, a client that is its own workload stream.
+    No slots of its own, so a slotted class can mix it in."""
+
+    __slots__ = ()
 
     def _next(self) -> int:
         s = self._s = (self._s + 0x9E3779B97F4A7C15) & _MASK
@@ -103,6 +104,19 @@ class Stream:
         theta = 2.0 * math.pi * self.random()
         self._g = r * math.sin(theta)
         return mu + r * math.cos(theta) * sigma
+
+
+class Stream(Draws):
+    """A compact deterministic random stream (SplitMix64) for the many
+    low-volume streams of clients and their links: 2 slots instead of the
+    Mersenne Twister's 2.5 KB of state, so ten thousand clients stay small.
+    Seeded like ``random.Random`` by a string, through a stable hash."""
+
+    __slots__ = ("_s", "_g")
+
+    def __init__(self, key: str):
+        self._s = stream_seed(key)
+        self._g = None
 
 
 def stable_hash(key: str) -> int:
@@ -145,8 +159,12 @@ class Simulation:
     def rng(self, scope: str, light: bool = False) -> random.Random | Stream:
         """The stream of ``scope``: a Mersenne Twister, or a compact ``Stream``
         for low-volume scopes (clients and their links)."""
-        key = f"{self.seed}/{scope}"
+        key = self.stream_key(scope)
         return Stream(key) if light else random.Random(key)
+
+    def stream_key(self, scope: str) -> str:
+        """What the stream of ``scope`` is seeded with."""
+        return f"{self.seed}/{scope}"
 
     # -- recording --------------------------------------------------------
     def record(self, process: str, type: OpType, f: str, value: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ from types import MappingProxyType
 from simpy.events import NORMAL
 
 from ..config import ClientSettings, Workload
-from ..kernel import Node, NodeCrashed, Wake
+from ..kernel import Draws, Node, NodeCrashed, Wake, stream_seed
 from .protocol import ApiError, Chat, Hello, Post
 from .team import DirEvent, Snapshot, apply
 
@@ -88,10 +88,10 @@ class Pending:
     maybe_applied: bool = False  # some attempt's outcome is unknown
 
 
-class Client(Node):
+class Client(Node, Draws):
     role = "client"
     light_rng = True
-    __slots__ = ("profile", "channels", "dir_channels", "_rng", "wrng", "pending", "usable",
+    __slots__ = ("profile", "channels", "dir_channels", "_rng", "_s", "_g", "pending", "usable",
                  "_first_usable", "dir_version", "directory", "dir_pending", "resyncing", "_broken", "sent",
                  "links", "callbacks", "_due_inc")
     _ok = True  # as a SimPy event (its own workload timer: ``workload_after``)
@@ -119,7 +119,15 @@ class Client(Node):
         self._rng = None  # made on first use: an idle client may never draw from it
         self.callbacks = None  # queued as its workload timer while not None (``workload_after``)
         self._due_inc = 0
-        self.wrng = sim.rng(f"node/{name}/workload", light=True)
+        # the workload stream (``wrng``) is the client itself, as a link is
+        # its own stream: its state in two slots, not a 48-byte object
+        self._s = stream_seed(sim.stream_key(f"node/{name}/workload"))  # as sim.rng(..., light=True) seeds it
+        self._g = None
+
+    @property
+    def wrng(self) -> Draws:
+        """The workload's stream: the client itself (``Draws`` over its slots)."""
+        return self
 
     @property
     def rng(self):

@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 from ...nodes.client import EMPTY, Client, Pending
 from ...nodes.protocol import Chat, Ephemeral, Welcome, outcome
 from ...nodes.team import DirEvent
+
+
+class Display:
+    """A new client's display state (its ``view``): per channel the next
+    sequence to show (``next_seq``), the sequences seen, the messages held
+    back and whether a gap fill runs (``filling``; an empty set is 216
+    bytes). One record, and
+    until the first live message the shared ``NO_DISPLAY`` whose fields are
+    all ``EMPTY``: one slot per client instead of four."""
+
+    __slots__ = ("next_seq", "seen", "held", "filling")
+
+    def __init__(self, fresh: bool = True):
+        self.next_seq: dict[str, int] = {} if fresh else EMPTY
+        self.seen: dict[str, set[int]] = {} if fresh else EMPTY
+        self.held: dict[str, dict[int, Chat]] = {} if fresh else EMPTY
+        self.filling: dict[str, None] = {} if fresh else EMPTY
+
+
+def display_fields(cls: type) -> tuple[property, ...]:
+    """Read-only properties for the fields ``cls`` adds to its base's."""
+    return tuple(property(attrgetter(f"view.{n}")) for n in cls.__slots__)
 
 
 class NewClient(Client):
@@ -20,7 +44,10 @@ class NewClient(Client):
     messages are shown as they arrive.
     """
 
-    __slots__ = ("gateway", "hold_back", "hold_timeout", "conn", "welcomed", "next_seq", "seen", "held", "filling")
+    __slots__ = ("gateway", "hold_back", "hold_timeout", "conn", "welcomed", "view")
+    DISPLAY = Display
+    NO_DISPLAY = Display(fresh=False)
+    next_seq, seen, held, filling = display_fields(Display)
 
     def __init__(self, sim, name, region, *, gateway: str, hold_back: bool, hold_timeout: float, **kw):
         super().__init__(sim, name, region, **kw)
@@ -32,16 +59,12 @@ class NewClient(Client):
         super().reset_volatile()
         self.conn = None
         self.welcomed = None  # the welcome event of the open in progress
-        # display state, ``EMPTY`` until the first live message (``own_display``)
-        self.next_seq: dict[str, int] = EMPTY
-        self.seen: dict[str, set[int]] = EMPTY
-        self.held: dict[str, dict[int, Chat]] = EMPTY
-        self.filling: dict[str, None] = EMPTY  # channels with a gap fill running (an empty set is 216 bytes)
+        self.view = self.NO_DISPLAY  # until the first live message (``own_display``)
 
     def own_display(self) -> None:
-        """Give the client dicts of its own for its display state: every
-        write to it follows a live message's ``receive``, so that is where."""
-        self.next_seq, self.seen, self.held, self.filling = {}, {}, {}, {}
+        """Give the client a display record of its own: every write to it
+        follows a live message's ``receive``, so that is where."""
+        self.view = self.DISPLAY()
 
     def webapp(self) -> str:
         return self.webapps[self.rng.randrange(len(self.webapps))]  # the load balancer's choice

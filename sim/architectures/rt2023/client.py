@@ -15,20 +15,26 @@ from __future__ import annotations
 
 from ...nodes.client import EMPTY
 from ...nodes.protocol import Chat
-from ..new.client import NewClient
+from ..new.client import Display, NewClient, display_fields
+
+
+class Rt2023Display(Display):
+    """The new client's display state and, per channel, the messages shown
+    and the highest ts shown."""
+
+    __slots__ = ("shown", "last_ts")
+
+    def __init__(self, fresh: bool = True):
+        super().__init__(fresh)
+        self.shown: dict[str, set[str]] = {} if fresh else EMPTY  # channel -> msgs displayed
+        self.last_ts: dict[str, float] = {} if fresh else EMPTY  # channel -> highest ts displayed
 
 
 class Rt2023Client(NewClient):
-    __slots__ = ("shown", "last_ts")
-
-    def reset_volatile(self):
-        super().reset_volatile()
-        self.shown: dict[str, set[str]] = EMPTY  # channel -> msgs displayed
-        self.last_ts: dict[str, float] = EMPTY  # channel -> highest ts displayed
-
-    def own_display(self) -> None:
-        super().own_display()
-        self.shown, self.last_ts = {}, {}
+    __slots__ = ()
+    DISPLAY = Rt2023Display
+    NO_DISPLAY = Rt2023Display(fresh=False)
+    shown, last_ts = display_fields(Rt2023Display)
 
     def receive(self, chat: Chat) -> None:
         if chat.msg in self.shown.get(chat.channel, ()):
