@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from itertools import count
 from operator import itemgetter
+from sys import getsizeof
 from math import copysign, exp
 from types import GeneratorType
 from typing import Any, Generator, Iterator, NamedTuple
@@ -815,8 +816,19 @@ class Network:
                 if conn in s:
                     i = s.index(conn)
                     self.conns[n.name] = s[:i] + s[i + 1:]  # () when none is left: the shared empty tuple
-            else:
-                s.pop(conn, None)
+            elif conn in s:
+                del s[conn]
+                # A dict never shrinks as it empties: a web app's table after a
+                # storm's boot wave (a connection per client at once) held ~110
+                # bytes per client with none left. Back to a tuple when few
+                # remain, a copy sized for what is left when mostly empty
+                # (amortised: half the entries went since the last copy);
+                # both keep the order.
+                left = len(s)
+                if left <= FEW_CONNS // 2:
+                    self.conns[n.name] = tuple(s)
+                elif left >= 64 and getsizeof(s) > 96 * left:
+                    self.conns[n.name] = dict(s)
 
     def _stream_timeout(self, ev: _Arrival) -> None:
         """A segment reaches the far end (the hot path: kept flat on purpose)."""

@@ -136,3 +136,14 @@ def test_a_workload_timer_set_before_a_crash_does_nothing_and_the_restarted_clie
     assert sorted(type(e[3]).__name__ for e in sim.env._queue) == ["NewClient", "Wake"]
     sim.env.run(until=100)
     assert [inc for _t, inc in steps] == [1]  # the dead incarnation's timer did nothing
+
+
+def test_no_node_keeps_an_emptied_connection_table(state):
+    """After the boot wave a web app had no connection left and a 74 KB table."""
+    from sim.network import FEW_CONNS
+
+    arch, s = state
+    for name, held in s["sim"].network.conns.items():
+        if type(held) is dict:
+            assert len(held) > FEW_CONNS // 2, name
+            assert sys.getsizeof(held) <= max(96 * len(held), 8192), name
