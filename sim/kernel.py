@@ -49,6 +49,7 @@ import random
 import zlib
 from collections import OrderedDict
 from heapq import heappop, heappush
+from sys import getsizeof
 from types import GeneratorType
 from typing import Any, Callable, Generator, Iterable
 
@@ -621,6 +622,10 @@ class Node:
             procs.pop(event, None)
             if not procs:
                 self._procs = None
+            elif len(procs) < 8 and getsizeof(procs) > 1024:
+                # a dict never shrinks: a Flannel host that served a storm's
+                # boots at once kept a 36 KB table for its one process left
+                self._procs = dict(procs)  # same order
 
     def _guard(self, gen: Generator, inc: int) -> Generator:
         # ``inc`` is the incarnation that spawned it: a process spawned just

@@ -147,3 +147,11 @@ def test_no_node_keeps_an_emptied_connection_table(state):
         if type(held) is dict:
             assert len(held) > FEW_CONNS // 2, name
             assert sys.getsizeof(held) <= max(96 * len(held), 8192), name
+
+
+def test_no_node_keeps_an_emptied_process_table(state):
+    """A Flannel host kept a 36 KB table (its boots' processes) for one process."""
+    arch, s = state
+    for node in s["sim"].nodes.values():
+        procs = node._procs
+        assert procs is None or len(procs) >= 8 or sys.getsizeof(procs) <= 1024, node.name
