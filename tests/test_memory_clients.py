@@ -3,7 +3,9 @@ connected client). Each test reads the state of a small idle storm (the
 benchmark's idle probe, ``chatsim.api.storm_one``) once every client is
 connected, and fails if a per-client structure grows back: links kept in the
 network's dict or with parameters of their own, a gateway session as a dict,
-empty dicts built eagerly, a pending break as an event."""
+empty dicts built eagerly, a pending break as an event, a ``Wake`` or an
+unused stream per client, a profile per client, answered requests' timeouts
+kept, emptied connection or process tables kept at full size."""
 
 from __future__ import annotations
 
