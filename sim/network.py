@@ -134,28 +134,34 @@ class Message(NamedTuple):
 _new_tuple = tuple.__new__
 
 
-class _Arrival:
-    """A segment in flight (or an HTTP exchange's timeout: ``conn`` only),
-    scheduled as its own SimPy event: SimPy's loop needs only ``callbacks``
-    and ``_ok`` of what it pops (``_ok`` is never anything but True, so it is
-    the class's, not a slot). Pushed on the queue exactly as ``Timeout``
-    would be (same time, priority and event id, so the same order), minus a
-    Timeout's extra fields and calls. ``Connection.send`` makes one without
-    calling the class (``_new_arrival`` and slot stores): instantiating a
-    class with a Python ``__init__`` costs a second frame per message."""
+class _Segment:
+    """A segment in flight, scheduled as its own SimPy event: SimPy's loop
+    needs only ``callbacks`` and ``_ok`` of what it pops (``_ok`` is always
+    True, but a slot: the loop's read of a slot is specialised, of a class
+    attribute it is not). Pushed on the queue exactly as ``Timeout`` would
+    be (same time, priority and event id, so the same order), minus a
+    Timeout's extra fields and calls.
 
-    __slots__ = ("callbacks", "conn", "d", "msg", "row")
-    _ok = True
+    No ``__init__``: ``Connection.send`` calls the bare class and fills the
+    slots itself, which costs about half of what a call through a Python
+    ``__init__`` does (a second frame per message; measured with
+    cachegrind, docs/performance.md)."""
+
+    __slots__ = ("callbacks", "_ok", "conn", "d", "msg", "row")
+
+
+class _Arrival(_Segment):
+    """An arrival built in one call (an HTTP exchange's timeout: ``conn`` only)."""
+
+    __slots__ = ()
 
     def __init__(self, callbacks, conn, d, msg, row):
         self.callbacks = callbacks
+        self._ok = True
         self.conn = conn
         self.d = d
         self.msg = msg
         self.row = row
-
-
-_new_arrival = object.__new__
 
 
 class _Answered:
@@ -592,8 +598,9 @@ class Connection:
             if t < self.last0:
                 t = self.last0
             self.last0 = t
-        ev = _new_arrival(_Arrival)  # _Arrival(net._arrive_cbs, self, d, msg, row), without its __init__ frame
+        ev = _Segment()  # _Arrival(net._arrive_cbs, self, d, msg, row), without its __init__ frame
         ev.callbacks = net._arrive_cbs
+        ev._ok = True
         ev.conn = self
         ev.d = d
         ev.msg = _new_tuple(Message, (mid, src_name, dst_name, kind, payload, size, trace))  # Message(...), faster
@@ -833,7 +840,7 @@ class Network:
             else:
                 s.pop(conn, None)
 
-    def _stream_timeout(self, ev: _Arrival) -> None:
+    def _stream_timeout(self, ev: _Segment) -> None:
         """A segment reaches the far end (the hot path: kept flat on purpose;
         the common case reads only what it needs of the arrival)."""
         conn = ev.conn
