@@ -135,21 +135,20 @@ class Message(NamedTuple):
 _new_tuple = tuple.__new__
 
 
-class _Arrival:
+class _Segment:
     """A segment in flight, scheduled as its own SimPy event: SimPy's loop
-    needs only ``callbacks`` and ``_ok`` of what it pops. Pushed on the
-    queue exactly as ``Timeout`` would be (same time, priority and event id,
-    so the same order), minus a Timeout's extra fields and calls."""
+    needs only ``callbacks`` and ``_ok`` of what it pops (``_ok`` is always
+    True, but a slot: the loop's read of a slot is specialised, of a class
+    attribute it is not). Pushed on the queue exactly as ``Timeout`` would
+    be (same time, priority and event id, so the same order), minus a
+    Timeout's extra fields and calls.
+
+    No ``__init__``: ``Connection.send`` calls the bare class and fills the
+    slots itself, which costs about half of what a call through a Python
+    ``__init__`` does (a second frame per message; measured with
+    cachegrind, docs/performance.md)."""
 
     __slots__ = ("callbacks", "_ok", "conn", "d", "msg", "row")
-
-    def __init__(self, callbacks, conn, d, msg, row):
-        self.callbacks = callbacks
-        self._ok = True
-        self.conn = conn
-        self.d = d
-        self.msg = msg
-        self.row = row
 
 
 class _Answered:
@@ -541,18 +540,24 @@ class Connection:
         return self.b if node is self.a else self.a
 
     def send(self, sender: Node, kind: str, payload: Any, size: int = 100, trace: str | None = None) -> bool:
-        """Queue data to the other end; False (and a journal drop) if closed."""
+        """Queue data to the other end; False (and a journal drop) if closed.
+
+        The hot path of every run, so flat: ``Journal.add``, ``Link.stream_delay``
+        (its lossless case), ``Message(...)``, ``_Arrival(...)`` and
+        ``env.schedule`` are inlined."""
         net = self.net
         if sender is self.a:
             d, dst = 0, self.b
         else:
             d, dst = 1, self.a
         mid = next(net._ids)
-        now = net.env._now
+        env = net.env
+        now = env._now
         src_name, dst_name = sender.name, dst.name
-        row = None
         sent = net._sent
-        if sent is not None:  # Journal.add, inlined
+        if sent is None:
+            row = None
+        else:  # Journal.add, inlined: the row is the id
             row = mid
             sent.append((mid, src_name, dst_name, kind, size, now, trace))
             if len(sent) >= JOURNAL_CHUNK:
@@ -562,17 +567,17 @@ class Connection:
                 net._dropped[row] = "closed"
             return False
         link = self.link1 if d else self.link0
-        if link is None or link.p.version != net._version:
+        if link is None or (p := link.p).version != net._version:
             link = net.link(sender, dst)
             if d:
                 self.link1 = link
             else:
                 self.link0 = link
-        # Link.stream_delay, inlined for the common lossless case (the hot path)
-        p = link.p
+            p = link.p
+        # Link.stream_delay, inlined for the common lossless case
         t = now + (p.base * exp(link.rng.gauss(0.0, p.sigma)) + p.extra if not p.loss
                    else link.stream_delay())
-        if d:
+        if d:  # FIFO: never before what was sent earlier this way
             if t < self.last1:
                 t = self.last1
             self.last1 = t
@@ -580,11 +585,16 @@ class Connection:
             if t < self.last0:
                 t = self.last0
             self.last0 = t
-        msg = _new_tuple(Message, (mid, src_name, dst_name, kind, payload, size, trace))  # Message(...), faster
-        env = net.env
-        # env.schedule(Timeout(env, t - now, ...)), inlined: same key, so same order
-        heappush(env._queue, (env._now + (t - now), NORMAL, next(env._eid),
-                              _Arrival(net._arrive_cbs, self, d, msg, row)))
+        ev = _Segment()  # filled slot by slot: no __init__ frame
+        ev.callbacks = net._arrive_cbs
+        ev._ok = True
+        ev.conn = self
+        ev.d = d
+        ev.msg = _new_tuple(Message, (mid, src_name, dst_name, kind, payload, size, trace))  # Message(...), faster
+        ev.row = row
+        # env.schedule(Timeout(env, t - now)), inlined: the same key (``now`` is
+        # ``env._now``: nothing here moves the clock), so the same order
+        heappush(env._queue, (now + (t - now), NORMAL, next(env._eid), ev))
         return True
 
     def close(self, by: Node, reason: str = "closed") -> None:
@@ -830,20 +840,23 @@ class Network:
                 elif left >= 64 and getsizeof(s) > 96 * left:
                     self.conns[n.name] = dict(s)
 
-    def _stream_timeout(self, ev: _Arrival) -> None:
-        """A segment reaches the far end (the hot path: kept flat on purpose)."""
-        conn, d, msg, row = ev.conn, ev.d, ev.msg, ev.row
+    def _stream_timeout(self, ev: _Segment) -> None:
+        """A segment reaches the far end (the hot path: kept flat on purpose;
+        the common case reads only what it needs of the arrival)."""
+        conn = ev.conn
         if conn.open and conn.held is None and conn.http is None and not self.partitions:
-            dst = conn.b if d == 0 else conn.a
+            dst = conn.a if ev.d else conn.b
             if dst.up and not dst.paused:  # the common case, in as few checks as possible
+                row = ev.row
                 if row is not None:
                     # always a float here (no received_int): an arrival's time is a send time plus a float delay
                     self._received[row] = self.env._now
                 try:
-                    dst.on_message(conn, msg)
+                    dst.on_message(conn, ev.msg)
                 except NodeCrashed:
                     pass
                 return
+        d, msg, row = ev.d, ev.msg, ev.row
         if not conn.open and conn.drain != d:
             if row is not None:
                 self._dropped[row] = "broken"

@@ -11,7 +11,7 @@ from chatsim.api import storm_scenario
 from helpers import cli
 from reports.growth import exponent, growth_plot
 from sim import architectures
-from sim.bench import paired, spread
+from sim.bench import FANOUT, paired, run_bare, run_model, spread
 from sim.kernel import Simulation
 from sim.network import NetConfig, Network
 
@@ -36,6 +36,12 @@ def test_paired_interleaves_and_reports_the_median_ratio_with_its_spread():
     assert fig == {"x": 1.5, "x.min": 0.5, "x.max": 3.0, "x.pairs": 5}
     with pytest.raises(ValueError):
         paired(a, b, pairs=0)
+
+
+def test_both_sides_of_the_network_ratio_deliver_every_message():
+    """The model side goes through the real path (journal and all) and,
+    like the bare side, delivers each message to every receiver."""
+    assert run_model(300)[1] == run_bare(300)[1] == 300 * FANOUT
 
 
 def test_exponent_recovers_a_power_law():

@@ -224,3 +224,31 @@ def test_a_vanished_host_answers_nothing_a_dead_process_is_refused():
     conn = net.connect(c, "s")
     sim.env.run(until=12)
     assert req.value.status == "refused" and conn.value == "refused"
+
+
+def test_a_segment_is_queued_with_the_key_a_timeout_would_get():
+    """``Connection.send`` pushes its arrival on SimPy's queue itself: the
+    same time (now + delay, as ``Timeout`` computes it), priority and next
+    event id that ``Timeout(env, delay)`` would get, so it runs in the same
+    order: before a timeout of the same delay created after it."""
+    import copy
+
+    from simpy.events import NORMAL
+
+    sim, net = make_net()
+    a, b = Probe(sim, "a", "us-east"), Probe(sim, "b", "eu-west")
+    sim.start()
+    conn = open_conn(sim, net, a, b)
+    env = sim.env
+    link = net.link(a, b)
+    p, rng, now = link.p, copy.deepcopy(link.rng), env.now  # the draw the send will make
+    delay = (now + (p.base * math.exp(rng.gauss(0.0, p.sigma)) + p.extra)) - now
+    conn.send(a, "m", "x")
+    after = env.timeout(delay)
+    seen = []
+    after.callbacks.append(lambda _e: seen.append(len(b.got)))
+    seg, timeout = sorted(env._queue, key=lambda e: e[2])[-2:]
+    assert seg[:2] == timeout[:2] == (now + delay, NORMAL) and seg[2] == timeout[2] - 1
+    assert seg[3].callbacks == [net._stream_timeout] and seg[3]._ok is True
+    env.run(until=now + 1)
+    assert seen == [1] and b.got[0][:2] == (now + delay, "x")
