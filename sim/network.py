@@ -543,7 +543,7 @@ class Connection:
         """Queue data to the other end; False (and a journal drop) if closed.
 
         The hot path of every run, so flat: ``Journal.add``, ``Link.stream_delay``
-        (its lossless case), ``Message(...)``, ``_Arrival(...)`` and
+        (its lossless case), ``Message(...)``, the ``_Segment`` and
         ``env.schedule`` are inlined."""
         net = self.net
         if sender is self.a:
