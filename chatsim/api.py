@@ -17,6 +17,7 @@ from typing import Iterator
 
 from sim import architectures
 from sim.errors import ChatsimError, WiringError
+from sim.gcpause import gc_paused
 
 MSG_ID = re.compile(r"client-[0-9]{1,7}:[0-9]{1,9}")
 
@@ -113,22 +114,26 @@ def run_one(scn, arch: str, seed: int, out_dir: Path, plots: bool = False, journ
 
     cfg = scn.run_config(arch)
     faults = scn.fault_specs(arch)
-    try:
-        output = run(scenario=scn.name, seed=seed, cfg=cfg, faults=faults, out=out_dir / "history.jsonl",
-                     journal=journal)
-    except WiringError as e:
-        raise WiringError(f"{scn.source}: {e}") from None
-    if journal:
-        output.write_journal(out_dir / "journal.jsonl")
-    # Take what the result needs from the simulation, then let it go before
-    # checking: the checker and the metrics reuse its memory, so a large run
-    # peaks at the larger of the two phases instead of their sum. The
-    # simulation is a web of cycles (nodes, network, processes, events), so
-    # only a collection frees it.
-    history, end_time = output.history, output.end_time
-    network, backend = output.network_summary(), output.backend()
-    del output
-    gc.collect()
+    # The collector stays paused (sim.gcpause) while the simulation is alive:
+    # the journal and summaries below allocate enough to trigger collections
+    # that would walk the whole simulation for nothing.
+    with gc_paused():
+        try:
+            output = run(scenario=scn.name, seed=seed, cfg=cfg, faults=faults, out=out_dir / "history.jsonl",
+                         journal=journal)
+        except WiringError as e:
+            raise WiringError(f"{scn.source}: {e}") from None
+        if journal:
+            output.write_journal(out_dir / "journal.jsonl")
+        # Take what the result needs from the simulation, then let it go before
+        # checking: the checker and the metrics reuse its memory, so a large run
+        # peaks at the larger of the two phases instead of their sum. The
+        # simulation is a web of cycles (nodes, network, processes, events), so
+        # only a collection frees it.
+        history, end_time = output.history, output.end_time
+        network, backend = output.network_summary(), output.backend()
+        del output
+        gc.collect()
     data = history.read_bytes()  # read once, for the checkers and the metrics
     _meta, verdict = check_bytes(data, str(history))  # the native path when it can answer
     metrics = run_metrics_bytes(data, network, backend=backend,

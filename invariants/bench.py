@@ -14,6 +14,8 @@ import time
 
 import msgspec
 
+from sim.gcpause import gc_paused
+
 import os
 
 from .checkers import check_bytes_path
@@ -59,13 +61,8 @@ def bench_check(target_ops: int = 1_000_000, repeat: int = 2) -> dict:
     bare = msgspec.json.Decoder()
 
     def baseline():
-        gc_was = gc.isenabled()
-        gc.disable()  # the same favour parse_history gets
-        try:
+        with gc_paused():  # the same favour parse_history gets
             return bare.decode_lines(data)
-        finally:
-            if gc_was:
-                gc.enable()
 
     results = []
     cpu = []

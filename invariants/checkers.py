@@ -17,7 +17,6 @@ checker is linear (or n·log n where it sorts its violations) in the history.
 
 from __future__ import annotations
 
-import gc
 from bisect import bisect_left
 from itertools import islice, repeat
 from operator import lt
@@ -27,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from sim.errors import HistoryError
+from sim.gcpause import gc_paused
 from sim.history import MAX_BYTES, History, Meta, Unstreamable, parse_history, read_history_bytes, stream_history
 
 from .fast import check_fast
@@ -471,9 +471,7 @@ def check(history: History, names: list[str] | None = None) -> Result:
 
 
 def _check(make_index: Callable[[], Index], names: list[str] | None = None) -> Result:
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         ix = make_index()
         results: dict[str, Result] = {}
         for name in names or list(CHECKERS):
@@ -482,9 +480,6 @@ def _check(make_index: Callable[[], Index], names: list[str] | None = None) -> R
             except Exception as e:  # check-safe: a broken checker is undecided, not fatal
                 results[name] = {"valid": UNKNOWN, "violations": [], "counts": {},
                                  "error": f"{type(e).__name__}: {e}"}
-    finally:
-        if gc_was:
-            gc.enable()
     verdicts = [r["valid"] for r in results.values()]
     valid: bool | str = False if False in verdicts else UNKNOWN if UNKNOWN in verdicts else True
     sends = ix.outcome_counts()

@@ -20,7 +20,6 @@ This module imports neither SimPy nor any node: ``invariants`` depends on it.
 
 from __future__ import annotations
 
-import gc
 import operator
 import os
 import stat
@@ -31,6 +30,7 @@ from typing import Any, Iterator, Literal
 import msgspec
 
 from .errors import HistoryError
+from .gcpause import gc_paused
 
 FORMAT_VERSION = "0.1.0"
 
@@ -152,9 +152,7 @@ def parse_history(data: bytes, name: str = "<history>", slim: bool = False) -> H
     except RecursionError:
         raise HistoryError(f"{name}: line 1: bad meta header: JSON nested too deeply") from None
     decoder = _slim_decoder if slim else _op_decoder
-    gc_was = gc.isenabled()
-    gc.disable()  # millions of small acyclic objects: collection passes are pure cost
-    try:
+    with gc_paused():  # millions of small acyclic objects: collection passes are pure cost
         try:
             ops = decoder.decode_lines(body)
         except RecursionError:
@@ -166,9 +164,6 @@ def parse_history(data: bytes, name: str = "<history>", slim: bool = False) -> H
             # Another tool's event may use a field name checkers know with another
             # type; only the ops checkers read must have the slim shape.
             ops = _slim_from_full(body, name)
-    finally:
-        if gc_was:
-            gc.enable()
     # Checked with C-level list operations; the slow walk only names the culprit.
     if [op.index for op in ops] != list(range(len(ops))):
         i = next(i for i, op in enumerate(ops) if op.index != i)

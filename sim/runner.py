@@ -19,6 +19,7 @@ from .architectures import Architecture
 from .config import RunConfig
 from .errors import WiringError
 from .faults import KERNEL_KINDS, FaultSpec, Nemesis
+from .gcpause import gc_paused
 from .history import HistoryWriter, Meta
 from .kernel import Simulation
 from .network import Journal, NetConfig, Network
@@ -153,6 +154,11 @@ def run(*, scenario: str, seed: int, cfg: RunConfig, faults: list[FaultSpec], ou
         raise WiringError(f"{arch.name} needs {arch.settings.__name__}, got {type(cfg.arch).__name__}")
     meta = Meta(scenario=scenario, arch=arch.name, seed=seed, channels=cfg.members, config=cfg.as_json(),
                 steps=arch.steps_meta())
+    with gc_paused():  # see sim.gcpause: the model leaves almost no cycles to find
+        return _run(scenario, seed, cfg, arch, meta, faults, out, probe_at, probe, journal)
+
+
+def _run(scenario, seed, cfg, arch, meta, faults, out, probe_at, probe, journal) -> RunOutput | None:
     sim = Simulation(seed)
     Network(sim, NetConfig(**cfg.network.model_dump(), journal=journal))
     system = arch.build(sim, cfg)

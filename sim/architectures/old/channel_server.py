@@ -38,7 +38,9 @@ class OldChannelServer(Node):
         self.seq: dict[str, int] = {}
         self.buffer: list[Chat] = []  # the hand-off buffer: volatile by design
         self.presence: dict[str, str] = {}
-        self.conns: dict = {}  # every client WebSocket of the team (ordered, not a set)
+        # every client WebSocket of the team (ordered, not a set) -> the channels
+        # its Hellos subscribed it to (what on_closed must look at)
+        self.conns: dict = {}
         self.dir_log: list[DirEvent] = []  # directory events since this incarnation started
 
     def start(self):
@@ -51,10 +53,11 @@ class OldChannelServer(Node):
             self.handle_send(conn, p)
         elif isinstance(p, Hello):
             conn.meta = {"user": p.user}
-            self.conns[conn] = None
+            subscribed = self.conns.setdefault(conn, [])
             for ch in p.channels:
                 if p.user in self.members.get(ch, ()):
                     self.subs.setdefault(ch, {})[p.user] = conn
+                    subscribed.append(ch)
             for ev in self.dir_log:  # replay what the client's snapshot predates
                 if ev.version > p.dir_version:
                     conn.send(self, "directory", ev, 80)
@@ -72,10 +75,17 @@ class OldChannelServer(Node):
     HANDLERS = {"directory.event": directory_event}
 
     def on_closed(self, conn, reason):
-        self.conns.pop(conn, None)
+        """Unsubscribe ``conn`` from the channels its Hellos subscribed it to.
+
+        Only those: ``subs[ch][user] is conn`` only after a Hello on ``conn``
+        put it there, and ``conns`` and ``subs`` are filled by Hello and reset
+        together, so looking at every channel (what this did, O(channels) per
+        close: 1.2 s of a 3k-client storm) deletes exactly the same entries."""
+        subscribed = self.conns.pop(conn, ())
         user = (conn.meta or {}).get("user")
-        for subs in self.subs.values():
-            if subs.get(user) is conn:
+        for ch in subscribed:
+            subs = self.subs.get(ch)
+            if subs is not None and subs.get(user) is conn:
                 del subs[user]
 
     def handle_send(self, conn, post: Post) -> None:
