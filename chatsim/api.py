@@ -229,7 +229,8 @@ def storm_one(clients: int, arch: str) -> dict:
     """One storm measurement, meant to run in a fresh process (so its peak RSS
     is its own): a full checked run timed (wall and CPU seconds, peak RSS),
     then the idle copy (see ``STORM_PROBE_FROM``) under tracemalloc until
-    every client is connected, for the bytes each connected client holds."""
+    every client is connected, for the bytes each connected client holds
+    (live memory: read after a full collection)."""
     import resource
     import tempfile
     import time
@@ -249,6 +250,12 @@ def storm_one(clients: int, arch: str) -> dict:
             nodes = [n for n in sim.nodes.values() if n.role == "client"]
             while sum(1 for n in nodes if n.usable) < len(nodes) and sim.env.now < STORM_PROBE_UNTIL:
                 sim.env.run(until=sim.env.now + 1.0)
+            # live memory only: a full collection first frees the cycles left
+            # while the collector is paused (sim.gcpause) and empties CPython's
+            # free lists (blocks of objects already freed, kept for reuse,
+            # which tracemalloc still counts): ~300-450 B a client at 1k that
+            # no client holds
+            gc.collect()
             seen["bytes"] = tracemalloc.get_traced_memory()[0]
             seen["connected"] = sum(1 for n in nodes if n.usable)
             seen["at"] = sim.env.now
