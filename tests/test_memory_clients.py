@@ -119,7 +119,6 @@ def test_a_workload_timer_set_before_a_crash_does_nothing_and_the_restarted_clie
     from conftest import make_net
     from sim.architectures.new.client import NewClient
     from sim.config import ClientSettings, Workload
-    from sim.kernel import Wake
     from sim.nodes.client import Client
 
     sim, _ = make_net()
