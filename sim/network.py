@@ -230,7 +230,16 @@ class Reply(NamedTuple):
     size: int = 0
 
 
-_REPLY_KINDS: dict[str, str] = {}  # request kind -> its reply's kind
+class _ReplyKinds(dict):
+    """Request kind -> its reply's kind, one string per kind (not one per
+    reply), made on first use: one subscript on the hot path."""
+
+    def __missing__(self, kind: str) -> str:
+        reply_kind = self[kind] = kind + ":reply"
+        return reply_kind
+
+
+_REPLY_KINDS: dict[str, str] = _ReplyKinds()
 
 
 class Request(NamedTuple):
@@ -1101,13 +1110,9 @@ class Network:
 
     @staticmethod
     def _reply(dst: Node, conn: Connection, msg: Message, result: tuple) -> None:
-        status, payload, size = result
+        _status, _payload, size = result
         if conn.open:
-            kind = msg.kind
-            reply_kind = _REPLY_KINDS.get(kind)
-            if reply_kind is None:
-                reply_kind = _REPLY_KINDS[kind] = kind + ":reply"  # one string per kind, not one per reply
-            conn.send(dst, reply_kind, _new_tuple(Reply, (status, payload, size)), size, msg.trace)
+            conn.send(dst, _REPLY_KINDS[msg.kind], _new_tuple(Reply, result), size, msg.trace)
 
     # -- faults ------------------------------------------------------------------
     def node_crashed(self, node: Node, silent: bool = False) -> None:

@@ -117,6 +117,9 @@ def diverging(log: list[Record], offset: int, last_epoch: int | None) -> tuple[i
     return epoch, end
 
 
+_NO_VIEW = (None, 0)  # a partition the broker has no view of: no leader
+
+
 class Broker(Node):
     role = "kafka"
 
@@ -151,7 +154,7 @@ class Broker(Node):
         return self.durable["logs"][p]
 
     def is_leader(self, p: int) -> bool:
-        return self.view.get(p, (None, 0))[0] == self.name
+        return self.view.get(p, _NO_VIEW)[0] == self.name
 
     def maximal_isr(self, p: int) -> set[str]:
         pending = self.pending.get(p)
@@ -208,16 +211,18 @@ class Broker(Node):
         """A fetch; one that finds nothing new waits (long poll) up to ``wait``
         and is then answered again (a ``Later``: no process while parked)."""
         p = req.payload
-        arrived = self.env.now
+        arrived = self.env._now
         reply = self.serve_fetch(p, arrived)
         wait = p.get("wait", 0.0)
-        if wait and reply[0] == "ok" and not reply[1].get("records") and "diverging" not in reply[1]:
-            parked = self.parked_consumers if p.get("replica") is None else self.parked_replicas
-            # the follower was caught up when its fetch *arrived*, not when the
-            # wait ended (Kafka's followerFetchTimeMs): a partitioned follower's
-            # parked fetch must not keep it in the ISR
-            return Later(park(self, parked.setdefault(p["partition"], []), wait),
-                         lambda node, req: node.serve_fetch(req.payload, arrived))
+        if wait and reply[0] == "ok":
+            body = reply[1]
+            if not body.get("records") and "diverging" not in body:
+                parked = self.parked_consumers if p.get("replica") is None else self.parked_replicas
+                # the follower was caught up when its fetch *arrived*, not when the
+                # wait ended (Kafka's followerFetchTimeMs): a partitioned follower's
+                # parked fetch must not keep it in the ISR
+                return Later(park(self, parked.setdefault(p["partition"], []), wait),
+                             lambda node, req: node.serve_fetch(req.payload, arrived))
         return reply
 
     HANDLERS = {"kafka.leader_and_isr": leader_and_isr, "kafka.produce": on_produce, "kafka.fetch": on_fetch}
@@ -260,33 +265,34 @@ class Broker(Node):
 
     def serve_fetch(self, p, arrived: float):
         part = p["partition"]
-        if not self.is_leader(part):
+        if self.view.get(part, _NO_VIEW)[0] != self.name:  # not is_leader(part)
             return "error", {"error": "NOT_LEADER"}, 40
-        log = self.log(part)
+        log = self.durable["logs"][part]
         offset = p["offset"]
         div = diverging(log, offset, p.get("last_epoch"))
         if div is not None:
             return "ok", {"diverging": div, "hw": self.durable["hw"][part]}, 60
-        hw = self.durable["hw"][part]
         who = p.get("replica")
         if who is None:  # a consumer: committed records only
+            hw = self.durable["hw"][part]
             if offset > len(log):
                 return "error", {"error": "OFFSET_OUT_OF_RANGE", "hw": hw}, 40
             recs = log[offset:min(hw, offset + 200)]
-            return "ok", {"records": recs, "hw": hw}, 60 + _size(recs)
+            return "ok", {"records": recs, "hw": hw}, 60 + _size(recs) if recs else 60
         followers = self.follower[part]
         st = followers.get(who)
         if st is None:
             st = followers[who] = [0, arrived]
         st[0] = offset
         if offset >= len(log):
-            st[1] = max(st[1], arrived)
+            if arrived > st[1]:  # st[1] = max(st[1], arrived)
+                st[1] = arrived
             if (who not in self.maximal_isr(part) and self.pending.get(part) is None
                     and offset >= self.durable["hw"][part]):
                 self.propose_isr(part, self.isr[part] | {who})
         self.advance_hw(part)
         recs = log[offset:offset + 500]
-        return "ok", {"records": recs, "hw": self.durable["hw"][part]}, 60 + _size(recs)
+        return "ok", {"records": recs, "hw": self.durable["hw"][part]}, 60 + _size(recs) if recs else 60
 
     def advance_hw(self, p: int) -> None:
         # min(own LEO, every other maximal-ISR member's LEO), without the lists
