@@ -60,7 +60,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from ..kernel import Later, Node
+from ..kernel import Later, Node, start_soon
 from .discovery import park
 from .protocol import Chat, fmt_ts
 
@@ -145,7 +145,7 @@ class Broker(Node):
         self.last_ts: dict[int, float] = {}
 
     def start(self):
-        self.spawn(self.heartbeats())
+        start_soon(self, Broker.heartbeat)
         self.spawn(self.isr_watch())
         for p in sorted(self.replicas):
             self.spawn(self.fetcher(p))
@@ -335,11 +335,12 @@ class Broker(Node):
         self.advance_hw(p)
 
     # -- loops -------------------------------------------------------------------------
-    def heartbeats(self):
-        net = self.sim.network
-        while True:
-            net.send_datagram(self, self.controller, "heartbeat", {"incarnation": self.incarnation}, 40)
-            yield from self.sleep(self.cfg.heartbeat_interval)
+    def heartbeat(self) -> None:
+        """Tell the controller this broker lives, every ``heartbeat_interval``:
+        a timer (``Node.wake_after``: ``Node.sleep``'s key and pause rule),
+        where this was a loop sending and sleeping in a process."""
+        self.sim.network.send_datagram(self, self.controller, "heartbeat", {"incarnation": self.incarnation}, 40)
+        self.wake_after(self.cfg.heartbeat_interval, Broker.heartbeat)
 
     def isr_watch(self):
         """As leader: propose dropping followers that have not caught up for
@@ -410,7 +411,7 @@ class Controller(Node):
         self.watchers: list = []  # metadata requests waiting for a leader change (blocking queries)
 
     def start(self):
-        self.spawn(self.watch())
+        start_soon(self, Controller.watch)
         for b in self.brokers:
             self.push(b)
 
@@ -452,13 +453,18 @@ class Controller(Node):
                 self.elect(p, broker, [broker], True)  # the last ISR member comes back
         self.push(broker)
 
-    def watch(self):
-        while True:
-            yield from self.sleep(min(0.25, self.cfg.election_delay / 2 or 0.25))
-            for b in self.brokers:
-                if self.alive[b] and self.env.now - self.seen[b][0] > self.cfg.election_delay:
-                    self.alive[b] = False
-                    self.fail_over(b)
+    def watch(self) -> None:
+        """Every 0.25 s (at most half the election delay), fence the brokers
+        silent for ``election_delay``: a timer, where this was a loop
+        sleeping and checking in a process."""
+        self.wake_after(min(0.25, self.cfg.election_delay / 2 or 0.25), Controller._check_brokers)
+
+    def _check_brokers(self) -> None:
+        for b in self.brokers:
+            if self.alive[b] and self.env.now - self.seen[b][0] > self.cfg.election_delay:
+                self.alive[b] = False
+                self.fail_over(b)
+        self.watch()
 
     def fail_over(self, dead: str) -> None:
         """Fence ``dead``: out of every ISR, its leaderships to others."""

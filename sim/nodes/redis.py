@@ -51,7 +51,7 @@ class Redis(Node):
         return self.durable["data"]
 
     def start(self):
-        self.spawn(heartbeat_loop(self, self.discovery))
+        heartbeat_loop(self, self.discovery)
         self.replicate()
 
     # -- commands -----------------------------------------------------------------

@@ -49,7 +49,7 @@ class ShardDB(DB):
         self.outbox_wake = None  # the idle replication loop's wake-up (``Replication``)
 
     def start(self):
-        self.spawn(heartbeat_loop(self, self.orchestrator))
+        heartbeat_loop(self, self.orchestrator)
         self.replicate()
 
     def append(self, chat: Chat) -> None:
