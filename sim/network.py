@@ -1092,8 +1092,10 @@ class Network:
 
     def _answer(self, dst: Node, conn: Connection, msg: Message, result) -> None:
         kind = type(result)
-        if kind is tuple:  # the common case first: an answer
-            self._reply(dst, conn, msg, result)
+        if kind is tuple:  # the common case first: an answer (``_reply``, inlined)
+            _status, _payload, size = result
+            if conn.open:
+                conn.send(dst, _REPLY_KINDS[msg.kind], _new_tuple(Reply, result), size, msg.trace)
         elif kind is GeneratorType:
             dst.spawn_now(self._reply_after(dst, conn, msg, result))
         elif kind is Later:

@@ -296,7 +296,8 @@ class Broker(Node):
 
     def advance_hw(self, p: int) -> None:
         # min(own LEO, every other maximal-ISR member's LEO), without the lists
-        hw = len(self.durable["logs"][p])
+        durable = self.durable
+        hw = len(durable["logs"][p])
         follower, me = self.follower[p], self.name
         pending = self.pending.get(p)
         for f in (self.isr[p] | pending if pending else self.isr[p]):
@@ -305,14 +306,15 @@ class Broker(Node):
                 leo = st[0] if st is not None else 0
                 if leo < hw:
                     hw = leo
-        if hw > self.durable["hw"][p]:
-            self.durable["hw"][p] = hw
+        hws = durable["hw"]
+        if hw > hws[p]:
+            hws[p] = hw
             self.wake(self.parked_consumers, p)
         waiters = self.waiters.get(p)
         if waiters:
             keep = []
             for off, ev in waiters:
-                if off < self.durable["hw"][p]:
+                if off < hws[p]:
                     ev.succeed(True)
                 else:
                     keep.append((off, ev))
