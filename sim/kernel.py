@@ -723,3 +723,23 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<{self.role} {self.name}@{self.region}{'' if self.up else ' DOWN'}>"
+
+
+def start_soon(node: Node, func: Callable[[Node], None]) -> None:
+    """Call ``func(node)`` where a process spawned here and now would take
+    its first step — the loop of a node that ``start`` used to ``spawn``,
+    run as callbacks (``Wake``s) instead of a process.
+
+    Why the order is the same: ``spawn`` schedules the process's
+    ``Initialize`` at (now, URGENT, the next event id) and its first step
+    runs when that pops; this pushes a ``Wake`` with that very key. Like the
+    process's first step it runs even if the node is paused (the ``Wake``
+    is called with itself as the event, i.e. as a callback, not as a timer),
+    and not at all if the node crashed since (its incarnation changed)."""
+    wake = Wake(node, func)
+    wake.callbacks = _START_CBS
+    env = node.env
+    heappush(env._queue, (env._now + 0, URGENT, next(env._eid), wake))
+
+
+_START_CBS = [lambda wake: wake(wake)]  # shared, read (never mutated) by the run loop

@@ -67,7 +67,7 @@ from heapq import heappush
 from simpy.events import NORMAL, Event, Timeout
 
 from .errors import WiringError
-from .kernel import Later, Node, NodeCrashed, Simulation, Stream, Wake, fire
+from .kernel import Later, Node, NodeCrashed, Simulation, Stream, fire
 
 # Round-trip times between regions, seconds: every pair the model names
 # (DESIGN §3 for the us-east rows; the rest are AWS inter-region ping medians,
@@ -161,6 +161,55 @@ class _Answered:
 ANSWERED = _Answered()
 
 
+class _Then:
+    """The rest of a request whose handler answered ``Later``: answer
+    ``then(node, request)`` (``Network._answer``) once the awaited event has
+    fired, unless the node crashed meanwhile. What ``Wake(node,
+    partial(answer_later, ...))`` did as a callback, in
+    one slotted object: no partial, no bound method, one call.
+
+    Two uses. Appended to the awaited event's callbacks, it runs where a
+    process waiting on that event would resume (a paused node's process
+    resumes too: a wait's end is not held). As its own event (``due``: a
+    ``service_time`` wait) it is pushed with the key ``Timeout(env, delay)``
+    gets — (now + delay, NORMAL, the next event id) — and SimPy's loop calls
+    ``_Then.__call__(it)``, which is what the ``Wake`` on that timeout did
+    when the timeout popped: one event fewer (the Timeout and its callback
+    were one event; this is one too), same place in the order."""
+
+    __slots__ = ("callbacks", "_ok", "net", "node", "inc", "conn", "msg", "then")
+
+    def __init__(self, net: "Network", node: Node, conn: "Connection", msg: Message, then):
+        self.net = net
+        self.node = node
+        self.inc = node.incarnation
+        self.conn = conn
+        self.msg = msg
+        self.then = then
+
+    @staticmethod
+    def due(net: "Network", node: Node, conn: "Connection", msg: Message, delay: float) -> None:
+        """Answer from ``node``'s table after ``delay`` (its service time)."""
+        then = _Then(net, node, conn, msg, Node.from_table)
+        then.callbacks = _THEN_CBS
+        then._ok = True
+        env = net.env
+        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), then))
+
+    def __call__(self, _event=None) -> None:
+        node = self.node
+        if node.incarnation != self.inc:
+            return
+        try:
+            self.net._answer(node, self.conn, self.msg, self.then(node, self.msg.payload))
+        except NodeCrashed:
+            if node.incarnation == self.inc:
+                raise
+
+
+_THEN_CBS = [_Then.__call__]  # shared, read (never mutated) by the run loop
+
+
 class Reply(NamedTuple):
     """What a request's sender learns. ``status`` is one of:
 
@@ -180,7 +229,16 @@ class Reply(NamedTuple):
     size: int = 0
 
 
-_REPLY_KINDS: dict[str, str] = {}  # request kind -> its reply's kind
+class _ReplyKinds(dict):
+    """Request kind -> its reply's kind, one string per kind (not one per
+    reply), made on first use: one subscript on the hot path."""
+
+    def __missing__(self, kind: str) -> str:
+        reply_kind = self[kind] = kind + ":reply"
+        return reply_kind
+
+
+_REPLY_KINDS: dict[str, str] = _ReplyKinds()
 
 
 class Request(NamedTuple):
@@ -1023,10 +1081,13 @@ class Network:
 
         - A plain-function handler (in the node's ``HANDLERS``, the node not
           overriding ``on_request``) runs here and its answer is sent.
-        - One that answers ``Later`` is a ``Wake`` on the event it waits for
+        - One that answers ``Later`` is a ``_Then`` on the event it waits for
           (``_answer``): it runs where the process would have resumed, and
           not at all if the node crashed meanwhile, as the interrupted
-          process would not have; a ``service_time`` is such a wait.
+          process would not have.
+        - A ``service_time`` is such a wait, on a timer: the ``_Then`` is
+          itself the event, pushed with the key ``Timeout(env,
+          service_time())`` would get (``_Then.due``).
         - Generator handlers and nodes overriding ``on_request`` get a
           process started in place (``Node.spawn_now``).
 
@@ -1043,7 +1104,7 @@ class Network:
             dst.spawn_now(self._serve(dst, conn, msg))
             return
         if dst.service_time is not None:
-            self._answer(dst, conn, msg, Later(Timeout(self.env, dst.service_time()), Node.from_table))
+            _Then.due(self, dst, conn, msg, dst.service_time())
             return
         inc = dst.incarnation
         try:
@@ -1056,10 +1117,14 @@ class Network:
 
     def _answer(self, dst: Node, conn: Connection, msg: Message, result) -> None:
         kind = type(result)
-        if kind is GeneratorType:
+        if kind is tuple:  # the common case first: an answer (``_reply``, inlined)
+            _status, _payload, size = result
+            if conn.open:
+                conn.send(dst, _REPLY_KINDS[msg.kind], _new_tuple(Reply, result), size, msg.trace)
+        elif kind is GeneratorType:
             dst.spawn_now(self._reply_after(dst, conn, msg, result))
         elif kind is Later:
-            then = Wake(dst, partial(self._answer_later, conn, msg, result.then))
+            then = _Then(self, dst, conn, msg, result.then)
             if result.event.callbacks is None:  # already processed: a process would go on at once
                 then(result.event)
             else:
@@ -1067,21 +1132,14 @@ class Network:
         else:
             self._reply(dst, conn, msg, result)
 
-    def _answer_later(self, conn: Connection, msg: Message, then, dst: Node) -> None:
-        self._answer(dst, conn, msg, then(dst, msg.payload))
-
     def _reply_after(self, dst: Node, conn: Connection, msg: Message, handling: Generator):
         self._reply(dst, conn, msg, (yield from handling))
 
     @staticmethod
     def _reply(dst: Node, conn: Connection, msg: Message, result: tuple) -> None:
-        status, payload, size = result
+        _status, _payload, size = result
         if conn.open:
-            kind = msg.kind
-            reply_kind = _REPLY_KINDS.get(kind)
-            if reply_kind is None:
-                reply_kind = _REPLY_KINDS[kind] = kind + ":reply"  # one string per kind, not one per reply
-            conn.send(dst, reply_kind, _new_tuple(Reply, (status, payload, size)), size, msg.trace)
+            conn.send(dst, _REPLY_KINDS[msg.kind], _new_tuple(Reply, result), size, msg.trace)
 
     # -- faults ------------------------------------------------------------------
     def node_crashed(self, node: Node, silent: bool = False) -> None:

@@ -35,7 +35,7 @@ from heapq import heappush
 
 from simpy.events import NORMAL, Event
 
-from ..kernel import Later, Node, stable_hash
+from ..kernel import Later, Node, stable_hash, start_soon
 
 VNODES = 32
 HEARTBEAT = 0.5
@@ -81,7 +81,7 @@ class Discovery(Node):
         self.watchers: list = []  # blocking queries waiting for a change
 
     def start(self):
-        self.spawn(self.watch())
+        start_soon(self, Discovery.watch)
         for s in self.servers:
             self.spawn(self.check(s))
 
@@ -120,17 +120,21 @@ class Discovery(Node):
                 self.changed()
             yield from self.sleep(h.interval)
 
-    def watch(self):
-        net = self.sim.network
-        while True:
-            yield from self.sleep(0.25)
-            if self.primary and not self.alive(self.primary, self.failover_delay):
-                candidates = [r for r in self.redis_nodes if r != self.primary and self.alive(r, 1.5)]
-                if candidates:
-                    old, self.primary = self.primary, candidates[0]
-                    self.changed()
-                    net.request(self, self.primary, "redis.promote", {}, timeout=2.0)
-                    self.spawn(self.demote_when_back(old))
+    def watch(self) -> None:
+        """Every 0.25 s, replace a Redis primary silent for ``failover_delay``
+        by a live replica: a timer, where this was a loop sleeping and
+        checking in a process."""
+        self.wake_after(0.25, Discovery._check_primary)
+
+    def _check_primary(self) -> None:
+        if self.primary and not self.alive(self.primary, self.failover_delay):
+            candidates = [r for r in self.redis_nodes if r != self.primary and self.alive(r, 1.5)]
+            if candidates:
+                old, self.primary = self.primary, candidates[0]
+                self.changed()
+                self.sim.network.request(self, self.primary, "redis.promote", {}, timeout=2.0)
+                self.spawn(self.demote_when_back(old))
+        self.watch()
 
     def demote_when_back(self, old: str):
         """When the old primary returns, make it a replica of the new one.
@@ -193,12 +197,19 @@ class _ParkTimer:
         self.ev = ev
 
 
-def heartbeat_loop(node: Node, target: str):
-    """Spawned by nodes that discovery watches."""
+def heartbeat_loop(node: Node, target: str) -> None:
+    """Started by nodes that discovery watches: a heartbeat datagram to
+    ``target`` every ``HEARTBEAT`` s, from where a process spawned now would
+    start (``start_soon``), then on a timer (``Node.wake_after``:
+    ``Node.sleep``'s key and pause rule) — the loop that sent and slept in a
+    process, without the process."""
     net = node.sim.network
-    while True:
+
+    def beat(node: Node) -> None:
         net.send_datagram(node, target, "heartbeat", None, 40)
-        yield from node.sleep(HEARTBEAT)
+        node.wake_after(HEARTBEAT, beat)
+
+    start_soon(node, beat)
 
 
 class ClusterView:

@@ -60,7 +60,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from ..kernel import Later, Node
+from ..kernel import Later, Node, start_soon
 from .discovery import park
 from .protocol import Chat, fmt_ts
 
@@ -117,6 +117,9 @@ def diverging(log: list[Record], offset: int, last_epoch: int | None) -> tuple[i
     return epoch, end
 
 
+_NO_VIEW = (None, 0)  # a partition the broker has no view of: no leader
+
+
 class Broker(Node):
     role = "kafka"
 
@@ -142,7 +145,7 @@ class Broker(Node):
         self.last_ts: dict[int, float] = {}
 
     def start(self):
-        self.spawn(self.heartbeats())
+        start_soon(self, Broker.heartbeat)
         self.spawn(self.isr_watch())
         for p in sorted(self.replicas):
             self.spawn(self.fetcher(p))
@@ -151,7 +154,7 @@ class Broker(Node):
         return self.durable["logs"][p]
 
     def is_leader(self, p: int) -> bool:
-        return self.view.get(p, (None, 0))[0] == self.name
+        return self.view.get(p, _NO_VIEW)[0] == self.name
 
     def maximal_isr(self, p: int) -> set[str]:
         pending = self.pending.get(p)
@@ -208,16 +211,18 @@ class Broker(Node):
         """A fetch; one that finds nothing new waits (long poll) up to ``wait``
         and is then answered again (a ``Later``: no process while parked)."""
         p = req.payload
-        arrived = self.env.now
+        arrived = self.env._now
         reply = self.serve_fetch(p, arrived)
         wait = p.get("wait", 0.0)
-        if wait and reply[0] == "ok" and not reply[1].get("records") and "diverging" not in reply[1]:
-            parked = self.parked_consumers if p.get("replica") is None else self.parked_replicas
-            # the follower was caught up when its fetch *arrived*, not when the
-            # wait ended (Kafka's followerFetchTimeMs): a partitioned follower's
-            # parked fetch must not keep it in the ISR
-            return Later(park(self, parked.setdefault(p["partition"], []), wait),
-                         lambda node, req: node.serve_fetch(req.payload, arrived))
+        if wait and reply[0] == "ok":
+            body = reply[1]
+            if not body.get("records") and "diverging" not in body:
+                parked = self.parked_consumers if p.get("replica") is None else self.parked_replicas
+                # the follower was caught up when its fetch *arrived*, not when the
+                # wait ended (Kafka's followerFetchTimeMs): a partitioned follower's
+                # parked fetch must not keep it in the ISR
+                return Later(park(self, parked.setdefault(p["partition"], []), wait),
+                             lambda node, req: node.serve_fetch(req.payload, arrived))
         return reply
 
     HANDLERS = {"kafka.leader_and_isr": leader_and_isr, "kafka.produce": on_produce, "kafka.fetch": on_fetch}
@@ -260,37 +265,39 @@ class Broker(Node):
 
     def serve_fetch(self, p, arrived: float):
         part = p["partition"]
-        if not self.is_leader(part):
+        if self.view.get(part, _NO_VIEW)[0] != self.name:  # not is_leader(part)
             return "error", {"error": "NOT_LEADER"}, 40
-        log = self.log(part)
+        log = self.durable["logs"][part]
         offset = p["offset"]
         div = diverging(log, offset, p.get("last_epoch"))
         if div is not None:
             return "ok", {"diverging": div, "hw": self.durable["hw"][part]}, 60
-        hw = self.durable["hw"][part]
         who = p.get("replica")
         if who is None:  # a consumer: committed records only
+            hw = self.durable["hw"][part]
             if offset > len(log):
                 return "error", {"error": "OFFSET_OUT_OF_RANGE", "hw": hw}, 40
             recs = log[offset:min(hw, offset + 200)]
-            return "ok", {"records": recs, "hw": hw}, 60 + _size(recs)
+            return "ok", {"records": recs, "hw": hw}, 60 + _size(recs) if recs else 60
         followers = self.follower[part]
         st = followers.get(who)
         if st is None:
             st = followers[who] = [0, arrived]
         st[0] = offset
         if offset >= len(log):
-            st[1] = max(st[1], arrived)
+            if arrived > st[1]:  # st[1] = max(st[1], arrived)
+                st[1] = arrived
             if (who not in self.maximal_isr(part) and self.pending.get(part) is None
                     and offset >= self.durable["hw"][part]):
                 self.propose_isr(part, self.isr[part] | {who})
         self.advance_hw(part)
         recs = log[offset:offset + 500]
-        return "ok", {"records": recs, "hw": self.durable["hw"][part]}, 60 + _size(recs)
+        return "ok", {"records": recs, "hw": self.durable["hw"][part]}, 60 + _size(recs) if recs else 60
 
     def advance_hw(self, p: int) -> None:
         # min(own LEO, every other maximal-ISR member's LEO), without the lists
-        hw = len(self.durable["logs"][p])
+        durable = self.durable
+        hw = len(durable["logs"][p])
         follower, me = self.follower[p], self.name
         pending = self.pending.get(p)
         for f in (self.isr[p] | pending if pending else self.isr[p]):
@@ -299,14 +306,15 @@ class Broker(Node):
                 leo = st[0] if st is not None else 0
                 if leo < hw:
                     hw = leo
-        if hw > self.durable["hw"][p]:
-            self.durable["hw"][p] = hw
+        hws = durable["hw"]
+        if hw > hws[p]:
+            hws[p] = hw
             self.wake(self.parked_consumers, p)
         waiters = self.waiters.get(p)
         if waiters:
             keep = []
             for off, ev in waiters:
-                if off < self.durable["hw"][p]:
+                if off < hws[p]:
                     ev.succeed(True)
                 else:
                     keep.append((off, ev))
@@ -329,11 +337,12 @@ class Broker(Node):
         self.advance_hw(p)
 
     # -- loops -------------------------------------------------------------------------
-    def heartbeats(self):
-        net = self.sim.network
-        while True:
-            net.send_datagram(self, self.controller, "heartbeat", {"incarnation": self.incarnation}, 40)
-            yield from self.sleep(self.cfg.heartbeat_interval)
+    def heartbeat(self) -> None:
+        """Tell the controller this broker lives, every ``heartbeat_interval``:
+        a timer (``Node.wake_after``: ``Node.sleep``'s key and pause rule),
+        where this was a loop sending and sleeping in a process."""
+        self.sim.network.send_datagram(self, self.controller, "heartbeat", {"incarnation": self.incarnation}, 40)
+        self.wake_after(self.cfg.heartbeat_interval, Broker.heartbeat)
 
     def isr_watch(self):
         """As leader: propose dropping followers that have not caught up for
@@ -404,7 +413,7 @@ class Controller(Node):
         self.watchers: list = []  # metadata requests waiting for a leader change (blocking queries)
 
     def start(self):
-        self.spawn(self.watch())
+        start_soon(self, Controller.watch)
         for b in self.brokers:
             self.push(b)
 
@@ -446,13 +455,18 @@ class Controller(Node):
                 self.elect(p, broker, [broker], True)  # the last ISR member comes back
         self.push(broker)
 
-    def watch(self):
-        while True:
-            yield from self.sleep(min(0.25, self.cfg.election_delay / 2 or 0.25))
-            for b in self.brokers:
-                if self.alive[b] and self.env.now - self.seen[b][0] > self.cfg.election_delay:
-                    self.alive[b] = False
-                    self.fail_over(b)
+    def watch(self) -> None:
+        """Every 0.25 s (at most half the election delay), fence the brokers
+        silent for ``election_delay``: a timer, where this was a loop
+        sleeping and checking in a process."""
+        self.wake_after(min(0.25, self.cfg.election_delay / 2 or 0.25), Controller._check_brokers)
+
+    def _check_brokers(self) -> None:
+        for b in self.brokers:
+            if self.alive[b] and self.env.now - self.seen[b][0] > self.cfg.election_delay:
+                self.alive[b] = False
+                self.fail_over(b)
+        self.watch()
 
     def fail_over(self, dead: str) -> None:
         """Fence ``dead``: out of every ISR, its leaderships to others."""

@@ -13,8 +13,18 @@ discards its data and resyncs.
 
 from __future__ import annotations
 
+from functools import partial
+from heapq import heappush
+from typing import Callable
+
+from simpy.events import NORMAL
+
 from .discovery import heartbeat_loop
-from ..kernel import Node
+from ..kernel import Node, Wake
+
+
+def _pack_writes(batch: list) -> tuple:
+    return {"writes": batch}, 60 * len(batch)
 
 
 class Redis(Node):
@@ -34,15 +44,15 @@ class Redis(Node):
         if not self.persistence:
             self.durable["data"] = {}
         self.outbox: list[tuple] = []  # writes not yet shipped to the replica
-        self.outbox_wake = None  # the idle replication loop's wake-up (replication_loop)
+        self.outbox_wake = None  # the idle replication's wake-up (``Replication``)
 
     @property
     def data(self) -> dict:
         return self.durable["data"]
 
     def start(self):
-        self.spawn(heartbeat_loop(self, self.discovery))
-        self.spawn(self.replicate())
+        heartbeat_loop(self, self.discovery)
+        self.replicate()
 
     # -- commands -----------------------------------------------------------------
     def get(self, key):
@@ -125,22 +135,25 @@ class Redis(Node):
     HANDLERS = {"redis.cmd": serve_command, "redis.promote": serve_promote, "redis.replicaof": serve_replicaof,
                 "redis.snapshot": serve_snapshot, "redis.replicate": serve_replicate}
 
-    def replicate(self):
+    def replicate(self) -> None:
         """Ship each write ``lag`` seconds after it was made (asynchronous)."""
-        return replication_loop(self, "redis.replicate", lambda batch: ({"writes": batch}, 60 * len(batch)))
+        Replication(self, "redis.replicate", _pack_writes)
 
 
 def to_replica(node: Node, entry: tuple) -> None:
     """Queue ``entry`` (``(written_at, ...)``) for the replica and wake an idle
-    ``replication_loop``."""
+    ``Replication``: its ``Wake`` is pushed with the key ``Event.succeed``
+    gives (now, NORMAL, the next event id), where the loop's process used to
+    resume from its wake-up event."""
     node.outbox.append(entry)
     wake = node.outbox_wake
     if wake is not None:
         node.outbox_wake = None
-        wake.succeed()
+        env = node.env
+        heappush(env._queue, (env._now + 0, NORMAL, next(env._eid), wake))
 
 
-def replication_loop(node: Node, kind: str, pack):
+class Replication:
     """Asynchronous primary → replica shipping, shared by Redis and the rt2023
     message shards: while ``node`` is primary, send each entry of
     ``node.outbox`` (``(written_at, ...)`` tuples, in write order) to
@@ -149,24 +162,58 @@ def replication_loop(node: Node, kind: str, pack):
     shipment goes back to the front of the outbox and is tried again
     (a real replica would full-resync).
 
-    Idle costs nothing: with nothing to ship the loop waits for the next
-    write (``to_replica``), as a replication stream does, instead of polling."""
-    net = node.sim.network
-    while True:
-        if not node.durable["primary"] or not node.outbox or not node.durable["peer"]:
-            node.outbox_wake = wake = node.env.event()
-            yield wake
-            while node.paused:
-                yield node.env.timeout(0.05)
-            continue
-        due = node.outbox[0][0] + node.lag
-        if due > node.env.now:
-            yield from node.sleep(due - node.env.now)
-            continue
-        n = next((i for i, w in enumerate(node.outbox) if w[0] + node.lag > node.env.now), len(node.outbox))
-        batch, node.outbox = node.outbox[:n], node.outbox[n:]
-        payload, size = pack(batch)
-        reply = yield net.request(node, node.durable["peer"], kind, payload, size=size, timeout=2.0)
-        if reply.status != "ok":
+    Idle costs nothing: with nothing to ship it waits for the next write
+    (``to_replica``), as a replication stream does, instead of polling.
+
+    Callbacks, not a process: this was the loop ::
+
+        while True:
+            if not primary or not outbox or not peer:
+                yield wake; while paused: yield timeout(0.05); continue
+            if due > now: yield from sleep(due - now); continue
+            reply = yield request(batch)
+            if not ok: outbox = batch + outbox; yield from sleep(0.5)
+
+    and each ``yield`` is now a ``Wake`` where the process resumed: the
+    wake-up is a ``Wake`` that ``to_replica`` pushes with the key the
+    wake-up event got (a timer ``Wake`` waits out a pause in 0.05 s steps,
+    as the loop did), a sleep is ``Node.wake_after`` (``Node.sleep``'s key
+    and pause rule), and the reply is a ``Wake`` on the request's event
+    (called as a callback, as the process resumed, paused or not). A crash
+    stops the chain (each ``Wake`` belongs to its incarnation), as it
+    interrupted the process; ``start`` builds a new one. The loop's first
+    step was to park (a node starts with an empty outbox, and nothing can
+    write to it before the process's start event pops: writes come from
+    requests, which arrive later), so parking at once is the same."""
+
+    __slots__ = ("node", "kind", "pack")
+
+    def __init__(self, node: Node, kind: str, pack: Callable[[list], tuple]):
+        self.node = node
+        self.kind = kind
+        self.pack = pack
+        node.outbox_wake = Wake(node, self.step)
+
+    def step(self, node: Node) -> None:
+        """The top of the loop: park, wait until the oldest write is due, or ship."""
+        outbox = node.outbox
+        if not node.durable["primary"] or not outbox or not node.durable["peer"]:
+            node.outbox_wake = Wake(node, self.step)
+            return
+        now = node.env.now
+        due = outbox[0][0] + node.lag
+        if due > now:
+            node.wake_after(due - now, self.step)
+            return
+        n = next((i for i, w in enumerate(outbox) if w[0] + node.lag > now), len(outbox))
+        batch, node.outbox = outbox[:n], outbox[n:]
+        payload, size = self.pack(batch)
+        ev = node.sim.network.request(node, node.durable["peer"], self.kind, payload, size=size, timeout=2.0)
+        ev.callbacks.append(Wake(node, partial(self.shipped, batch, ev)))
+
+    def shipped(self, batch: list, ev, node: Node) -> None:
+        if ev._value.status != "ok":
             node.outbox = batch + node.outbox
-            yield from node.sleep(0.5)
+            node.wake_after(0.5, self.step)
+        else:
+            self.step(node)

@@ -26,11 +26,13 @@ Errors follow Slack's Web API: ``internal_error`` means the outcome is unknown.
 
 from __future__ import annotations
 
+from functools import partial
+
 from ...nodes.discovery import ClusterView, ring_owner
 from ...nodes.kafka import PRODUCE_ERRORS
 from ...nodes.protocol import api_error
 from ...nodes.webapp import WebApp
-from ...kernel import stable_hash
+from ...kernel import stable_hash, start_soon
 
 class NewWebApp(ClusterView, WebApp):
     def __init__(self, sim, name, region, *, controller: str, discovery: str, settings: dict, **kw):
@@ -59,6 +61,17 @@ class NewWebApp(ClusterView, WebApp):
                                                {"op": op, "key": key, "value": value, "ttl": ttl},
                                                size=80, timeout=1.0, trace=trace)
         return reply
+
+    def mark_done(self, key: str, value: str, ttl, trace: str) -> None:
+        """``SET key value`` with the dedupe TTL, answer unread: what spawning
+        ``redis_cmd("SET", ...)`` did, without its process. ``start_soon``
+        runs it where that process took its first step (which read
+        ``self.redis`` and sent the request); the process then only waited
+        for an answer nobody read."""
+        if self.redis is not None:
+            self.sim.network.request(self, self.redis, "redis.cmd",
+                                     {"op": "SET", "key": key, "value": value, "ttl": ttl},
+                                     size=80, timeout=1.0, trace=trace)
 
     # -- chat.postMessage ----------------------------------------------------------------
     def post_message(self, req):
@@ -125,7 +138,8 @@ class NewWebApp(ClusterView, WebApp):
         self.step("appended", msg=post.msg)
         chat = result["chat"]
         if self.s.dedupe:
-            self.spawn(self.redis_cmd("SET", key, f"done:{chat.ts}", self.s.redis.ttl, post.msg))
+            start_soon(self, partial(NewWebApp.mark_done, key=key, value=f"done:{chat.ts}",
+                                       ttl=self.s.redis.ttl, trace=post.msg))
         server = ring_owner(self.ring, chat.channel)
         if server is not None:
             self.sim.network.request(self, server, "broadcast", chat, size=chat.size, timeout=2.0,

@@ -24,7 +24,7 @@ from ...kernel import Node, stable_hash
 from ...nodes.db import DB
 from ...nodes.discovery import heartbeat_loop
 from ...nodes.protocol import Chat, api_error, fmt_ts
-from ...nodes.redis import replication_loop, to_replica
+from ...nodes.redis import Replication, to_replica
 
 
 def shard_of(channel: str, shards: int) -> int:
@@ -46,11 +46,11 @@ class ShardDB(DB):
 
     def reset_volatile(self):
         self.outbox: list[tuple[float, Chat]] = []  # written, not yet shipped to the replica
-        self.outbox_wake = None  # the idle replication loop's wake-up (replication_loop)
+        self.outbox_wake = None  # the idle replication loop's wake-up (``Replication``)
 
     def start(self):
-        self.spawn(heartbeat_loop(self, self.orchestrator))
-        self.spawn(self.replicate())
+        heartbeat_loop(self, self.orchestrator)
+        self.replicate()
 
     def append(self, chat: Chat) -> None:
         self.durable["seq"] += 1
@@ -110,13 +110,13 @@ class ShardDB(DB):
     HANDLERS = {**DB.HANDLERS, "shard.lookup": lookup, "shard.insert": insert_post, "shard.promote": promote,
                 "shard.replicaof": replicaof, "shard.snapshot": snapshot, "shard.replicate": apply_shipped}
 
-    def replicate(self):
+    def replicate(self) -> None:
         """Ship each write ``lag`` seconds after it was made, in order."""
         def pack(batch):
             rows = [c for _, c in batch]
             return {"rows": rows}, sum(c.size for c in rows)
 
-        return replication_loop(self, "shard.replicate", pack)
+        Replication(self, "shard.replicate", pack)
 
 
 class Orchestrator(Node):
