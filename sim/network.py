@@ -563,12 +563,11 @@ class Connection:
     small lists: there is a connection per connected client, and three
     two-element containers cost more than the connection itself."""
 
-    __slots__ = ("net", "id", "kind", "a", "b", "inc_a", "inc_b", "open", "last0", "last1", "held",
+    __slots__ = ("net", "kind", "a", "b", "inc_a", "inc_b", "open", "last0", "last1", "held",
                  "keepalive", "http", "expiry", "meta", "_checking", "link0", "link1", "drain")
 
-    def __init__(self, net: "Network", cid: int, kind: str, a: Node, b: Node, keepalive: float):
+    def __init__(self, net: "Network", kind: str, a: Node, b: Node, keepalive: float):
         self.net = net
-        self.id = cid
         self.kind = kind
         self.a = a
         self.b = b
@@ -662,7 +661,7 @@ class Connection:
         self.net._break(self, reason, notify_a=by is not self.a, notify_b=by is not self.b, delay="oneway")
 
     def __repr__(self) -> str:
-        return f"<conn {self.id} {self.kind} {self.a.name}<->{self.b.name}{'' if self.open else ' closed'}>"
+        return f"<conn {self.kind} {self.a.name}<->{self.b.name}{'' if self.open else ' closed'}>"
 
 
 class Network:
@@ -677,7 +676,6 @@ class Network:
         self._sent = j.sent if j.enabled else None
         self._received, self._received_int, self._dropped = j.received, j.received_int, j.dropped
         self._ids = count()
-        self._conn_ids = count()
         self._rule_ids = count()
         self._links: dict[tuple[str, str], Link] = {}  # links without a light end
         self._params: dict[tuple, LinkParams] = {}  # one record per distinct parameter set
@@ -857,7 +855,7 @@ class Network:
         return ev
 
     def _open(self, kind: str, a: Node, b: Node, keepalive: float) -> Connection:
-        conn = Connection(self, next(self._conn_ids), kind, a, b, keepalive)
+        conn = Connection(self, kind, a, b, keepalive)
         self._hold(a.name, conn)
         self._hold(b.name, conn)
         return conn

@@ -39,7 +39,8 @@ class OldChannelServer(Node):
         self.buffer: list[Chat] = []  # the hand-off buffer: volatile by design
         self.presence: dict[str, str] = {}
         # every client WebSocket of the team (ordered, not a set) -> the channels
-        # its Hellos subscribed it to (what on_closed must look at)
+        # its Hellos named (what on_closed must look at): the Hello's own tuple,
+        # shared by the clients with the same channels, not a list per socket
         self.conns: dict = {}
         self.dir_log: list[DirEvent] = []  # directory events since this incarnation started
 
@@ -52,12 +53,12 @@ class OldChannelServer(Node):
         if isinstance(p, Post):
             self.handle_send(conn, p)
         elif isinstance(p, Hello):
-            conn.meta = {"user": p.user}
-            subscribed = self.conns.setdefault(conn, [])
+            conn.meta = p.user  # the client's interned name: no dict per socket
+            named = self.conns.get(conn)
+            self.conns[conn] = p.channels if named is None else named + p.channels
             for ch in p.channels:
                 if p.user in self.members.get(ch, ()):
                     self.subs.setdefault(ch, {})[p.user] = conn
-                    subscribed.append(ch)
             for ev in self.dir_log:  # replay what the client's snapshot predates
                 if ev.version > p.dir_version:
                     conn.send(self, "directory", ev, 80)
@@ -75,15 +76,17 @@ class OldChannelServer(Node):
     HANDLERS = {"directory.event": directory_event}
 
     def on_closed(self, conn, reason):
-        """Unsubscribe ``conn`` from the channels its Hellos subscribed it to.
+        """Unsubscribe ``conn`` from the channels its Hellos named.
 
         Only those: ``subs[ch][user] is conn`` only after a Hello on ``conn``
-        put it there, and ``conns`` and ``subs`` are filled by Hello and reset
-        together, so looking at every channel (what this did, O(channels) per
-        close: 1.2 s of a 3k-client storm) deletes exactly the same entries."""
-        subscribed = self.conns.pop(conn, ())
-        user = (conn.meta or {}).get("user")
-        for ch in subscribed:
+        named ``ch`` (and the user is a member), and ``conns`` and ``subs``
+        are filled by Hello and reset together, so looking at every channel
+        (what this did, O(channels) per close: 1.2 s of a 3k-client storm)
+        deletes exactly the same entries; which order they go in does not
+        matter (a dict's order is that of the entries left)."""
+        named = self.conns.pop(conn, ())
+        user = conn.meta
+        for ch in named:
             subs = self.subs.get(ch)
             if subs is not None and subs.get(user) is conn:
                 del subs[user]
