@@ -8,7 +8,7 @@ from conftest import make_net
 from helpers import Recorder
 from sim.architectures.old.channel_server import OldChannelServer
 from sim.kernel import Node
-from sim.nodes.protocol import Ack, Chat, Ephemeral, Hello, Post
+from sim.nodes.protocol import Ack, Chat, Ephemeral, Hello, Post, Welcome
 
 MEMBERS = {"C1": ["c1", "c2"], "C2": ["c2", "c3"]}
 
@@ -68,6 +68,11 @@ def server(fail=0):
     socks = {u: Socket(u) for u in ("c1", "c2", "c3")}
     for u, s in socks.items():  # every client claims both channels: the server admits members only
         cs.on_message(s, Frame(Hello(u, ("C1", "C2"))))
+        # RTM's hello event once subscribed (the client is connected only then);
+        # the tests below look at what follows it
+        assert [(k, p) for k, p, _ in s.sent] == [("welcome", Welcome())]
+        s.sent.clear()
+        s.sizes.clear()
     return sim, cs, web, socks, rec
 
 
@@ -177,8 +182,8 @@ def test_frames_carry_the_servers_name_their_message_as_trace_and_their_byte_est
     assert socks["c1"].sizes == [("channel-server-0", "message", chat.size), ("channel-server-0", "ack", 60),
                                  ("channel-server-0", "typing", 60), ("channel-server-0", "directory", 80)]
     late = Socket("c3")
-    cs.on_message(late, Frame(Hello("c3", ("C2",), 0)))  # replayed on hello
-    assert late.sizes == [("channel-server-0", "directory", 80)]
+    cs.on_message(late, Frame(Hello("c3", ("C2",), 0)))  # replayed on hello, then welcomed
+    assert late.sizes == [("channel-server-0", "directory", 80), ("channel-server-0", "welcome", 40)]
 
 
 def test_sends_and_typing_to_a_channel_nobody_holds_are_handled_without_harm():
@@ -198,7 +203,7 @@ def test_sends_and_typing_to_a_channel_nobody_holds_are_handled_without_harm():
     post(cs, {"c2": c2}, "c2", "C9", "m2")  # no such channel: dropped
     cs.on_message(c2, Frame(Ephemeral("typing", "C9", "c2")))
     cs.on_message(c2, Frame(Ephemeral("typing", "C2", "c2")))
-    assert [k for k, _, _ in c2.sent] == ["ack"] and [c.msg for c in cs.buffer] == ["m1"]
+    assert [k for k, _, _ in c2.sent] == ["welcome", "ack"] and [c.msg for c in cs.buffer] == ["m1"]
 
 
 def test_the_first_ts_of_a_channel_is_the_servers_clock():

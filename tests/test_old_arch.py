@@ -100,3 +100,34 @@ def test_run_ends_heal_settle_final_reads_store(tmp_path):
     first_stored = fs.index("stored")
     assert last_heal < first_read < first_stored
     assert all(f == "stored" for f in fs[first_stored:])
+
+
+@pytest.mark.parametrize("seed", [6, 8])
+def test_a_client_is_connected_only_once_its_channel_server_welcomed_it(seed, tmp_path):
+    """RTM's ``hello`` event: the channel server answers a client's hello
+    once it has subscribed it, and only then does the client log ``connect``.
+    On these seeds a message was broadcast between the client's socket
+    opening and its hello reaching the server; with ``connect`` logged at
+    the socket's opening that client was "connected" yet never shown it."""
+    result, out = run_scenario("steady", "old", seed, tmp_path)
+    assert verdicts(result)["live-completeness"] is True, result["invariants"]["live-completeness"]["violations"]
+
+
+def test_without_the_servers_welcome_a_client_never_connects(tmp_path, monkeypatch):
+    """A channel server that never answers the hello: the client gives up
+    after the HTTP timeout and starts over, never logging ``connect``."""
+    from sim import network
+
+    real = network.Connection.send
+
+    def no_welcome(self, sender, kind, *a, **k):
+        return False if kind == "welcome" else real(self, sender, kind, *a, **k)
+
+    monkeypatch.setattr(network.Connection, "send", no_welcome)
+    r = raw("steady")
+    r["workload"]["duration"] = 5
+    r["expect"] = {}
+    _, out = run_scenario(r, "old", 1, tmp_path)
+    ops = history_ops(out)
+    assert not [o for o in ops if o["f"] == "connect"]
+    assert [o for o in ops if o["f"] == "boot" and o["process"] == "client-1"][1:], "it booted again after giving up"

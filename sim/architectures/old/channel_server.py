@@ -15,10 +15,11 @@ a new ts and becomes a second message.
 from __future__ import annotations
 
 from ...kernel import Node
-from ...nodes.protocol import Ack, Chat, Ephemeral, Hello, Post, fmt_ts
+from ...nodes.protocol import Ack, Chat, Ephemeral, Hello, Post, Welcome, fmt_ts
 from ...nodes.team import DirEvent
 
 BATCH = 50
+WELCOME = Welcome()
 
 
 class OldChannelServer(Node):
@@ -62,6 +63,9 @@ class OldChannelServer(Node):
             for ev in self.dir_log:  # replay what the client's snapshot predates
                 if ev.version > p.dir_version:
                     conn.send(self, "directory", ev, 80)
+            # RTM's ``hello`` event: subscribed, so every message broadcast from
+            # here on reaches this socket; the client is connected only then
+            conn.send(self, "welcome", WELCOME, 40)
         elif isinstance(p, Ephemeral):
             self.fan_out_ephemeral(conn, p)
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from ...nodes.client import Client, Pending
-from ...nodes.protocol import Ack, Chat, Ephemeral
+from ...nodes.protocol import Ack, Chat, Ephemeral, Welcome
 from ...nodes.team import DirEvent
 
 
 class OldClient(Client):
     """RTM client: boots with rtm.start, sends over the WebSocket, resends
-    unacked messages after every reconnect (the server does not dedupe)."""
+    unacked messages after every reconnect (the server does not dedupe).
+    Connected once every channel server it needs has answered its hello with
+    RTM's ``hello`` event (``Welcome``): before that a broadcast can miss it."""
 
-    __slots__ = ("server_of", "conns")
+    __slots__ = ("server_of", "conns", "opening")
 
     def __init__(self, sim, name, region, *, servers: dict[str, str], **kw):
         super().__init__(sim, name, region, **kw)
@@ -22,6 +24,9 @@ class OldClient(Client):
         # its WebSockets, one per channel server in server order: a tuple (a
         # dict of one or two is ~200 bytes); ``conn.b`` is the server
         self.conns: tuple = ()
+        # while opening: [the sockets whose Welcome has not come, the event the
+        # wait for them is on (once every socket is open)]; None otherwise
+        self.opening: list | None = None
 
     def conn_to(self, server: str):
         for c in self.conns:
@@ -33,17 +38,36 @@ class OldClient(Client):
         return (yield from self.rtm_boot("rtm.start", self.webapps[0]))
 
     def open_streams(self):
+        """Open a WebSocket to each channel server of the client's channels,
+        say hello on each, and wait for every server's ``Welcome`` (sent once
+        its subscriptions are in place); no welcome within the HTTP timeout,
+        or a socket that breaks meanwhile: close them all and start over."""
         self.conns = ()
+        self.opening = opening = [set(), None]
         for server in sorted({self.server_of[ch] for ch in self.channels}):
             conn = yield self.sim.network.connect(self, server, "ws")
             if isinstance(conn, str):
-                for c in self.conns:
-                    c.close(self)
-                self.conns = ()
-                return False
+                return self.abandon_open()
             self.conns += (conn,)
+            opening[0].add(conn)
             self.hello(conn)
+        if opening[0]:
+            opening[1] = welcomed = self.env.event()
+            timers = self.sim.timers(self.s.http_timeout)  # forgotten once the wait is over
+            timeout, handle = timers.timeout()
+            yield welcomed | timeout
+            timers.cancel(handle)
+        if opening[0] or not all(c.open for c in self.conns):
+            return self.abandon_open()
+        self.opening = None
         return True
+
+    def abandon_open(self) -> bool:
+        for c in self.conns:
+            c.close(self)
+        self.conns = ()
+        self.opening = None
+        return False
 
     def on_usable(self) -> None:
         # resend everything still unacked, in the order it was first sent
@@ -75,6 +99,12 @@ class OldClient(Client):
         p = msg.payload
         if isinstance(p, Ack):
             self.acked(p.channel, p.msg, p.ts)
+        elif isinstance(p, Welcome):
+            opening = self.opening
+            if opening is not None and conn in opening[0]:
+                opening[0].discard(conn)
+                if not opening[0] and opening[1] is not None and not opening[1].triggered:
+                    opening[1].succeed()
         elif isinstance(p, Chat):
             self.display(p)
         elif isinstance(p, DirEvent):
@@ -82,6 +112,9 @@ class OldClient(Client):
 
     def on_closed(self, conn, reason):
         if conn in self.conns:
+            opening = self.opening
+            if opening is not None and opening[1] is not None and not opening[1].triggered:
+                opening[1].succeed()  # wake open_streams: it sees the closed socket
             self.stream_broke(reason)
 
     def ephemeral(self, kind: str, channel: str | None) -> None:
