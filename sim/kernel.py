@@ -457,20 +457,29 @@ class Wake:
         self.func = func
 
     def __call__(self, _event=None) -> None:
-        node = self.node
-        if node.incarnation != self.inc:
-            return
-        if node.paused and _event is None:  # a timer (its own event: SimPy calls Wake.__call__(it)); a paused node makes no progress
-            node.wake_after(0.05, self.func)
-            return
-        try:
-            self.func(node)
-        except NodeCrashed:
-            if node.incarnation == self.inc:
-                raise
+        # ``_event is None``: a timer (its own event: SimPy calls Wake.__call__(it))
+        woken(self.node, self.inc, self.func, _event is None)
 
 
 WAKE_CBS = [Wake.__call__]
+
+
+def woken(node: "Node", inc: int, func: Callable[["Node"], None], timer: bool) -> None:
+    """Run ``func(node)`` for a wake-up set in incarnation ``inc``: nothing
+    if the node crashed since; a ``timer`` of a paused node tries again in
+    50 ms (a paused node makes no progress); a crash inside ``func`` of an
+    older incarnation is not this one's. What a ``Wake`` does, and anything
+    that is its own wake-up (a client as its workload timer)."""
+    if node.incarnation != inc:
+        return
+    if timer and node.paused:
+        node.wake_after(0.05, func)
+        return
+    try:
+        func(node)
+    except NodeCrashed:
+        if node.incarnation == inc:
+            raise
 
 
 class Node:

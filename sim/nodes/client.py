@@ -24,7 +24,7 @@ from types import MappingProxyType
 from simpy.events import NORMAL
 
 from ..config import ClientSettings, Workload
-from ..kernel import Draws, Node, NodeCrashed, Wake, stream_seed
+from ..kernel import Draws, Node, Wake, stream_seed, woken
 from .protocol import ApiError, Chat, Hello, Post
 from .team import DirEvent, Snapshot, apply
 
@@ -192,18 +192,8 @@ class Client(Node, Draws):
         heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), self))
 
     def workload_due(self, _event=None) -> None:
-        """The workload timer fired (``Wake.__call__`` for a timer)."""
-        inc = self._due_inc
-        if self.incarnation != inc:
-            return
-        if self.paused:  # a paused node makes no progress
-            self.wake_after(0.05, Client.workload_step)
-            return
-        try:
-            self.workload_step()
-        except NodeCrashed:
-            if self.incarnation == inc:
-                raise
+        """The workload timer fired: what a ``Wake`` timer does (``kernel.woken``)."""
+        woken(self, self._due_inc, Client.workload_step, True)
 
     def workload_step(self) -> None:
         """One send (and the typing, presence and directory draws), then loop."""
@@ -402,6 +392,15 @@ class Client(Node, Draws):
         self.sim.record(self.name, "event", "boot",
                         {"method": method, "bytes": nbytes, "seconds": round(self.env.now - t0, 6)})
         return True
+
+    def within_http_timeout(self, event):
+        """``yield event | env.timeout(http_timeout)`` (a welcome's wait), the
+        timeout a ``Timers`` entry that is forgotten once the wait is over: a
+        Timeout would stay queued, and held, for the rest of its delay."""
+        timers = self.sim.timers(self.s.http_timeout)
+        timeout, handle = timers.timeout()
+        yield event | timeout
+        timers.cancel(handle)
 
     def hello(self, conn) -> None:
         conn.send(self, "hello", Hello(self.name, tuple(self.channels), self.dir_version), 100)

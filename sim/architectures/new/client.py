@@ -88,12 +88,7 @@ class NewClient(Client):
         self.conn = conn
         self.welcomed = self.env.event()
         self.hello(conn)
-        # ``env.timeout(http_timeout)`` as a ``Timers`` entry, forgotten once
-        # the wait is over: a welcomed client held its Timeout for 10 s
-        timers = self.sim.timers(self.s.http_timeout)
-        timeout, handle = timers.timeout()
-        yield self.welcomed | timeout
-        timers.cancel(handle)
+        yield from self.within_http_timeout(self.welcomed)
         if not self.welcomed.triggered or conn is not self.conn or not conn.open:
             conn.close(self)
             if conn is self.conn:

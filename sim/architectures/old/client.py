@@ -52,11 +52,8 @@ class OldClient(Client):
             opening[0].add(conn)
             self.hello(conn)
         if opening[0]:
-            opening[1] = welcomed = self.env.event()
-            timers = self.sim.timers(self.s.http_timeout)  # forgotten once the wait is over
-            timeout, handle = timers.timeout()
-            yield welcomed | timeout
-            timers.cancel(handle)
+            opening[1] = self.env.event()
+            yield from self.within_http_timeout(opening[1])
         if opening[0] or not all(c.open for c in self.conns):
             return self.abandon_open()
         self.opening = None
