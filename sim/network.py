@@ -58,6 +58,7 @@ from functools import partial
 from itertools import count
 from operator import itemgetter
 from sys import getsizeof
+import tempfile
 from math import copysign, exp
 from types import GeneratorType
 from typing import Any, Generator, Iterator, NamedTuple
@@ -248,7 +249,7 @@ class Request(NamedTuple):
     trace: str | None
 
 
-JOURNAL_CHUNK = 1 << 18  # messages per columnar chunk of the journal (see Journal)
+JOURNAL_CHUNK = 1 << 16  # messages per columnar chunk of the journal (see Journal)
 
 
 def _nans() -> array:
@@ -271,14 +272,16 @@ class Journal:
     - The immutable part is appended as a tuple of plain values (which the
       collector does not track) to ``sent``, the *tail*. Every
       ``JOURNAL_CHUNK`` messages the tail is moved into a ``_Chunk`` of
-      columns — names and kinds as codes, sizes and send times as machine
-      numbers, the ids dropped (they are the row numbers) — about 45 bytes
-      a message instead of ~200, and the tail starts empty again. The hot path pays one ``len``
-      per message for it; a compaction costs ~0.5 µs a message (turning
-      tuples into columns), which is why chunks are large: a small run
-      (tens of thousands of messages) and the network benchmark (110,000)
-      never compact, a 100k-client storm (millions) holds at most one
-      chunk of tuples.
+      columns — names, kinds and traces as codes, sizes and send times as
+      machine numbers, the ids dropped (they are the row numbers) — ~36
+      bytes a message instead of ~200, which are then spilled to an
+      anonymous temporary file (``_Chunk.spill``), and the tail starts
+      empty again. The hot path pays one ``len`` per message for it; a
+      compaction costs ~0.5 µs a message (turning tuples into columns), so
+      chunks are not small: a small run (tens of thousands of messages) and
+      the network benchmark (one run of 20,000 sends at a time) never
+      compact; a 100k-client storm (millions) holds at most one chunk of
+      tuples (~8 MB) and the arrival times, 8 bytes a message.
     - ``received`` is one ``array('d')`` over all messages, NaN until the
       message arrives (arrivals come long after the send, so it cannot be
       chunked), kept one chunk ahead of the messages so sending appends
@@ -290,7 +293,8 @@ class Journal:
     - drops are few: a dict of row → reason.
     """
 
-    __slots__ = ("sent", "received", "received_int", "dropped", "enabled", "chunks", "_codes", "_strings")
+    __slots__ = ("sent", "received", "received_int", "dropped", "enabled", "chunks", "_codes", "_strings",
+                 "_file", "_loaded")
 
     def __init__(self, enabled: bool = True):
         self.sent: list[tuple] = []  # the tail: (id, src, dst, kind, bytes, sent, trace)
@@ -299,8 +303,10 @@ class Journal:
         self.dropped: dict[int, str] = {}
         self.enabled = enabled
         self.chunks: list[_Chunk] = []  # JOURNAL_CHUNK messages each, in order
-        self._codes: dict[Any, int] = {}  # the chunks' names and kinds -> code
-        self._strings: list[Any] = []  # code -> name or kind
+        self._codes: dict[Any, int] = {}  # the chunks' names, kinds and traces -> code
+        self._strings: list[Any] = []  # code -> name, kind or trace
+        self._file = None  # where chunks spill: an anonymous temporary file, made at the first
+        self._loaded: tuple = (None, None)  # (chunk, its columns): the last chunk read back
 
     def add(self, mid, src, dst, kind, size, now, trace) -> int | None:
         """Journal message ``mid`` (the next index); its handle, or None when disabled."""
@@ -313,14 +319,26 @@ class Journal:
         return mid
 
     def compact(self) -> None:
-        """Move a full tail into a columnar chunk (``Connection.send`` calls
-        this after each append, as ``add`` does): every chunk holds exactly
-        ``JOURNAL_CHUNK`` messages, so row ``i`` is in chunk ``i // JOURNAL_CHUNK``."""
+        """Move a full tail into a columnar chunk, spilled to the journal's
+        file (``Connection.send`` calls this after each append, as ``add``
+        does): every chunk holds exactly ``JOURNAL_CHUNK`` messages, so row
+        ``i`` is in chunk ``i // JOURNAL_CHUNK``."""
         tail = self.sent
         if len(tail) >= JOURNAL_CHUNK:
-            self.chunks.append(_Chunk(tail, len(self.chunks) * JOURNAL_CHUNK, self._codes, self._strings))
+            chunk = _Chunk(tail, len(self.chunks) * JOURNAL_CHUNK, self._codes, self._strings)
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="chatsim-journal-")
+            chunk.spill(self._file)
+            self.chunks.append(chunk)
             tail.clear()  # the same list: the network holds it
             self.received.extend(_nans())  # room for the next chunk's arrivals
+
+    def _columns(self, chunk: _Chunk) -> tuple:
+        loaded, cols = self._loaded
+        if loaded is not chunk:
+            cols = chunk.columns(self._file)
+            self._loaded = (chunk, cols)
+        return cols
 
     def _received(self, i: int):
         r = self.received[i]
@@ -330,14 +348,17 @@ class Journal:
 
     def row(self, i: int) -> list:
         n = len(self.chunks) * JOURNAL_CHUNK
-        mid, src, dst, kind, size, sent, trace = self.chunks[i // JOURNAL_CHUNK][i % JOURNAL_CHUNK] if i < n \
-            else self.sent[i - n]
+        if i < n:
+            chunk = self.chunks[i // JOURNAL_CHUNK]
+            mid, src, dst, kind, size, sent, trace = chunk.row(self._columns(chunk), i % JOURNAL_CHUNK)
+        else:
+            mid, src, dst, kind, size, sent, trace = self.sent[i - n]
         return [mid, src, dst, kind, size, sent, self._received(i), self.dropped.get(i), trace]
 
     def sent_rows(self) -> Iterator[tuple]:
         """Every message's ``(id, src, dst, kind, bytes, sent, trace)``, in order."""
         for chunk in self.chunks:
-            yield from chunk
+            yield from chunk.rows(self._columns(chunk))
         yield from self.sent
 
     def summary(self) -> dict:
@@ -346,15 +367,16 @@ class Journal:
         columns, without building its rows."""
         kinds: Counter = Counter()
         total = on_paths = 0
-        for chunk in [*self.chunks, self.sent]:
-            if isinstance(chunk, _Chunk):
-                total = sum(chunk.size, total)  # one running sum, as over rows: the same additions in order
-                on_paths += len(chunk) - chunk.trace.count(None)
-                kinds.update(chunk.kinds())
-            else:
-                total = sum((r[4] for r in chunk), total)
-                on_paths += sum(1 for r in chunk if r[6] is not None)
-                kinds.update(r[3] for r in chunk)
+        none = self._codes.get(None)
+        for chunk in self.chunks:
+            _src, _dst, kind, size, _sent, trace = self._columns(chunk)
+            total = sum(size, total)  # one running sum, as over rows: the same additions in order
+            on_paths += len(chunk) - (trace.count(none) if none is not None else 0)
+            kinds.update(map(self._strings.__getitem__, kind))
+        chunk = self.sent
+        total = sum((r[4] for r in chunk), total)
+        on_paths += sum(1 for r in chunk if r[6] is not None)
+        kinds.update(r[3] for r in chunk)
         dropped = Counter(self.dropped.values())
         return {"messages": len(self), "bytes": total, "on_message_paths": on_paths,
                 "by_kind": dict(sorted(kinds.items())), "dropped": dict(sorted(dropped.items()))}
@@ -362,10 +384,12 @@ class Journal:
     def traced_rows(self) -> Iterator[list]:
         """The rows with a ``trace``, in order (what ``journal.jsonl`` holds)."""
         dropped = self.dropped
+        none = self._codes.get(None)
         i = 0
         for chunk in [*self.chunks, self.sent]:
             if isinstance(chunk, _Chunk):
-                rows = [(k, chunk[k]) for k in chunk.traced()]
+                cols = self._columns(chunk)
+                rows = [(k, chunk.row(cols, k)) for k, t in enumerate(cols[5]) if t != none]
             else:
                 rows = [(k, r) for k, r in enumerate(chunk) if r[6] is not None]
             for k, (mid, src, dst, kind, size, sent, trace) in rows:
@@ -388,66 +412,98 @@ class _Chunk:
     object each) when every value fits exactly: sizes all ``int``, send
     times ``float`` or ``int`` — an int time (the clock stopped on a whole
     second) is flagged in ``sent_int`` and read back as an int. A column
-    that does not fit stays a list. Names and kinds are codes into the
-    journal's table of them (``strings``), which gives back the very
+    that does not fit stays a list. Names, kinds and traces are codes into
+    the journal's table of them (``strings``), which gives back the very
     objects — and lets go of the equal copies messages carry (a reply's
-    kind is a new string per message). Traces stay references (most are
-    None). ``ids`` is None when the ids are the row numbers (always, today:
-    the network journals every id it draws)."""
+    kind is a new string per message); a trace is None or a message id,
+    one per message path. ``ids`` is None when the ids are the row numbers
+    (always, today: the network journals every id it draws).
 
-    __slots__ = ("ids", "base", "src", "dst", "kind", "size", "sent", "sent_int", "trace", "strings")
+    A chunk of arrays only (every chunk a run makes) is then *spilled*:
+    its columns written to the journal's anonymous temporary file and let
+    go, ~30 bytes a message that a 100k-client storm (~8 million messages)
+    no longer holds while it runs; what reads it (rows, the summary,
+    journal.jsonl, all after the run or in tests) reads the columns back,
+    the last chunk read kept (``Journal._loaded``) so a row-by-row walk
+    reads each chunk once."""
+
+    __slots__ = ("ids", "base", "n", "size_list", "sent_list", "sent_int", "strings", "at", "cols")
+
+    COLUMNS = ("src", "dst", "kind", "size", "sent", "trace")
 
     def __init__(self, rows: list[tuple], base: int, codes: dict, strings: list):
-        n = len(rows)
+        n = self.n = len(rows)
         self.base = base
         # ids only grow, so the first and the last in place means all of them are
         self.ids = None if rows[0][0] == base and rows[-1][0] == base + n - 1 else [r[0] for r in rows]
-        src, dst, kind, size, sent, self.trace = (list(map(itemgetter(k), rows)) for k in (1, 2, 3, 4, 5, 6))
-        for col in (src, dst, kind):
-            for name in set(col).difference(codes):  # few: the nodes' names and the kinds
+        src, dst, kind, size, sent, trace = (list(map(itemgetter(k), rows)) for k in (1, 2, 3, 4, 5, 6))
+        for col in (src, dst, kind, trace):
+            for name in set(col).difference(codes):  # few: the nodes' names, the kinds, one trace per path
                 codes[name] = len(strings)
                 strings.append(name)
         code = codes.__getitem__
-        self.src, self.dst, self.kind = (array("I", map(code, col)) for col in (src, dst, kind))
         self.strings = strings
-        self.size = array("q", size) if set(map(type, size)) == {int} else size
+        self.size_list = None if set(map(type, size)) == {int} else size
         types = set(map(type, sent))
         self.sent_int = None
         if types <= {float, int}:
-            self.sent = array("d", sent)
+            self.sent_list = None
             if int in types:
                 self.sent_int = bytes(t.__class__ is int for t in sent)
         else:
-            self.sent = sent
+            self.sent_list = sent
+        self.at = None
+        self.cols = (array("I", map(code, src)), array("I", map(code, dst)), array("I", map(code, kind)),
+                     array("q", size) if self.size_list is None else None,
+                     array("d", sent) if self.sent_list is None else None,
+                     array("I", map(code, trace)))
+
+    def spill(self, fh) -> None:
+        """Write the columns at the end of ``fh`` and let them go (only a
+        chunk of arrays: a list column keeps the chunk in memory)."""
+        if self.size_list is not None or self.sent_list is not None:
+            return
+        fh.seek(0, 2)
+        self.at = fh.tell()
+        for col in self.cols:
+            col.tofile(fh)
+        self.cols = None
+
+    def columns(self, fh) -> tuple:
+        """``(src, dst, kind, size, sent, trace)``: the arrays (size and sent
+        as the lists when they did not fit), read back when spilled."""
+        cols = self.cols
+        if cols is None:
+            fh.seek(self.at)
+            cols = []
+            for typecode in "IIIqdI":
+                col = array(typecode)
+                col.fromfile(fh, self.n)
+                cols.append(col)
+        src, dst, kind, size, sent, trace = cols
+        return (src, dst, kind, size if self.size_list is None else self.size_list,
+                sent if self.sent_list is None else self.sent_list, trace)
 
     def __len__(self) -> int:
-        return len(self.src)
+        return self.n
 
-    def _sent_values(self) -> list:
-        if self.sent_int is None:
-            return self.sent
-        return [int(t) if f else t for t, f in zip(self.sent, self.sent_int)]
-
-    def __getitem__(self, k: int) -> tuple:
-        sent = self.sent[k]
-        if self.sent_int is not None and self.sent_int[k]:
-            sent = int(sent)
-        s = self.strings
-        return (self.base + k if self.ids is None else self.ids[k], s[self.src[k]], s[self.dst[k]],
-                s[self.kind[k]], self.size[k], sent, self.trace[k])
-
-    def kinds(self) -> Iterator:
-        return map(self.strings.__getitem__, self.kind)
-
-    def __iter__(self) -> Iterator[tuple]:
-        ids = range(self.base, self.base + len(self)) if self.ids is None else self.ids
+    def rows(self, cols: tuple) -> Iterator[tuple]:
+        """The tuples, in order, from ``columns``."""
+        src, dst, kind, size, sent, trace = cols
+        if self.sent_int is not None:
+            sent = [int(t) if f else t for t, f in zip(sent, self.sent_int)]
+        ids = range(self.base, self.base + self.n) if self.ids is None else self.ids
         name = self.strings.__getitem__
-        return zip(ids, map(name, self.src), map(name, self.dst), map(name, self.kind), self.size,
-                   self._sent_values(), self.trace)
+        return zip(ids, map(name, src), map(name, dst), map(name, kind), size, sent, map(name, trace))
 
-    def traced(self) -> list[int]:
-        """Positions of the messages with a trace."""
-        return [k for k, t in enumerate(self.trace) if t is not None]
+    def row(self, cols: tuple, k: int) -> tuple:
+        src, dst, kind, size, sent, trace = cols
+        t = sent[k]
+        if self.sent_int is not None and self.sent_int[k]:
+            t = int(t)
+        s = self.strings
+        return (self.base + k if self.ids is None else self.ids[k], s[src[k]], s[dst[k]], s[kind[k]], size[k], t,
+                s[trace[k]])
 
 
 class JournalRows(Sequence):

@@ -111,6 +111,7 @@ def test_journal_chunks_read_back_as_the_rows_they_were(name, arch, tmp_path, mo
     monkeypatch.setattr(sim.network, "JOURNAL_CHUNK", 97)
     cols = _run(scn, arch, 1, tmp_path / "cols")
     assert len(cols.journal.chunks) == len(cols.journal) // 97 > 10
+    assert all(c.cols is None for c in cols.journal.chunks)  # spilled: the columns are in the file only
     want, got = list(plain.journal.rows), list(cols.journal.rows)
     assert got == want and [type(x) for r in got for x in r] == [type(x) for r in want for x in r]
     assert any(r[6] is None for r in want) and any(r[7] for r in want) and any(r[8] for r in want)
@@ -122,6 +123,25 @@ def test_journal_chunks_read_back_as_the_rows_they_were(name, arch, tmp_path, mo
     a = plain.write_journal(tmp_path / "plain.jsonl").read_bytes()
     monkeypatch.setattr(sim.network, "JOURNAL_CHUNK", 97)
     assert cols.write_journal(tmp_path / "cols.jsonl").read_bytes() == a
+
+
+def test_a_journal_chunk_that_does_not_fit_arrays_stays_in_memory(monkeypatch):
+    """A size that is not an int (or a send time that is neither float nor
+    int) keeps its column a list, and the chunk is not spilled; rows read
+    back as written either way, spilled chunks around it too."""
+    import sim.network
+    from sim.network import Journal
+
+    monkeypatch.setattr(sim.network, "JOURNAL_CHUNK", 3)
+    j = Journal()
+    rows = [(i, f"n{i % 2}", "m", "k", 2.5 if i == 4 else i, 0.5 * i, "t" if i % 3 else None) for i in range(8)]
+    for r in rows:
+        j.add(*r)
+    assert [c.cols is None for c in j.chunks] == [True, False]  # the second chunk holds the size 2.5
+    assert list(j.sent_rows()) == rows
+    assert [j.row(i)[:6] + [j.row(i)[8]] for i in range(8)] == [list(r) for r in rows]
+    assert [r[0] for r in j.traced_rows()] == [1, 2, 4, 5, 7]
+    assert j.summary()["bytes"] == sum(r[4] for r in rows) and j.summary()["on_message_paths"] == 5
 
 
 def test_journal_chunks_keep_whole_second_times_as_ints(monkeypatch):
