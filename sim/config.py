@@ -197,6 +197,9 @@ class Topology(Strict):
                 raise ValueError(f"channel {ch}: no members (a channel nobody is in sends and receives nothing)")
             if ms == ["*"]:
                 continue
+            if len(set(ms)) < len(ms):  # a member twice would be in the history header twice
+                twice = next(m for m in ms if ms.count(m) > 1)
+                raise ValueError(f"channel {ch}: member {twice!r} is listed twice")
             for m in ms:
                 if self.teams and m.startswith(TEAM_TOKEN):
                     continue  # checked by _teams_consistent
