@@ -390,6 +390,12 @@ class DaskEngine(Engine):
             from distributed import Client
         except ImportError as e:  # pragma: no cover - a dependency
             raise ChatsimError(f"--scheduler needs dask distributed: {e}") from None
+        from distributed.comm import get_address_host_port
+
+        try:  # before Client(): one it half-built on a bad address blocks 20 s in __del__, printing a traceback
+            get_address_host_port(address)
+        except ValueError as e:
+            raise ChatsimError(f"--scheduler {address}: not an address like tcp://host:8786 ({e})") from None
         try:
             self._client = Client(address, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as e:

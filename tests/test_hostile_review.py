@@ -67,3 +67,50 @@ def test_a_member_listed_twice_is_refused(capsys, tmp_path):
     p = write_scenario(tmp_path, TINY.replace('general = ["*"]', 'general = ["client-1", "client-2", "client-1"]'))
     err = refused(capsys, tmp_path, "run", str(p), "--arch", "old")
     assert "channel general: member 'client-1' is listed twice" in err
+
+
+# -- command-line options ----------------------------------------------------------
+@pytest.mark.parametrize("command", [("run", "--arch", "old"), ("explore", "--arch", "old"), ("regress",)])
+def test_an_empty_out_is_refused_not_the_default_directory(capsys, tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    p = write_scenario(tmp_path, TINY)
+    code, _, err = chatsim(capsys, command[0], str(p), *command[1:], "--out", "")
+    assert_refused(code, err, tmp_path / "runs")  # before: `run` wrote runs/tiny/old-seed1/
+    assert "--out" in err and "empty path" in err
+
+
+def test_regress_with_an_empty_arch_list_is_refused_not_every_architecture(capsys, tmp_path):
+    p = write_scenario(tmp_path, TINY)
+    err = refused(capsys, tmp_path, "regress", str(p), "--arch", "", "--seeds", "1", "--workers", "1")
+    assert "--arch '': expected a comma list of architectures" in err
+
+
+def test_a_scheduler_that_is_not_an_address_is_one_line_at_once(capsys, tmp_path):
+    import time
+
+    p = write_scenario(tmp_path, TINY)
+    t0 = time.perf_counter()
+    err = refused(capsys, tmp_path, "explore", str(p), "--arch", "old", "--scheduler", "nonsense")
+    # before: the error, then 20 s later Client.__del__'s TimeoutError traceback
+    assert "--scheduler nonsense: not an address like tcp://host:8786" in err
+    assert time.perf_counter() - t0 < 5
+
+
+@pytest.mark.parametrize("sizes, words", [("10000000000", "--storm 10000000000: old.channel_servers"),
+                                          ("100,200000", "--storm 200000: topology.clients.1.count")])
+def test_a_storm_past_the_settings_bounds_is_refused_before_any_storm(capsys, sizes, words):
+    code, _, err = chatsim(capsys, "bench", "--storm", sizes, "--only", "none")
+    assert_refused(code, err, None)  # before: a pydantic traceback from the worker process
+    assert words in err
+
+
+# -- history files -----------------------------------------------------------------
+def test_an_op_missing_its_msg_names_the_file(capsys, tmp_path):
+    head = {"type": "meta", "chatsim": "0.1.0", "scenario": "t", "arch": "x", "seed": 1,
+            "channels": {"C1": ["c1"]}, "config": {}}
+    op = {"index": 0, "time": 1.0, "process": "c1", "type": "invoke", "f": "send", "value": {"channel": "C1"}}
+    p = tmp_path / "h.jsonl"
+    p.write_text(json.dumps(head) + "\n" + json.dumps(op) + "\n")
+    code, _, err = chatsim(capsys, "check", str(p))
+    assert_refused(code, err, None)
+    assert err == f"chatsim: error: {p}: op 0 (send invoke): value needs 'channel' and 'msg'\n"
