@@ -114,3 +114,29 @@ def test_an_op_missing_its_msg_names_the_file(capsys, tmp_path):
     code, _, err = chatsim(capsys, "check", str(p))
     assert_refused(code, err, None)
     assert err == f"chatsim: error: {p}: op 0 (send invoke): value needs 'channel' and 'msg'\n"
+
+
+# -- interruption --------------------------------------------------------------------
+def test_an_explore_interrupted_while_shrinking_counts_the_whole_search(tmp_path, monkeypatch):
+    # before: "interrupted: 1 of 3 runs finished" (the shrinking batch) over a results.jsonl of 4 lines
+    import signal
+
+    import chatsim.explore as X
+    from chatsim.tasks import InProcess, Interrupted
+
+    real, calls = X.run_many, []
+
+    def run_many(tasks, engine, out_dir, **kw):
+        calls.append(len(tasks))
+        if len(calls) == 1:
+            return real(tasks, engine, out_dir, **kw)
+        raise Interrupted(1, len(tasks), [], signal.SIGINT, out_dir / "results.jsonl")
+
+    monkeypatch.setattr(X, "run_many", run_many)
+    with pytest.raises(Interrupted) as e, InProcess() as engine:
+        X.explore("crash-mid-send", "old", budget=3, seed=3, kinds=X.parse_kinds("crash", "old"),
+                  invariants=X.parse_invariants(()), overrides=[], engine=engine, out_dir=tmp_path / "ex",
+                  progress=False)
+    assert len(calls) == 2, "the search found nothing to shrink: the test no longer reaches its point"
+    assert (e.value.done, e.value.total) == (3 + 1, 3 + calls[1])
+    assert str(e.value).startswith(f"interrupted: 4 of {3 + calls[1]} runs finished")
