@@ -140,3 +140,18 @@ def test_an_explore_interrupted_while_shrinking_counts_the_whole_search(tmp_path
     assert len(calls) == 2, "the search found nothing to shrink: the test no longer reaches its point"
     assert (e.value.done, e.value.total) == (3 + 1, 3 + calls[1])
     assert str(e.value).startswith(f"interrupted: 4 of {3 + calls[1]} runs finished")
+
+
+# -- regress baselines ---------------------------------------------------------------
+@pytest.mark.parametrize("violated, runs", [(10**29, 10**30), (True, 2), (0, True)])
+def test_a_baseline_count_that_is_huge_or_a_bool_is_refused_before_any_run(capsys, tmp_path, violated, runs):
+    # before: 10**30 runs was an OverflowError traceback from Fisher's test after every run;
+    # true was read as 1
+    p = write_scenario(tmp_path, TINY + '\n[expect.old]\nvalidity = "maybe"\n')
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps({"format": "chatsim-regress-baseline/1", "seeds": [1],
+                                "cells": {"tiny/old/validity": {"expected": "maybe", "violated": violated,
+                                                                "runs": runs}}}))
+    err = refused(capsys, tmp_path, "regress", str(p), "--arch", "old", "--seeds", "1", "--workers", "1",
+                  "--baseline", str(base))
+    assert "cell 'tiny/old/validity': needs integer 'violated' ≤ 'runs' (at most 1,000,000,000)" in err
