@@ -399,10 +399,11 @@ def sweep(scenario: str, seed: int, out_dir: str | None, overrides: tuple[str, .
         P.save(S.backend_load(load, faults, f"{base.name}: web-app load"), tmp / "backend-load")
         (tmp / "sweep.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
     out.print(sweep_table(doc))
-    if "fits" in doc:
+    if "fits" in doc and base.sweep.key.endswith(".users"):  # a rate or a timeout is not a size to grow with
         for arch, f in doc["fits"].items():
-            out.print(f"{arch}: boot bytes grow as size^{f['exponent_large']} for teams ≥ 10k "
-                      f"(size^{f['exponent_all']} over the whole range)")
+            whole = f"size^{f['exponent_all']} over the whole range"
+            out.print(f"{arch}: boot bytes grow as " + (whole if f["exponent_large"] is None else
+                                                         f"size^{f['exponent_large']} for teams ≥ 10k ({whole})"))
     out.print(f"wrote {term(path / 'sweep.json')} and its plots")
     _index(path)
 

@@ -104,7 +104,9 @@ class Sweep(Strict):
     @field_validator("values")
     @classmethod
     def _distinct(cls, v: list) -> list:
-        if len({str(x) for x in v}) < len(v):
+        # 1 and 1.0 are one point (the same run twice under two names)
+        same = {(float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else str(x)) for x in v}
+        if len(same) < len(v) or len({str(x) for x in v}) < len(v):
             raise ValueError("sweep values repeat (each point gets its own output directory)")
         return v
 
@@ -162,6 +164,12 @@ class Scenario(Strict):
             if names.count(n) > 1:
                 raise ValueError(f"two variants are named {n!r} (each gets its own output directory)")
         return v
+
+    @model_validator(mode="after")
+    def _sweep_or_variants(self):
+        if self.sweep is not None and self.variants:  # sweep would win and the variants never run
+            raise ValueError("give [sweep] or [[variants]], not both")
+        return self
 
     @model_validator(mode="after")
     def _sizes_and_faults(self, info: ValidationInfo):

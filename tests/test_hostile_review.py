@@ -155,3 +155,23 @@ def test_a_baseline_count_that_is_huge_or_a_bool_is_refused_before_any_run(capsy
     err = refused(capsys, tmp_path, "regress", str(p), "--arch", "old", "--seeds", "1", "--workers", "1",
                   "--baseline", str(base))
     assert "cell 'tiny/old/validity': needs integer 'violated' ≤ 'runs' (at most 1,000,000,000)" in err
+
+
+# -- sweeps ----------------------------------------------------------------------------
+@pytest.mark.parametrize("tables, words", [
+    ('[sweep]\nkey = "workload.rate"\nvalues = [1, 1.0]\n', "sweep values repeat"),  # before: the same run twice
+    ('[sweep]\nkey = "workload.rate"\nvalues = [1, 2]\n[[variants]]\nname = "a"\n',  # before: variants ignored
+     "give [sweep] or [[variants]], not both"),
+])
+def test_a_sweep_that_would_run_a_point_twice_or_drop_variants_is_refused(capsys, tmp_path, tables, words):
+    p = write_scenario(tmp_path, TINY + tables)
+    assert words in refused(capsys, tmp_path, "sweep", str(p))
+
+
+def test_a_sweep_of_a_rate_prints_no_boot_size_exponents(capsys, tmp_path):
+    # before: "old: boot bytes grow as size^None for teams ≥ 10k (size^None over the whole range)"
+    p = write_scenario(tmp_path, TINY.replace("duration = 2", "duration = 1")
+                       + '[sweep]\nkey = "workload.rate"\nvalues = [1, 2]\n')
+    code, out, err = chatsim(capsys, "sweep", str(p), "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    assert "grow as" not in out and "None" not in out
