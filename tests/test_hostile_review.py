@@ -175,3 +175,18 @@ def test_a_sweep_of_a_rate_prints_no_boot_size_exponents(capsys, tmp_path):
     code, out, err = chatsim(capsys, "sweep", str(p), "--out", str(tmp_path / "out"))
     assert code == 0, err
     assert "grow as" not in out and "None" not in out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (("--set", "workload.rate=true"), "workload.rate: expected a number, not true"),  # before: ran at rate 1.0
+    (("--set", "network.loss=false"), "network.loss: expected a number, not false"),
+    (("--set", "topology.team.users=true"), "topology.team.users: expected a number, not true"),
+])
+def test_true_or_false_is_not_a_number(capsys, tmp_path, argv, words):
+    p = write_scenario(tmp_path, TINY)
+    assert words in refused(capsys, tmp_path, "run", str(p), "--arch", "old", *argv)
+
+
+def test_true_is_not_a_fault_time(capsys, tmp_path):
+    p = write_scenario(tmp_path, TINY + '\n[[faults]]\nkind = "crash"\ntargets = ["db"]\nat = true\n')
+    assert "faults.0.at: expected a number, not true" in refused(capsys, tmp_path, "run", str(p), "--arch", "old")
