@@ -626,7 +626,7 @@ def bench_tasks(workers: int | None = None, runs: int = 12, pairs: int = 3,
 def parse_seeds(text: str, option: str = "--seeds", lowest: int = 0) -> list[int]:
     """``1..20``, ``7``, or ``1,4,9`` → sorted distinct numbers (≥ ``lowest``);
     ``option`` names the option in the error (``--nth`` reads the same way)."""
-    what = "seed" if option == "--seeds" else "number"
+    what = "seed" if option.endswith("seeds") else "number"
     err = ChatsimError(f"{option} {text!r}: expected A..B (e.g. {max(1, lowest)}..20), a {what}, "
                        f"or a comma list of {what}s (each ≥ {lowest})")
     out: set[int] = set()
