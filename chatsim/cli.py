@@ -157,6 +157,13 @@ def all_archs(chosen: list[str] | None) -> list[str]:
 SCENARIO_HELP = "A built-in scenario name (see `chatsim scenarios`) or a path to a scenario .toml file."
 
 
+def _not_empty(ctx, param, value):
+    # `--out "$DIR"` with DIR unset: refused, not silently the default directory
+    if value is not None and not value.strip():
+        raise click.BadParameter("an empty path (leave the option out for the default directory)")
+    return value
+
+
 def scenario_options(default_out: str):
     """--seed, --out, --set and --allow-large, shared by run, compare and sweep."""
     def wrap(f):
@@ -165,7 +172,7 @@ def scenario_options(default_out: str):
                               "docs/scenarios.md).")(f)
         f = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                          help="Override a scenario setting, e.g. --set workload.rate=2 --set kafka.acks=1.")(f)
-        f = click.option("--out", "out_dir", type=click.Path(file_okay=False),
+        f = click.option("--out", "out_dir", type=click.Path(file_okay=False), callback=_not_empty,
                          help=f"Output directory (default {default_out}).")(f)
         return click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
                             help="The run seed.")(f)
@@ -392,10 +399,11 @@ def sweep(scenario: str, seed: int, out_dir: str | None, overrides: tuple[str, .
         P.save(S.backend_load(load, faults, f"{base.name}: web-app load"), tmp / "backend-load")
         (tmp / "sweep.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
     out.print(sweep_table(doc))
-    if "fits" in doc:
+    if "fits" in doc and base.sweep.key.endswith(".users"):  # a rate or a timeout is not a size to grow with
         for arch, f in doc["fits"].items():
-            out.print(f"{arch}: boot bytes grow as size^{f['exponent_large']} for teams ≥ 10k "
-                      f"(size^{f['exponent_all']} over the whole range)")
+            whole = f"size^{f['exponent_all']} over the whole range"
+            out.print(f"{arch}: boot bytes grow as " + (whole if f["exponent_large"] is None else
+                                                         f"size^{f['exponent_large']} for teams ≥ 10k ({whole})"))
     out.print(f"wrote {term(path / 'sweep.json')} and its plots")
     _index(path)
 
@@ -504,7 +512,8 @@ def run_many_or_exit(tasks, workers: int | None, scheduler: str | None, out_dir:
 @click.option("--write-baseline", type=click.Path(dir_okay=False), help="Write this run's rates as a baseline.")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
 @engine_options
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output directory (default runs/regress/).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), callback=_not_empty,
+              help="Output directory (default runs/regress/).")
 def regress(scenario_refs, archs, seeds, baseline, write_baseline, junit, workers, scheduler, out_dir) -> None:
     """Run scenarios × architectures × seeds and compare each invariant with
     the scenario's [expect]: exit 1 on a regression (an expected-to-hold
@@ -516,7 +525,9 @@ def regress(scenario_refs, archs, seeds, baseline, write_baseline, junit, worker
     from .tasks import architectures, parse_seeds
 
     seed_list = parse_seeds(seeds)
-    arch_list = [a.strip() for a in archs.split(",") if a.strip()] if archs else architectures()
+    arch_list = [a.strip() for a in archs.split(",") if a.strip()] if archs is not None else architectures()
+    if not arch_list:  # `--arch ""` (an unset variable in a CI script) is not "every architecture"
+        raise ChatsimError(f"--arch {archs!r}: expected a comma list of architectures")
     base = R.read_baseline(baseline) if baseline else None
     tasks = R.plan(list(scenario_refs) or R.builtin_scenarios(), arch_list, seed_list)
     path = Path(out_dir) if out_dir else Path("runs") / "regress"

@@ -75,7 +75,7 @@ from typing import Any, Callable
 
 from sim.errors import ChatsimError
 
-from .tasks import Engine, Task, TaskResult, run_many
+from .tasks import Engine, Interrupted, Task, TaskResult, run_many
 
 MAX_FAULTS = 3
 P_TOGETHER = 0.6  # a later fault fires with an earlier one (same time or same step)
@@ -494,12 +494,16 @@ def explore(scenario_ref: str, arch: str, *, budget: int, seed: int, kinds: list
     def task(faults: tuple[dict, ...], run_seed: int, label: str) -> Task:
         return Task(scenario=scenario_ref, raw=raw, arch=arch, seed=run_seed, faults=tuple(faults), label=label)
 
-    first = [True]
+    first, before = [True], [0]  # before: runs of the earlier batches, all in results.jsonl
 
     def runner(tasks: list[Task], what: str) -> list[tuple[Task, TaskResult]]:
-        done = run_many(tasks, engine, out_dir, progress=progress, what=what, append=not first[0],
-                        finding=lambda r: bool(broken(r, invariants)))
+        try:
+            done = run_many(tasks, engine, out_dir, progress=progress, what=what, append=not first[0],
+                            finding=lambda r: bool(broken(r, invariants)))
+        except Interrupted as e:  # count the whole search, not only the batch it stopped in
+            raise Interrupted(before[0] + e.done, before[0] + e.total, e.results, e.signum, e.log) from None
         first[0] = False
+        before[0] += len(done)
         return done
 
     done = runner([task(p.faults, p.seed, f"explore/{p.index}") for p in plans], "explore")

@@ -52,6 +52,15 @@ def pytest_configure(config) -> None:
         return
     if not root.is_dir():
         raise pytest.UsageError(f"--chatsim-scenarios {config.getoption('chatsim_scenarios')}: not a directory")
+    from sim.errors import ChatsimError
+
+    from .tasks import architectures, parse_seeds
+
+    try:  # once, as a usage error naming the plugin's own option (it was a collection error per file)
+        parse_seeds(config.getoption("chatsim_seeds"), option="--chatsim-seeds")
+        _archs(config.getoption("chatsim_arch"), architectures())
+    except ChatsimError as e:
+        raise pytest.UsageError(str(e)) from None
     base = Path(config.invocation_params.dir)
     # collect DIR even when it is outside the paths pytest was given (or its testpaths)
     given = [(base / a.split("::")[0]).resolve() for a in config.args]

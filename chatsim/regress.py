@@ -120,10 +120,19 @@ def read_baseline(path: str | Path) -> dict:
     if not isinstance(doc, dict) or doc.get("format") != BASELINE_FORMAT or not isinstance(doc.get("cells"), dict):
         raise ChatsimError(f"--baseline {p}: not a chatsim regress baseline (write one with --write-baseline)")
     for key, c in doc["cells"].items():
-        if not (isinstance(c, dict) and isinstance(c.get("violated"), int) and isinstance(c.get("runs"), int)
-                and 0 <= c["violated"] <= c["runs"]):
-            raise ChatsimError(f"--baseline {p}: cell {key!r}: needs integer 'violated' ≤ 'runs'")
+        if not (isinstance(c, dict) and _count(c.get("violated")) and _count(c.get("runs"))
+                and c["violated"] <= c["runs"]):
+            raise ChatsimError(f"--baseline {p}: cell {key!r}: needs integer 'violated' ≤ 'runs' "
+                               f"(at most {MAX_BASELINE_RUNS:,})")
     return doc
+
+
+MAX_BASELINE_RUNS = 10**9  # Fisher's test counts in int64; no regress runs more than this per cell
+
+
+def _count(x) -> bool:
+    # not a bool (true is an int to Python: it was read as 1 run), not past int64's reach
+    return type(x) is int and 0 <= x <= MAX_BASELINE_RUNS
 
 
 # --- judging -------------------------------------------------------------------------------------

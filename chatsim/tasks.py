@@ -390,6 +390,12 @@ class DaskEngine(Engine):
             from distributed import Client
         except ImportError as e:  # pragma: no cover - a dependency
             raise ChatsimError(f"--scheduler needs dask distributed: {e}") from None
+        from distributed.comm import get_address_host_port
+
+        try:  # before Client(): one it half-built on a bad address blocks 20 s in __del__, printing a traceback
+            get_address_host_port(address)
+        except ValueError as e:
+            raise ChatsimError(f"--scheduler {address}: not an address like tcp://host:8786 ({e})") from None
         try:
             self._client = Client(address, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as e:
@@ -620,7 +626,7 @@ def bench_tasks(workers: int | None = None, runs: int = 12, pairs: int = 3,
 def parse_seeds(text: str, option: str = "--seeds", lowest: int = 0) -> list[int]:
     """``1..20``, ``7``, or ``1,4,9`` → sorted distinct numbers (≥ ``lowest``);
     ``option`` names the option in the error (``--nth`` reads the same way)."""
-    what = "seed" if option == "--seeds" else "number"
+    what = "seed" if option.endswith("seeds") else "number"
     err = ChatsimError(f"{option} {text!r}: expected A..B (e.g. {max(1, lowest)}..20), a {what}, "
                        f"or a comma list of {what}s (each ≥ {lowest})")
     out: set[int] = set()

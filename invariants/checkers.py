@@ -510,7 +510,10 @@ def check_bytes_path(data: bytes, name: str = "<history>") -> tuple[Meta, Result
     except (Unstreamable, HistoryError):
         pass
     h = parse_history(data, name, slim=True)
-    return h.meta, check(h), "python"
+    try:
+        return h.meta, check(h), "python"
+    except HistoryError as e:  # the index's message names the op; which file it was is ours to say
+        raise HistoryError(f"{name}: {e}") from None
 
 
 def check_file(path: str | Path, max_bytes: int = MAX_BYTES) -> tuple[Meta, Result]:

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from sim import config as C
 from sim.architectures import registry
@@ -71,7 +71,15 @@ class Fault(Strict):
 
 
 
-Verdict = bool | Literal["maybe"]  # "maybe": a known weakness that shows on some seeds only
+def _verdict(v: Any) -> Any:
+    # no coercion: "yes", "false" or 1 is a typo to report, not a verdict to guess
+    if isinstance(v, bool) or v == "maybe":
+        return v
+    raise ValueError(f'expected true, false or "maybe" (got {v!r})')
+
+
+# "maybe": a known weakness that shows on some seeds only
+Verdict = Annotated[bool | Literal["maybe"], BeforeValidator(_verdict)]
 
 
 class Expect(Strict):
@@ -96,7 +104,9 @@ class Sweep(Strict):
     @field_validator("values")
     @classmethod
     def _distinct(cls, v: list) -> list:
-        if len({str(x) for x in v}) < len(v):
+        # 1 and 1.0 are one point (the same run twice under two names)
+        same = {(float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else str(x)) for x in v}
+        if len(same) < len(v) or len({str(x) for x in v}) < len(v):
             raise ValueError("sweep values repeat (each point gets its own output directory)")
         return v
 
@@ -154,6 +164,12 @@ class Scenario(Strict):
             if names.count(n) > 1:
                 raise ValueError(f"two variants are named {n!r} (each gets its own output directory)")
         return v
+
+    @model_validator(mode="after")
+    def _sweep_or_variants(self):
+        if self.sweep is not None and self.variants:  # sweep would win and the variants never run
+            raise ValueError("give [sweep] or [[variants]], not both")
+        return self
 
     @model_validator(mode="after")
     def _sizes_and_faults(self, info: ValidationInfo):
@@ -293,14 +309,16 @@ def read_text(p: Path, what: str = "scenario") -> str:
         fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
         raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses a directory naming only the fd
+        os.close(fd)
+        raise ConfigError(f"{p}: not a regular file (a {what} must be a .toml file)")
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(f"{p}: not a regular file (a {what} must be a .toml file)")
         data = fh.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise ConfigError(f"{p.name}: larger than {MAX_FILE_BYTES:,} bytes: not a {what} file")
     try:
-        return data.decode("utf-8")
+        # utf-8-sig: a byte-order mark (some Windows editors write one) is not part of the TOML
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise ConfigError(f"{p.name}: not UTF-8 (byte {e.start}: {data[e.start:e.start + 1]!r}); "
                           f"save the file as UTF-8") from None
@@ -308,6 +326,8 @@ def read_text(p: Path, what: str = "scenario") -> str:
 
 def load_raw(ref: str) -> tuple[dict[str, Any], str]:
     """A built-in name or a path to a TOML file → (raw dict, where)."""
+    if not ref.strip():  # Path("") is the working directory
+        raise ConfigError("empty scenario name (give a built-in name or a path to a .toml file)")
     p = Path(ref)
     if not (p.suffix == ".toml" or p.exists()):
         p = BUILTIN_DIR / f"{ref}.toml"
@@ -321,6 +341,12 @@ def load_raw(ref: str) -> tuple[dict[str, Any], str]:
         raise ConfigError(f"{p.name}: malformed TOML: {e}") from None
     except RecursionError:
         raise ConfigError(f"{p.name}: malformed TOML: nested too deeply") from None
+    except ValueError as e:  # an integer past Python's digit limit (int() raises, not tomllib)
+        raise ConfigError(f"{p.name}: malformed TOML: {_digits(e)}") from None
+
+
+def _digits(e: ValueError) -> str:
+    return str(e).split(";")[0]
 
 
 def load_scenario(ref: str, overrides: list[str] = (), allow_large: bool = False) -> Scenario:
@@ -359,7 +385,12 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], where: str = "sce
         if path[0] in ("faults", "expect", "name", "sweep", "variants") or (path[0] == "topology"
                                                                                     and path[1:2] not in (["team"], ["teams"])):
             raise ConfigError(f"--set {key}: {'.'.join(path[:2])} cannot be overridden from the command line")
-        value = _parse_value(text.strip())
+        try:
+            value = _parse_value(text.strip())
+        except ValueError as e:  # a number past Python's digit limit
+            raise ConfigError(f"--set {key}: {_digits(e)}") from None
+        except RecursionError:
+            raise ConfigError(f"--set {key}: nested too deeply") from None
         for full in paths:
             node = raw
             for part in full[:-1]:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_serializer,
+                      model_validator)
 
 REGIONS = ("us-east", "eu-west", "us-west", "sa-east", "ap-northeast", "ap-southeast")
 Region = Literal[REGIONS]  # type: ignore[valid-type]
@@ -32,6 +33,17 @@ class Strict(BaseModel):
     docs/scenarios.md (generated from these models by ``docs/settings_table.py``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, v: Any, info: ValidationInfo) -> Any:
+        # pydantic reads true as 1 for a number: `rate = true` would run at 1.0
+        field = cls.model_fields.get(info.field_name)
+        if isinstance(v, bool) and field is not None:
+            kinds = get_args(field.annotation) or (field.annotation,)
+            if bool not in kinds and (int in kinds or float in kinds):
+                raise ValueError(f"expected a number, not {str(v).lower()}")
+        return v
 
 
 # Names that become file names, table titles, plot labels and Markdown: a
@@ -197,6 +209,9 @@ class Topology(Strict):
                 raise ValueError(f"channel {ch}: no members (a channel nobody is in sends and receives nothing)")
             if ms == ["*"]:
                 continue
+            if len(set(ms)) < len(ms):  # a member twice would be in the history header twice
+                twice = next(m for m in ms if ms.count(m) > 1)
+                raise ValueError(f"channel {ch}: member {twice!r} is listed twice")
             for m in ms:
                 if self.teams and m.startswith(TEAM_TOKEN):
                     continue  # checked by _teams_consistent

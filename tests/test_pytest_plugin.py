@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
+import numpy  # noqa: F401  (see below)
+
 from chatsim.tasks import architectures
+
+# runpytest (in process) restores sys.modules after each inner session,
+# dropping what the session imported; numpy refuses a second import in one
+# process ("cannot load module more than once per process"), so a later
+# in-process session whose run checks a history failed. Imported here, numpy
+# is in the snapshot and stays.
 
 pytest_plugins = ["pytester"]
 
@@ -104,3 +112,17 @@ def test_the_builtins_pass_as_tests(pytester):
                                       "-p", "chatsim.pytest_plugin", "-n", "2")
     n = len(list(BUILTIN.glob("*.toml")))
     r.assert_outcomes(passed=len(architectures()) * n)
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--chatsim-seeds", "5..1", "--chatsim-seeds '5..1': expected A..B"),  # before: "--seeds '5..1'", per file
+    ("--chatsim-arch", "nosuch", "--chatsim-arch 'nosuch': unknown architecture"),
+])
+def test_a_bad_plugin_option_is_one_usage_error_naming_it(pytester, option, value, words):
+    copy(pytester, "steady")
+    copy(pytester, "crash-mid-send")
+    r = pytester.runpytest("--chatsim-scenarios", "scn", option, value, "-p", "no:xdist", "-p", "no:cacheprovider")
+    assert r.ret == pytest.ExitCode.USAGE_ERROR
+    err = r.stderr.str()
+    assert err.count(words) == 1, err
+    assert "collecting" not in r.stdout.str()
