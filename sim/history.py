@@ -314,6 +314,8 @@ def read_history_bytes(path: str | os.PathLike[str], max_bytes: int = MAX_BYTES)
 
 def check_bounds(data: bytes, name: str) -> None:
     """Line length and UTF-8, checked at C speed (``bytes`` methods)."""
+    if data.startswith(b"\xef\xbb\xbf"):  # RFC 8259 §8.1: JSON text must not begin with one
+        raise HistoryError(f"{name}: starts with a UTF-8 byte-order mark; a history is UTF-8 JSON Lines without one")
     if len(data) > MAX_LINE_BYTES:
         start = 0
         lineno = 1

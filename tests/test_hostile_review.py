@@ -116,6 +116,16 @@ def test_an_op_missing_its_msg_names_the_file(capsys, tmp_path):
     assert err == f"chatsim: error: {p}: op 0 (send invoke): value needs 'channel' and 'msg'\n"
 
 
+def test_a_history_with_a_byte_order_mark_says_so(capsys, tmp_path):
+    head = {"type": "meta", "chatsim": "0.1.0", "scenario": "t", "arch": "x", "seed": 1,
+            "channels": {"C1": ["c1"]}, "config": {}}
+    p = tmp_path / "h.jsonl"
+    p.write_bytes(b"\xef\xbb\xbf" + json.dumps(head).encode() + b"\n")
+    code, _, err = chatsim(capsys, "check", str(p))
+    assert_refused(code, err, None)
+    assert err == f"chatsim: error: {p}: starts with a UTF-8 byte-order mark; a history is UTF-8 JSON Lines without one\n"
+
+
 # -- interruption --------------------------------------------------------------------
 def test_an_explore_interrupted_while_shrinking_counts_the_whole_search(tmp_path, monkeypatch):
     # before: "interrupted: 1 of 3 runs finished" (the shrinking batch) over a results.jsonl of 4 lines
