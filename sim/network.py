@@ -58,7 +58,7 @@ from functools import partial
 from itertools import count
 from operator import itemgetter
 from sys import getsizeof
-from math import copysign, exp
+from math import copysign, cos, exp, log, sin, sqrt, tau
 from types import GeneratorType
 from typing import Any, Generator, Iterator, NamedTuple
 
@@ -619,9 +619,26 @@ class Connection:
             else:
                 self.link0 = link
             p = link.p
-        # Link.stream_delay, inlined for the common lossless case
-        t = now + (p.base * exp(link.rng.gauss(0.0, p.sigma)) + p.extra if not p.loss
-                   else link.stream_delay())
+        if p.loss:
+            t = now + link.stream_delay()
+        else:  # Link.stream_delay, inlined for the common lossless case
+            rng = link.rng
+            if rng is link:  # a light link, its own stream
+                z = link.gauss(0.0, p.sigma)
+            else:
+                # ``rng.gauss(0.0, p.sigma)`` (``random.Random.gauss``), inlined:
+                # the same draws in the same order and the same float
+                # expressions, so the same value, without a call per segment
+                z = rng.gauss_next
+                rng.gauss_next = None
+                if z is None:
+                    random = rng.random
+                    x2pi = random() * tau
+                    g2rad = sqrt(-2.0 * log(1.0 - random()))
+                    z = cos(x2pi) * g2rad
+                    rng.gauss_next = sin(x2pi) * g2rad
+                z = 0.0 + z * p.sigma
+            t = now + (p.base * exp(z) + p.extra)
         if d:  # FIFO: never before what was sent earlier this way
             if t < self.last1:
                 t = self.last1
