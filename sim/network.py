@@ -59,7 +59,7 @@ from itertools import count
 from operator import itemgetter
 from sys import getsizeof
 import tempfile
-from math import copysign, exp
+from math import copysign, cos, exp, log, sin, sqrt, tau
 from types import GeneratorType
 from typing import Any, Generator, Iterator, NamedTuple
 
@@ -134,6 +134,7 @@ class Message(NamedTuple):
 
 
 _new_tuple = tuple.__new__
+_ABSENT = object()  # a default no stored value is
 
 
 class _Segment:
@@ -622,23 +623,10 @@ class Connection:
     __slots__ = ("net", "kind", "a", "b", "inc_a", "inc_b", "open", "last0", "last1", "held",
                  "keepalive", "http", "expiry", "meta", "_checking", "link0", "link1", "drain")
 
-    def __init__(self, net: "Network", kind: str, a: Node, b: Node, keepalive: float):
-        self.net = net
-        self.kind = kind
-        self.a = a
-        self.b = b
-        self.inc_a = a.incarnation
-        self.inc_b = b.incarnation
-        self.open = True
-        self.last0 = self.last1 = 0.0  # the latest arrival time sent each way (FIFO clamp)
-        self.held: tuple[deque, deque] | None = None  # data waiting out a partition
-        self.keepalive = keepalive
-        self.http = None  # the pending Event of an HTTP exchange
-        self.expiry = None  # an HTTP exchange's timeout (its ``Timers`` and handle), until answered
-        self.meta: Any = None  # owner's notes (who, what for)
-        self._checking = False
-        self.link0 = self.link1 = None  # the links each way, cached
-        self.drain = -1  # after a process crash: the direction whose in-flight data still arrives
+    # No ``__init__``: ``Network._open`` calls the bare class and fills every
+    # slot (what each holds is said there). A class with a Python
+    # ``__init__`` costs a C-to-Python call per connection, and the new
+    # design opens one per HTTP request (as ``_Segment``, docs/performance.md).
 
     def last(self, d: int) -> float:
         return self.last1 if d else self.last0
@@ -687,9 +675,26 @@ class Connection:
             else:
                 self.link0 = link
             p = link.p
-        # Link.stream_delay, inlined for the common lossless case
-        t = now + (p.base * exp(link.rng.gauss(0.0, p.sigma)) + p.extra if not p.loss
-                   else link.stream_delay())
+        if p.loss:
+            t = now + link.stream_delay()
+        else:  # Link.stream_delay, inlined for the common lossless case
+            rng = link.rng
+            if rng is link:  # a light link, its own stream
+                z = link.gauss(0.0, p.sigma)
+            else:
+                # ``rng.gauss(0.0, p.sigma)`` (``random.Random.gauss``), inlined:
+                # the same draws in the same order and the same float
+                # expressions, so the same value, without a call per segment
+                z = rng.gauss_next
+                rng.gauss_next = None
+                if z is None:
+                    random = rng.random
+                    x2pi = random() * tau
+                    g2rad = sqrt(-2.0 * log(1.0 - random()))
+                    z = cos(x2pi) * g2rad
+                    rng.gauss_next = sin(x2pi) * g2rad
+                z = 0.0 + z * p.sigma
+            t = now + (p.base * exp(z) + p.extra)
         if d:  # FIFO: never before what was sent earlier this way
             if t < self.last1:
                 t = self.last1
@@ -911,35 +916,47 @@ class Network:
         return ev
 
     def _open(self, kind: str, a: Node, b: Node, keepalive: float) -> Connection:
-        conn = Connection(self, kind, a, b, keepalive)
+        conn = Connection()  # every slot is set here (``Connection`` has no __init__)
+        conn.net = self
+        conn.kind = kind
+        conn.a = a
+        conn.b = b
+        conn.inc_a = a.incarnation
+        conn.inc_b = b.incarnation
+        conn.open = True
+        conn.last0 = conn.last1 = 0.0  # the latest arrival time sent each way (FIFO clamp)
+        conn.held = None  # data waiting out a partition: a (deque, deque) while any is held
+        conn.keepalive = keepalive
+        conn.http = None  # the pending Event of an HTTP exchange
+        conn.expiry = None  # an HTTP exchange's timeout (its ``Timers`` and handle), until answered
+        conn.meta = None  # owner's notes (who, what for)
+        conn._checking = False
+        conn.link0 = conn.link1 = None  # the links each way, cached
+        conn.drain = -1  # after a process crash: the direction whose in-flight data still arrives
         self._hold(a.name, conn)
         self._hold(b.name, conn)
         return conn
 
     def _hold(self, name: str, conn: Connection) -> None:
-        s = self.conns.get(name)
+        conns = self.conns
+        s = conns.get(name)
         if s is None:
-            self.conns[name] = (conn,)
-        elif type(s) is tuple:
-            if len(s) < FEW_CONNS:
-                self.conns[name] = s + (conn,)
-            else:  # a server: removal by key, not by scan
-                s = self.conns[name] = dict.fromkeys(s)
-                s[conn] = None
-        else:
+            conns[name] = (conn,)
+        elif type(s) is dict:  # a server (the common case: an HTTP request's server end)
+            s[conn] = None
+        elif len(s) < FEW_CONNS:
+            conns[name] = s + (conn,)
+        else:  # a server from now on: removal by key, not by scan
+            s = conns[name] = dict.fromkeys(s)
             s[conn] = None
 
     def _forget(self, conn: Connection) -> None:
-        for n in (conn.a, conn.b):
-            s = self.conns.get(n.name)
-            if s is None:
-                continue
-            if type(s) is tuple:
-                if conn in s:
-                    i = s.index(conn)
-                    self.conns[n.name] = s[:i] + s[i + 1:]  # () when none is left: the shared empty tuple
-            elif conn in s:
-                del s[conn]
+        conns = self.conns
+        for name in (conn.a.name, conn.b.name):
+            s = conns.get(name)
+            if type(s) is dict:
+                if s.pop(conn, _ABSENT) is _ABSENT:
+                    continue
                 # A dict never shrinks as it empties: a web app's table after a
                 # storm's boot wave (a connection per client at once) held ~110
                 # bytes per client with none left. Back to a tuple when few
@@ -948,26 +965,45 @@ class Network:
                 # both keep the order.
                 left = len(s)
                 if left <= FEW_CONNS // 2:
-                    self.conns[n.name] = tuple(s)
+                    conns[name] = tuple(s)
                 elif left >= 64 and getsizeof(s) > 96 * left:
-                    self.conns[n.name] = dict(s)
+                    conns[name] = dict(s)
+            elif s and conn in s:
+                i = s.index(conn)
+                conns[name] = s[:i] + s[i + 1:]  # () when none is left: the shared empty tuple
 
     def _stream_timeout(self, ev: _Segment) -> None:
         """A segment reaches the far end (the hot path: kept flat on purpose;
-        the common case reads only what it needs of the arrival)."""
+        the common case reads only what it needs of the arrival).
+
+        Two common cases, each in as few checks as possible: a stream's
+        data for a node that is up and not paused, and an HTTP request or
+        reply for a node that is up — what ``_stream_deliver`` would do for
+        them, without its call and its checks; anything else goes the long
+        way."""
         conn = ev.conn
-        if conn.open and conn.held is None and conn.http is None and not self.partitions:
-            dst = conn.a if ev.d else conn.b
-            if dst.up and not dst.paused:  # the common case, in as few checks as possible
-                row = ev.row
-                if row is not None:
-                    # always a float here (no received_int): an arrival's time is a send time plus a float delay
-                    self._received[row] = self.env._now
-                try:
-                    dst.on_message(conn, ev.msg)
-                except NodeCrashed:
-                    pass
-                return
+        if conn.open and conn.held is None and not self.partitions:
+            if conn.http is None:
+                dst = conn.a if ev.d else conn.b
+                if dst.up and not dst.paused:
+                    row = ev.row
+                    if row is not None:
+                        # always a float here (no received_int): an arrival's time is a send time plus a float delay
+                        self._received[row] = self.env._now
+                    try:
+                        dst.on_message(conn, ev.msg)
+                    except NodeCrashed:
+                        pass
+                    return
+            else:
+                d = ev.d
+                dst = conn.a if d else conn.b
+                if dst.up:
+                    row = ev.row
+                    if row is not None:  # a float, as above
+                        self._received[row] = self.env._now
+                    self._http_arrive(conn, d, dst, ev.msg)  # the callback's last act, as ``fire`` needs
+                    return
         d, msg, row = ev.d, ev.msg, ev.row
         if not conn.open and conn.drain != d:
             if row is not None:
