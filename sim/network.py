@@ -306,7 +306,7 @@ class Journal:
         self.chunks: list[_Chunk] = []  # JOURNAL_CHUNK messages each, in order
         self._codes: dict[Any, int] = {}  # the chunks' names, kinds and traces -> code
         self._strings: list[Any] = []  # code -> name, kind or trace
-        self._file = None  # where chunks spill: an anonymous temporary file, made at the first
+        self._file = None  # where chunks spill: an anonymous temporary file, made at the first (False: none)
         self._loaded: tuple = (None, None)  # (chunk, its columns): the last chunk read back
 
     def add(self, mid, src, dst, kind, size, now, trace) -> int | None:
@@ -328,8 +328,15 @@ class Journal:
         if len(tail) >= JOURNAL_CHUNK:
             chunk = _Chunk(tail, len(self.chunks) * JOURNAL_CHUNK, self._codes, self._strings)
             if self._file is None:
-                self._file = tempfile.TemporaryFile(prefix="chatsim-journal-")
-            chunk.spill(self._file)
+                try:
+                    self._file = tempfile.TemporaryFile(prefix="chatsim-journal-")
+                except OSError:  # no temporary space: the chunks stay in memory, as they did
+                    self._file = False
+            if self._file:
+                try:
+                    chunk.spill(self._file)
+                except OSError:  # the disk filled up: this chunk stays in memory
+                    pass
             self.chunks.append(chunk)
             tail.clear()  # the same list: the network holds it
             self.received.extend(_nans())  # room for the next chunk's arrivals
@@ -465,10 +472,11 @@ class _Chunk:
         if self.size_list is not None or self.sent_list is not None:
             return
         fh.seek(0, 2)
-        self.at = fh.tell()
+        at = fh.tell()
         for col in self.cols:
             col.tofile(fh)
-        self.cols = None
+        fh.flush()  # a full disk fails here, while the columns are still held
+        self.at, self.cols = at, None
 
     def columns(self, fh) -> tuple:
         """``(src, dst, kind, size, sent, trace)``: the arrays (size and sent

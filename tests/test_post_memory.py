@@ -144,6 +144,27 @@ def test_a_journal_chunk_that_does_not_fit_arrays_stays_in_memory(monkeypatch):
     assert j.summary()["bytes"] == sum(r[4] for r in rows) and j.summary()["on_message_paths"] == 5
 
 
+def test_a_journal_without_temporary_space_keeps_its_chunks(monkeypatch):
+    """No temporary file (or a full disk) is no error: the chunks stay in
+    memory and read back the same."""
+    import tempfile
+
+    import sim.network
+    from sim.network import Journal
+
+    def no_space(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sim.network, "JOURNAL_CHUNK", 3)
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_space)
+    j = Journal()
+    rows = [(i, "a", "b", "k", i, 0.5 * i, None) for i in range(7)]
+    for r in rows:
+        j.add(*r)
+    assert len(j.chunks) == 2 and all(c.cols is not None for c in j.chunks)
+    assert list(j.sent_rows()) == rows and j.summary()["bytes"] == 21
+
+
 def test_journal_chunks_keep_whole_second_times_as_ints(monkeypatch):
     """The clock stops on whole seconds (``run(until=1)``), and
     journal.jsonl tells 1 from 1.0: a chunk gives back the int."""
