@@ -58,6 +58,7 @@ from functools import partial
 from itertools import count
 from operator import itemgetter
 from sys import getsizeof
+import os
 import tempfile
 from math import copysign, cos, exp, log, sin, sqrt, tau
 from types import GeneratorType
@@ -295,7 +296,7 @@ class Journal:
     """
 
     __slots__ = ("sent", "received", "received_int", "dropped", "enabled", "chunks", "_codes", "_strings",
-                 "_file", "_loaded")
+                 "_file", "_end", "_loaded")
 
     def __init__(self, enabled: bool = True):
         self.sent: list[tuple] = []  # the tail: (id, src, dst, kind, bytes, sent, trace)
@@ -307,6 +308,7 @@ class Journal:
         self._codes: dict[Any, int] = {}  # the chunks' names, kinds and traces -> code
         self._strings: list[Any] = []  # code -> name, kind or trace
         self._file = None  # where chunks spill: an anonymous temporary file, made at the first (False: none)
+        self._end = 0  # where the next chunk's columns go in it
         self._loaded: tuple = (None, None)  # (chunk, its columns): the last chunk read back
 
     def add(self, mid, src, dst, kind, size, now, trace) -> int | None:
@@ -329,14 +331,14 @@ class Journal:
             chunk = _Chunk(tail, len(self.chunks) * JOURNAL_CHUNK, self._codes, self._strings)
             if self._file is None:
                 try:
-                    self._file = tempfile.TemporaryFile(prefix="chatsim-journal-")
+                    self._file = tempfile.TemporaryFile(prefix="chatsim-journal-", buffering=0)
                 except OSError:  # no temporary space: the chunks stay in memory, as they did
                     self._file = False
             if self._file:
                 try:
-                    chunk.spill(self._file)
-                except OSError:  # the disk filled up: this chunk stays in memory
-                    pass
+                    self._end = chunk.spill(self._file.fileno(), self._end)
+                except OSError:  # the disk filled up: this chunk stays in memory (the next one
+                    pass  # overwrites what it wrote; nothing is left buffered to fail later reads)
             self.chunks.append(chunk)
             tail.clear()  # the same list: the network holds it
             self.received.extend(_nans())  # room for the next chunk's arrivals
@@ -344,7 +346,7 @@ class Journal:
     def _columns(self, chunk: _Chunk) -> tuple:
         loaded, cols = self._loaded
         if loaded is not chunk:
-            cols = chunk.columns(self._file)
+            cols = chunk.columns(self._file.fileno() if self._file else -1)
             self._loaded = (chunk, cols)
         return cols
 
@@ -466,28 +468,43 @@ class _Chunk:
                      array("d", sent) if self.sent_list is None else None,
                      array("I", map(code, trace)))
 
-    def spill(self, fh) -> None:
-        """Write the columns at the end of ``fh`` and let them go (only a
-        chunk of arrays: a list column keeps the chunk in memory)."""
+    def spill(self, fd: int, at: int) -> int:
+        """Write the columns at offset ``at`` of file ``fd`` and let them go
+        (only a chunk of arrays: a list column keeps the chunk in memory);
+        the offset after them. Positional, unbuffered writes: a full disk
+        raises here while the columns are still held, and leaves no bytes
+        in a buffer that a later read would try to flush first."""
         if self.size_list is not None or self.sent_list is not None:
-            return
-        fh.seek(0, 2)
-        at = fh.tell()
+            return at
+        pos = at
         for col in self.cols:
-            col.tofile(fh)
-        fh.flush()  # a full disk fails here, while the columns are still held
+            data = memoryview(col).cast("B")
+            while data:
+                n = os.pwrite(fd, data, pos)
+                pos += n
+                data = data[n:]
         self.at, self.cols = at, None
+        return pos
 
-    def columns(self, fh) -> tuple:
+    def columns(self, fd: int) -> tuple:
         """``(src, dst, kind, size, sent, trace)``: the arrays (size and sent
-        as the lists when they did not fit), read back when spilled."""
+        as the lists when they did not fit), read back from file ``fd`` when
+        spilled."""
         cols = self.cols
         if cols is None:
-            fh.seek(self.at)
+            pos = self.at
             cols = []
             for typecode in "IIIqdI":
                 col = array(typecode)
-                col.fromfile(fh, self.n)
+                want = self.n * col.itemsize
+                buf = bytearray()
+                while len(buf) < want:
+                    data = os.pread(fd, want - len(buf), pos + len(buf))
+                    if not data:
+                        raise OSError(f"the journal's file ends inside a chunk (offset {pos + len(buf)})")
+                    buf += data
+                col.frombytes(buf)
+                pos += want
                 cols.append(col)
         src, dst, kind, size, sent, trace = cols
         return (src, dst, kind, size if self.size_list is None else self.size_list,

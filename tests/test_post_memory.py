@@ -165,6 +165,42 @@ def test_a_journal_without_temporary_space_keeps_its_chunks(monkeypatch):
     assert list(j.sent_rows()) == rows and j.summary()["bytes"] == 21
 
 
+DISK_FULL = """
+import resource, signal, sys
+import sim.network as N
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG), as on a full disk
+CH = N.JOURNAL_CHUNK
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+j = N.Journal()
+rows = [(i, "a", "b", "k", 100, 0.5 * i, None if i % 2 else f"p{i}") for i in range(2 * CH + 10)]
+for r in rows:
+    j.add(*r)
+print([c.cols is None for c in j.chunks], list(j.sent_rows()) == rows, j.summary()["messages"] == len(rows))
+"""
+
+
+@pytest.mark.parametrize("short", [100, 4096 + 100])
+def test_a_disk_that_fills_while_spilling_leaves_the_journal_readable(short, tmp_path):
+    """The disk fills inside the second chunk's columns (a short write, then
+    a failing one): that chunk stays in memory and the first, spilled
+    before, still reads back (a buffered file kept the unwritten bytes and
+    every later seek failed trying to flush them). A process of its own:
+    the file-size limit stands in for the full disk."""
+    import os
+    import subprocess
+    import sys
+
+    import sim.network
+
+    chunk_bytes = sim.network.JOURNAL_CHUNK * (4 * 4 + 8 + 8)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "TMPDIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", DISK_FULL, str(chunk_bytes + 65536 - short)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[True,", "False]", "True", "True"]
+
+
 def test_journal_chunks_keep_whole_second_times_as_ints(monkeypatch):
     """The clock stops on whole seconds (``run(until=1)``), and
     journal.jsonl tells 1 from 1.0: a chunk gives back the int."""
