@@ -69,7 +69,7 @@ from heapq import heappush
 from simpy.events import NORMAL, Event, Timeout
 
 from .errors import WiringError
-from .kernel import Later, Node, NodeCrashed, Simulation, Stream, fire
+from .kernel import Later, Node, NodeCrashed, Simulation, Stream, fire, woken
 
 # Round-trip times between regions, seconds: every pair the model names
 # (DESIGN §3 for the us-east rows; the rest are AWS inter-region ping medians,
@@ -169,7 +169,8 @@ class _Then:
     ``then(node, request)`` (``Network._answer``) once the awaited event has
     fired, unless the node crashed meanwhile. What ``Wake(node,
     partial(answer_later, ...))`` did as a callback, in
-    one slotted object: no partial, no bound method, one call.
+    one slotted object (no partial); the incarnation and crash rule is
+    ``woken``'s, as a ``Wake``'s.
 
     Two uses. Appended to the awaited event's callbacks, it runs where a
     process waiting on that event would resume (a paused node's process
@@ -200,14 +201,11 @@ class _Then:
         heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), then))
 
     def __call__(self, _event=None) -> None:
-        node = self.node
-        if node.incarnation != self.inc:
-            return
-        try:
-            self.net._answer(node, self.conn, self.msg, self.then(node, self.msg.payload))
-        except NodeCrashed:
-            if node.incarnation == self.inc:
-                raise
+        # as a callback, never as a timer: a wait's end is not held for a pause
+        woken(self.node, self.inc, self.answer, False)
+
+    def answer(self, node: Node) -> None:
+        self.net._answer(node, self.conn, self.msg, self.then(node, self.msg.payload))
 
 
 _THEN_CBS = [_Then.__call__]  # shared, read (never mutated) by the run loop
@@ -438,8 +436,6 @@ class _Chunk:
     reads each chunk once."""
 
     __slots__ = ("ids", "base", "n", "size_list", "sent_list", "sent_int", "strings", "at", "cols")
-
-    COLUMNS = ("src", "dst", "kind", "size", "sent", "trace")
 
     def __init__(self, rows: list[tuple], base: int, codes: dict, strings: list):
         n = self.n = len(rows)
@@ -1163,8 +1159,9 @@ class Network:
         ev = conn.http
         if d == 1:  # the response reached the client
             answer = not ev.triggered
-            # Let the answered event (and its reply) go: the timeout still
-            # pending on this connection only needs to know it was answered.
+            # Let the answered event (and its reply) go: what still reads
+            # ``conn.http`` (a break of the connection, ``_break``) only needs to
+            # know it was answered, and it stays an HTTP exchange's connection.
             conn.http = ANSWERED
             if conn.expiry is not None:  # the timeout is forgotten (``Timers.cancel``)
                 conn.expiry[0].cancel(conn.expiry[1])

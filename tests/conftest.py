@@ -39,6 +39,24 @@ class Probe(Node):
         return "ok", {"echo": req.payload}, 50
 
 
+class Scripted(Node):
+    """A client node that plays ``script`` in one process (its ``run``) and
+    appends what it sees to ``log``."""
+
+    role = "client"
+
+    def __init__(self, sim, name, region, script, log):
+        super().__init__(sim, name, region)
+        self.script, self.log = script, log
+
+    def start(self):
+        self.spawn(self.run())
+
+    def run(self):
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+
 def make_net(seed=1, **cfg):
     sim = Simulation(seed)
     net = Network(sim, NetConfig(**cfg))

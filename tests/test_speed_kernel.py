@@ -7,7 +7,7 @@ import pytest
 import simpy
 
 import sim.network as network_mod
-from conftest import make_net
+from conftest import Scripted, make_net
 from sim.kernel import Later, Node, Simulation, fire
 
 
@@ -169,15 +169,8 @@ class Cache(Server):
         return 0.01
 
 
-class Client(Node):
-    role = "client"
-
-    def __init__(self, sim, name, region, script, log):
-        super().__init__(sim, name, region)
-        self.script, self.log = script, log
-
-    def start(self):
-        self.spawn(self.run())
+class Client(Scripted):
+    """Requests on a script of (server, kind, payload, pause); logs each answer."""
 
     def run(self):
         net = self.sim.network

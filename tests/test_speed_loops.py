@@ -7,7 +7,7 @@ writes that collide in time."""
 from simpy.events import Event
 
 import sim.nodes.redis as redis_mod
-from conftest import make_net
+from conftest import Scripted, make_net
 from sim.kernel import Node
 from sim.nodes.discovery import HEARTBEAT
 from sim.nodes.redis import Redis
@@ -59,17 +59,8 @@ def _old_heartbeat_loop(node, target):
 # -- a hand-built run -------------------------------------------------------------------
 
 
-class Writer(Node):
+class Writer(Scripted):
     """Writes keys to the primary on a script of (delay, key); logs each answer."""
-
-    role = "client"
-
-    def __init__(self, sim, name, region, script, log):
-        super().__init__(sim, name, region)
-        self.script, self.log = script, log
-
-    def start(self):
-        self.spawn(self.run())
 
     def run(self):
         net = self.sim.network
