@@ -264,6 +264,16 @@ class Simulation:
                 raise exc
 
 
+def at_timeout_key(env: simpy.Environment, delay: float, event: Any) -> None:
+    """Queue ``event`` (triggered and ok, its ``callbacks`` set) with the key
+    a ``Timeout(env, delay)`` made here and now would get — (``env._now +
+    delay``, the same expression; NORMAL; the next event id) — so it pops
+    exactly where that Timeout would have (a delay of 0: where an event
+    ``succeed``ed now would). The one place that key is written for the
+    slotted stand-ins that replace a Timeout and its callback."""
+    heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), event))
+
+
 def fire(env: simpy.Environment, event: simpy.Event, value: Any = None) -> None:
     """``event.succeed(value)``, its callbacks run at once when it would be
     the very next event processed. Only for the tail of an event's only
@@ -664,8 +674,7 @@ class Node:
         """Call ``func(self)`` after ``delay`` (then after any pause), as a
         process sleeping ``delay`` would resume; never if the node crashed
         meanwhile. See ``Wake``."""
-        env = self.env
-        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), Wake(self, func)))
+        at_timeout_key(self.env, delay, Wake(self, func))
 
     def sleep(self, delay: float) -> Generator:
         """Sleep, then wait while paused (a paused node makes no progress)."""

@@ -69,7 +69,7 @@ from heapq import heappush
 from simpy.events import NORMAL, Event, Timeout
 
 from .errors import WiringError
-from .kernel import Later, Node, NodeCrashed, Simulation, Stream, fire, woken
+from .kernel import Later, Node, NodeCrashed, Simulation, Stream, at_timeout_key, fire, woken
 
 # Round-trip times between regions, seconds: every pair the model names
 # (DESIGN §3 for the us-east rows; the rest are AWS inter-region ping medians,
@@ -197,8 +197,7 @@ class _Then:
         then = _Then(net, node, conn, msg, Node.from_table)
         then.callbacks = _THEN_CBS
         then._ok = True
-        env = net.env
-        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), then))
+        at_timeout_key(net.env, delay, then)
 
     def __call__(self, _event=None) -> None:
         # as a callback, never as a timer: a wait's end is not held for a pause

@@ -17,14 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from heapq import heappush
 from operator import attrgetter
 from types import MappingProxyType
 
-from simpy.events import NORMAL
-
 from ..config import ClientSettings, Workload
-from ..kernel import Draws, Node, Wake, stream_seed, woken
+from ..kernel import Draws, Node, Wake, at_timeout_key, stream_seed, woken
 from .protocol import ApiError, Chat, Hello, Post
 from .team import DirEvent, Snapshot, apply
 
@@ -186,10 +183,9 @@ class Client(Node, Draws):
         if self.callbacks is not None:
             self.wake_after(delay, Client.workload_step)
             return
-        env = self.env
         self.callbacks = _DUE_CBS
         self._due_inc = self.incarnation
-        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), self))
+        at_timeout_key(self.env, delay, self)
 
     def workload_due(self, _event=None) -> None:
         """The workload timer fired: what a ``Wake`` timer does (``kernel.woken``)."""

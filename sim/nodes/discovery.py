@@ -31,11 +31,10 @@ fault target.
 from __future__ import annotations
 
 from bisect import bisect
-from heapq import heappush
 
-from simpy.events import NORMAL, Event
+from simpy.events import Event
 
-from ..kernel import Later, Node, stable_hash, start_soon
+from ..kernel import Later, Node, at_timeout_key, stable_hash, start_soon
 
 VNODES = 32
 HEARTBEAT = 0.5
@@ -175,7 +174,7 @@ def park(node: Node, watchers: list, wait: float):
     # Timeout(env, wait) with a callback, as one slotted event pushed with the
     # key that Timeout gets (so the same order): most parks are woken first,
     # and the long-poll timer is the most frequent timer of the new designs
-    heappush(env._queue, (env._now + wait, NORMAL, next(env._eid), _ParkTimer(ev)))
+    at_timeout_key(env, wait, _ParkTimer(ev))
     return ev
 
 

@@ -14,13 +14,10 @@ discards its data and resyncs.
 from __future__ import annotations
 
 from functools import partial
-from heapq import heappush
 from typing import Callable
 
-from simpy.events import NORMAL
-
 from .discovery import heartbeat_loop
-from ..kernel import Node, Wake
+from ..kernel import Node, Wake, at_timeout_key
 
 
 def _pack_writes(batch: list) -> tuple:
@@ -149,8 +146,7 @@ def to_replica(node: Node, entry: tuple) -> None:
     wake = node.outbox_wake
     if wake is not None:
         node.outbox_wake = None
-        env = node.env
-        heappush(env._queue, (env._now + 0, NORMAL, next(env._eid), wake))
+        at_timeout_key(node.env, 0, wake)
 
 
 class Replication:
