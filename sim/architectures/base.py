@@ -23,7 +23,7 @@ from ..faults import FaultKind
 from ..nodes.protocol import ApiError
 
 from ..kernel import Node, Simulation
-from ..nodes.client import Client
+from ..nodes.client import Client, final_reads
 from ..nodes.db import DB
 from ..nodes.team import Teams, TeamSize
 
@@ -72,7 +72,7 @@ class System:
     servers: list[Node] = field(default_factory=list)
 
     def final_reads(self) -> list:
-        return [c.spawn(c.final_reads()) for c in self.clients if c.up]
+        return [final_reads(c) for c in self.clients if c.up]
 
     def finish(self) -> None:
         for c in self.clients:

@@ -6,6 +6,7 @@ from operator import attrgetter
 
 from ...nodes.client import EMPTY, Client, Pending
 from ...nodes.protocol import Chat, Ephemeral, Welcome, outcome
+from ...nodes.runs import Runs
 from ...nodes.team import DirEvent
 
 
@@ -13,7 +14,8 @@ class Display:
     """A new client's display state (its ``view``): per channel the next
     sequence to show (``next_seq``), the sequences seen, the messages held
     back and whether a gap fill runs (``filling``; an empty set is 216
-    bytes). One record, and
+    bytes; the sequences seen are ``Runs``, a few pairs where a set held
+    every number). One record, and
     until the first live message the shared ``NO_DISPLAY`` whose fields are
     all ``EMPTY``: one slot per client instead of four."""
 
@@ -21,7 +23,7 @@ class Display:
 
     def __init__(self, fresh: bool = True):
         self.next_seq: dict[str, int] = {} if fresh else EMPTY
-        self.seen: dict[str, set[int]] = {} if fresh else EMPTY
+        self.seen: dict[str, Runs] = {} if fresh else EMPTY  # channel -> sequences seen
         self.held: dict[str, dict[int, Chat]] = {} if fresh else EMPTY
         self.filling: dict[str, None] = {} if fresh else EMPTY
 
@@ -155,7 +157,10 @@ class NewClient(Client):
         ch = chat.channel
         if self.seen is EMPTY:
             self.own_display()
-        if chat.seq in self.seen.setdefault(ch, set()):
+        seen = self.seen.get(ch)
+        if seen is None:
+            seen = self.seen[ch] = Runs()
+        elif chat.seq in seen:
             return  # the same log entry again
         nxt = self.next_seq.get(ch)
         if not self.hold_back or nxt is None or chat.seq == nxt:
