@@ -229,10 +229,15 @@ class ClusterView:
         self.redis: str | None = None
         self.versions = {"kafka.metadata": None, "discovery.get": None}
 
-    def _ask(self, kind: str, wait: float):
+    def ask_view(self, kind: str, wait: float):
+        """Ask for one view (``kafka.metadata`` or ``discovery.get``), as a
+        blocking query if ``wait``; the request's event (``learn`` its reply)."""
         target = self.controller if kind == "kafka.metadata" else self.discovery
-        reply = yield self.sim.network.request(self, target, kind, {"version": self.versions[kind], "wait": wait},
-                                               timeout=wait + 1.0)
+        return self.sim.network.request(self, target, kind, {"version": self.versions[kind], "wait": wait},
+                                        timeout=wait + 1.0)
+
+    def learn(self, kind: str, reply) -> bool:
+        """Take in the view a reply to ``ask_view`` carries; False if it failed."""
         if reply.status != "ok":
             return False
         body = reply.payload
@@ -242,6 +247,9 @@ class ClusterView:
         else:
             self.ring, self.redis = body["ring"], body["redis"]
         return True
+
+    def _ask(self, kind: str, wait: float):
+        return self.learn(kind, (yield self.ask_view(kind, wait)))
 
     def refresh_view(self):
         yield from self._ask("kafka.metadata", 0.0)
