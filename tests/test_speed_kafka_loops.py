@@ -225,3 +225,61 @@ def test_truncation_crash_restart_and_pause_keep_the_process_order(monkeypatch):
     assert len(starts) == len(set(starts))
     assert fast[:3] == ref[:3]
     assert fast[3] < events
+
+
+def _old_advance_hw(self, p):
+    durable = self.durable
+    hw = len(durable["logs"][p])
+    follower, me = self.follower[p], self.name
+    pending = self.pending.get(p)
+    for f in (self.isr[p] | pending if pending else self.isr[p]):
+        if f != me:
+            st = follower.get(f)
+            leo = st[0] if st is not None else 0
+            if leo < hw:
+                hw = leo
+    hws = durable["hw"]
+    if hw > hws[p]:
+        hws[p] = hw
+        self.wake(self.parked_consumers, p)
+    waiters = self.waiters.get(p)
+    if waiters:
+        self.release(p, waiters)
+
+
+def test_advance_hw_skipping_an_idle_partition_is_the_full_computation():
+    """Every leader state of a small partition: log length, HW, followers'
+    LEOs (or none yet), ISR, a pending ISR change, waiting produces and a
+    parked consumer — the HW, who is woken and who still waits agree."""
+    from itertools import product
+
+    from test_kafka import BROKERS, cluster
+
+    sim, _ctl, brokers = cluster()
+    b = brokers[0]
+
+    def outcome(advance, n, hw, leos, isr, pending, offs):
+        b.reset_volatile()
+        b.durable["logs"][0] = [None] * n
+        b.durable["hw"][0] = hw
+        b.follower[0] = {f: [leo, 0.0] for f, leo in zip(BROKERS[1:], leos) if leo is not None}
+        b.isr[0], b.pending[0] = set(isr), pending
+        waiters = [(off, sim.env.event()) for off in offs]
+        b.waiters[0] = list(waiters)
+        parked = sim.env.event()
+        b.parked_consumers[0] = [parked]
+        advance(b, 0)
+        return (b.durable["hw"][0], [ev.triggered for _, ev in waiters], [off for off, _ in b.waiters[0]],
+                parked.triggered)
+
+    cases = 0
+    for n, hw, l1, l2, isr, pending in product(range(4), range(4), (None, 0, 1, 3), (None, 0, 2, 3),
+                                               (("kafka-0",), ("kafka-0", "kafka-1"), tuple(BROKERS)),
+                                               (None, frozenset({"kafka-2"}))):
+        if hw > n:
+            continue
+        offs = [o for o in range(n + 1) if o >= hw]  # produces wait for offsets at or past the HW
+        args = (n, hw, (l1, l2), isr, pending, offs)
+        assert outcome(Broker.advance_hw, *args) == outcome(_old_advance_hw, *args), args
+        cases += 1
+    assert cases > 300

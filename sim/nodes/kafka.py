@@ -297,28 +297,37 @@ class Broker(Node):
     def advance_hw(self, p: int) -> None:
         # min(own LEO, every other maximal-ISR member's LEO), without the lists
         durable = self.durable
-        hw = len(durable["logs"][p])
-        follower, me = self.follower[p], self.name
-        pending = self.pending.get(p)
-        for f in (self.isr[p] | pending if pending else self.isr[p]):
-            if f != me:
-                st = follower.get(f)
-                leo = st[0] if st is not None else 0
-                if leo < hw:
-                    hw = leo
         hws = durable["hw"]
+        hw = len(durable["logs"][p])
+        # Already at the log's end (an idle partition: most fetches): the
+        # minimum below is at most the log's end, so it cannot move the HW —
+        # skipping it changes nothing.
         if hw > hws[p]:
-            hws[p] = hw
-            self.wake(self.parked_consumers, p)
+            follower, me = self.follower[p], self.name
+            pending = self.pending.get(p)
+            for f in (self.isr[p] | pending if pending else self.isr[p]):
+                if f != me:
+                    st = follower.get(f)
+                    leo = st[0] if st is not None else 0
+                    if leo < hw:
+                        hw = leo
+            if hw > hws[p]:
+                hws[p] = hw
+                self.wake(self.parked_consumers, p)
         waiters = self.waiters.get(p)
         if waiters:
-            keep = []
-            for off, ev in waiters:
-                if off < hws[p]:
-                    ev.succeed(True)
-                else:
-                    keep.append((off, ev))
-            self.waiters[p] = keep
+            self.release(p, waiters)
+
+    def release(self, p: int, waiters: list) -> None:
+        """Answer the acks=all produces the HW has passed; the rest wait on."""
+        hw = self.durable["hw"][p]
+        keep = []
+        for off, ev in waiters:
+            if off < hw:
+                ev.succeed(True)
+            else:
+                keep.append((off, ev))
+        self.waiters[p] = keep
 
     # -- ISR changes through the controller (AlterPartition) --------------------------
     def propose_isr(self, p: int, isr: set[str]) -> None:
