@@ -135,6 +135,7 @@ class Message(NamedTuple):
 
 
 _new_tuple = tuple.__new__
+_new_object = object.__new__
 _SEQ = attrgetter("seq")
 _ABSENT = object()  # a default no stored value is
 
@@ -1186,7 +1187,9 @@ class Network:
             # a connection to oneself has no direction to tell a reply from a request
             raise WiringError(f"{src.name} sends {kind} to itself")
         env = self.env
-        ev = Event(env)
+        ev = _new_object(Event)  # Event(env) without its __init__ frame:
+        ev.env = env  # the same object, attributes set in the same order (``_value``
+        ev.callbacks = []  # is PENDING by the class); tests/test_speed_kernel.py compares
         if self.partitions and (self.blocked(src.name, dst_name) or self.blocked(dst_name, src.name)):
             # no connection can be set up: the request is never sent (definite)
             row = self.journal.add(next(self._ids), src.name, dst_name, kind, size, self.env.now, trace)

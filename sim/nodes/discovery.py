@@ -37,6 +37,7 @@ from simpy.events import Event
 from ..kernel import Later, Node, at_timeout_key, stable_hash, start_soon
 
 VNODES = 32
+_new_object = object.__new__
 HEARTBEAT = 0.5
 WATCH_WAIT = 10.0  # a blocking query's longest wait (Consul's default is 5 min; shorter keeps views fresh after a partition)
 
@@ -169,7 +170,9 @@ class Discovery(Node):
 def park(node: Node, watchers: list, wait: float):
     """An event that fires when a change wakes ``watchers`` or after ``wait``."""
     env = node.env
-    ev = Event(env)
+    ev = _new_object(Event)  # Event(env) without its __init__ frame:
+    ev.env = env  # the same object, attributes set in the same order (``_value``
+    ev.callbacks = []  # is PENDING by the class); tests/test_speed_kernel.py compares
     watchers.append(ev)
     # Timeout(env, wait) with a callback, as one slotted event pushed with the
     # key that Timeout gets (so the same order): most parks are woken first,
