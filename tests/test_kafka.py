@@ -119,20 +119,26 @@ def test_follower_truncates_a_log_that_diverged_several_epochs_deep():
     assert [r.chat.msg for r in foll.log(0)] == [r.chat.msg for r in lead.log(0)]
 
 
-def test_consumer_detects_truncation_and_resets_to_the_divergence_point():
+def consumer_ahead_of_leader():
+    """A cluster and a worker that consumed offsets 0-3 in epoch 0, whose
+    new leader's log kept only 0-1 of them and was written over from offset
+    2 in epoch 1: ``(sim, controller, brokers, worker)``, not started."""
     sim, ctl, brokers = cluster()
     DB(sim, "db", "us-east")
     Discovery(sim, "discovery", "us-east", servers=[], redis=[], health=None, failover_delay=2.0)
     w = Worker(sim, "worker-0", "us-east", partitions=[0], controller="kafka-controller", discovery="discovery",
                db="db", settings=WorkerSettings(offset_reset="latest"))
-    # the worker consumed offsets 0-3 in epoch 0; the new leader's log kept
-    # only 0-1 of them and was written over from offset 2 in epoch 1
     w.durable["offsets"][0], w.durable["epochs"][0] = 4, 0
     log = [Record(i, e, chat(i, e)) for i, e in enumerate([0, 0, 1, 1, 1])]
     for b in brokers:
         b.durable["logs"][0] = list(log)
         b.durable["hw"][0] = 5
     ctl.durable["state"][0] = ["kafka-1", 1, list(BROKERS), 3]
+    return sim, ctl, brokers, w
+
+
+def test_consumer_detects_truncation_and_resets_to_the_divergence_point():
+    sim, ctl, brokers, w = consumer_ahead_of_leader()
     sim.start()
     sim.env.run(until=4.0)
     events = [v for _, _, _, f, v in sim.history.ops if f == "truncation"]

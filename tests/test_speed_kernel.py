@@ -279,3 +279,23 @@ def test_service_time_delays_the_handler_and_a_crash_meanwhile_drops_it():
     sim.env.timeout(0.005).callbacks.append(lambda _e: r.crash())
     sim.run(until=8.0)
     assert lost.value.status == "reset" and r.value == 0  # volatile state reset, handler never ran
+
+
+def test_events_built_without_init_are_events_as_simpy_makes_them():
+    """``Network.request`` and ``discovery.park`` build their events
+    without ``Event.__init__``: exactly what ``simpy.Event(env)`` builds."""
+    import simpy
+
+    from conftest import Probe, make_net
+    from sim.nodes.discovery import park
+
+    sim, net = make_net()
+    ref = simpy.Event(sim.env)
+    a, _b = Probe(sim, "a", "us-east"), Probe(sim, "b", "us-east")
+    sim.start()
+    req, parked = net.request(a, "b", "ping", 1), park(a, [], 1.0)
+    for ev in (req, parked):
+        assert type(ev) is simpy.Event and vars(ev) == vars(ref) and list(vars(ev)) == list(vars(ref))
+        assert not ev.triggered and ev.callbacks == []
+    sim.env.run(until=sim.env.now + 2)
+    assert req.processed and req.value.status == "ok" and parked.processed  # answered; the park expired

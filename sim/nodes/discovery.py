@@ -37,6 +37,7 @@ from simpy.events import Event
 from ..kernel import Later, Node, at_timeout_key, stable_hash, start_soon
 
 VNODES = 32
+_new_object = object.__new__
 HEARTBEAT = 0.5
 WATCH_WAIT = 10.0  # a blocking query's longest wait (Consul's default is 5 min; shorter keeps views fresh after a partition)
 
@@ -169,7 +170,9 @@ class Discovery(Node):
 def park(node: Node, watchers: list, wait: float):
     """An event that fires when a change wakes ``watchers`` or after ``wait``."""
     env = node.env
-    ev = Event(env)
+    ev = _new_object(Event)  # Event(env) without its __init__ frame:
+    ev.env = env  # the same object, attributes set in the same order (``_value``
+    ev.callbacks = []  # is PENDING by the class); tests/test_speed_kernel.py compares
     watchers.append(ev)
     # Timeout(env, wait) with a callback, as one slotted event pushed with the
     # key that Timeout gets (so the same order): most parks are woken first,
@@ -229,10 +232,15 @@ class ClusterView:
         self.redis: str | None = None
         self.versions = {"kafka.metadata": None, "discovery.get": None}
 
-    def _ask(self, kind: str, wait: float):
+    def ask_view(self, kind: str, wait: float):
+        """Ask for one view (``kafka.metadata`` or ``discovery.get``), as a
+        blocking query if ``wait``; the request's event (``learn`` its reply)."""
         target = self.controller if kind == "kafka.metadata" else self.discovery
-        reply = yield self.sim.network.request(self, target, kind, {"version": self.versions[kind], "wait": wait},
-                                               timeout=wait + 1.0)
+        return self.sim.network.request(self, target, kind, {"version": self.versions[kind], "wait": wait},
+                                        timeout=wait + 1.0)
+
+    def learn(self, kind: str, reply) -> bool:
+        """Take in the view a reply to ``ask_view`` carries; False if it failed."""
         if reply.status != "ok":
             return False
         body = reply.payload
@@ -242,6 +250,9 @@ class ClusterView:
         else:
             self.ring, self.redis = body["ring"], body["redis"]
         return True
+
+    def _ask(self, kind: str, wait: float):
+        return self.learn(kind, (yield self.ask_view(kind, wait)))
 
     def refresh_view(self):
         yield from self._ask("kafka.metadata", 0.0)
