@@ -325,44 +325,67 @@ def bench_storm(sizes=(10_000,), archs: list[str] | None = None, plot: Path | No
 NEW_VS_OLD_SCENARIOS = ("crash-mid-send", "steady")
 
 
-def small_run_seconds(scenario: str, arch: str, seed: int = 1) -> float:
-    """Wall seconds of one in-process run of a built-in scenario (simulation
-    and history, no journal, no checking): what exploring schedules pays per run."""
+def _small_scenario(scenario: str, idle: bool):
+    """A built-in scenario, or (``idle``) the same system with no faults and
+    sends so rare that none happens: what the design costs doing nothing."""
+    from scenarios.loader import _validate, load_raw, load_scenario
+
+    if not idle:
+        return load_scenario(scenario)
+    raw, _ = load_raw(scenario)
+    raw["workload"]["rate"] = IDLE_RATE
+    raw.pop("faults", None)
+    return _validate(raw, f"{scenario} (idle)", allow_large=True)
+
+
+def _small_run(scenario: str, arch: str, seed: int, idle: bool, tmp: str, clock=None):
+    """One in-process run (simulation and history, no journal, no checking);
+    with ``clock``, the run alone is timed by it: ``(output, seconds)``."""
+    from sim.runner import run
+
+    scn = _small_scenario(scenario, idle)
+    cfg, faults = scn.run_config(arch), scn.fault_specs(arch)
+    t0 = clock() if clock else 0.0
+    out = run(scenario=scn.name, seed=seed, cfg=cfg, faults=faults, out=Path(tmp) / "h.jsonl", journal=False)
+    return out, (clock() - t0 if clock else 0.0)
+
+
+def small_run_seconds(scenario: str, arch: str, seed: int = 1, idle: bool = False) -> float:
+    """CPU seconds of one in-process run of a built-in scenario: what
+    exploring schedules pays per run. ``idle``: the same system doing
+    nothing (``_small_scenario``)."""
     import tempfile
     import time
 
-    from scenarios.loader import load_scenario
-    from sim.runner import run
-
-    scn = load_scenario(scenario)
-    cfg, faults = scn.run_config(arch), scn.fault_specs(arch)
     with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.process_time()
-        run(scenario=scn.name, seed=seed, cfg=cfg, faults=faults, out=Path(tmp) / "h.jsonl", journal=False)
-        return time.process_time() - t0
+        return _small_run(scenario, arch, seed, idle, tmp, time.process_time)[1]
+
+
+def small_run_counts(scenario: str, arch: str, seed: int = 1, idle: bool = False) -> dict:
+    """Exact counts of one in-process run: SimPy events scheduled (every
+    event pushed draws an id), network messages sent (every message draws an
+    id) and sends invoked — units no neighbour's load can move."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out, _ = _small_run(scenario, arch, seed, idle, tmp)
+        sends = out.history.read_bytes().count(b'"type":"invoke","f":"send"')
+        return {"events": next(out.sim.env._eid), "messages": next(out.sim.network._ids), "sends": sends}
 
 
 def small_run_events(scenario: str, arch: str, seed: int = 1) -> int:
-    """SimPy events scheduled by one in-process run of a built-in scenario
-    (event ids drawn: every event pushed on the queue draws one): the cost
-    of a small run in a unit that no neighbour's load can move."""
-    import tempfile
-
-    from scenarios.loader import load_scenario
-    from sim.runner import run
-
-    scn = load_scenario(scenario)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = run(scenario=scn.name, seed=seed, cfg=scn.run_config(arch), faults=scn.fault_specs(arch),
-                  out=Path(tmp) / "h.jsonl", journal=False)
-        return next(out.sim.env._eid)
+    """SimPy events scheduled by one in-process run of a built-in scenario."""
+    return small_run_counts(scenario, arch, seed)["events"]
 
 
 def bench_new_vs_old(pairs: int = 5, scenarios=NEW_VS_OLD_SCENARIOS) -> dict:
-    """``run.new_vs_old``: a small run's wall time, new ÷ old, per scenario,
+    """``run.new_vs_old``: a small run's CPU time, new ÷ old, per scenario,
     interleaved (target ≤ 2); pair ``k`` runs seed ``k + 1`` in both halves.
-    The headline figure is the worst scenario's. Beside it, seed 1's SimPy
-    event counts (``run.<scenario>.old_events`` / ``new_events``), exact."""
+    The headline figure is the worst scenario's. Beside it, what it is made
+    of: ``run.<scenario>.idle_new_vs_old`` (the same systems doing nothing,
+    interleaved the same way: what the designs cost to keep running) and,
+    exact, seed 1's SimPy events and the network messages each design sends
+    per user send beyond its idle traffic (``messages_per_send``)."""
     from sim.bench import paired, spread
 
     figures: dict = {}
@@ -373,10 +396,24 @@ def bench_new_vs_old(pairs: int = 5, scenarios=NEW_VS_OLD_SCENARIOS) -> dict:
         figures[f"run.{name}.old_seconds"] = round(p["a_seconds"], 4)
         figures[f"run.{name}.new_seconds"] = round(p["b_seconds"], 4)
         figures.update(spread(f"run.{name}.new_vs_old", p, 2))
-        old_events, new_events = small_run_events(name, "old"), small_run_events(name, "new")
-        figures[f"run.{name}.old_events"], figures[f"run.{name}.new_events"] = old_events, new_events
-        figures[f"run.{name}.events_new_vs_old"] = round(new_events / old_events, 2)
+        idle = paired(lambda k: small_run_seconds(name, "old", k + 1, idle=True),
+                      lambda k: small_run_seconds(name, "new", k + 1, idle=True), pairs)
+        figures[f"run.{name}.idle_old_seconds"] = round(idle["a_seconds"], 4)
+        figures[f"run.{name}.idle_new_seconds"] = round(idle["b_seconds"], 4)
+        figures.update(spread(f"run.{name}.idle_new_vs_old", idle, 2))
+        for arch in ("old", "new"):
+            busy, still = small_run_counts(name, arch), small_run_counts(name, arch, idle=True)
+            figures[f"run.{name}.{arch}_events"] = busy["events"]
+            figures[f"run.{name}.{arch}_messages"] = busy["messages"]
+            figures[f"run.{name}.{arch}_idle_messages"] = still["messages"]
+            figures[f"run.{name}.{arch}_messages_per_send"] = round(
+                (busy["messages"] - still["messages"]) / max(1, busy["sends"]), 1)
+        figures[f"run.{name}.events_new_vs_old"] = round(figures[f"run.{name}.new_events"]
+                                                         / figures[f"run.{name}.old_events"], 2)
+        figures[f"run.{name}.messages_per_send_new_vs_old"] = round(
+            figures[f"run.{name}.new_messages_per_send"] / figures[f"run.{name}.old_messages_per_send"], 2)
     worst = max(scenarios, key=lambda s: figures[f"run.{s}.new_vs_old"])
     figures["run.new_vs_old"] = figures[f"run.{worst}.new_vs_old"]
     figures["run.new_vs_old.scenario"] = worst
+    figures["run.idle_new_vs_old"] = max(figures[f"run.{s}.idle_new_vs_old"] for s in scenarios)
     return figures
