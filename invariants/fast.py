@@ -156,7 +156,7 @@ def _judge(cols: dict[str, Any], meta: Meta) -> dict[str, Any] | None:
     header = {ch: set(ms) for ch, ms in meta.channels.items()}
 
     # -- sends: attempts, outcome per message ---------------------------------
-    s_rows = np.flatnonzero(fc == F_SEND)
+    s_rows = np.flatnonzero((fc == F_SEND) & (typ != T_EVENT))  # an event completes no attempt
     s_typ, s_msg, s_chan, s_proc = typ[s_rows], msg[s_rows], chan[s_rows], proc[s_rows]
     is_inv = s_typ == T_INVOKE
     inv_rows, inv_msg, inv_chan = s_rows[is_inv], s_msg[is_inv], s_chan[is_inv]

@@ -123,7 +123,7 @@ def build_blocks(meta: Meta, blocks: Iterable[list]) -> Index:
                 lv.msgs.append(strs.setdefault(m, m))
                 lv.texts.append(strs.setdefault(t, t))
                 lv.indexes.append(op.index)
-            elif f == "send":
+            elif f == "send" and op.type != "event":  # an observation is no attempt and completes none (§6)
                 ch, m = v.channel, v.msg
                 if m is None or (ch is None and op.type == "invoke"):
                     _bad(op, f)

@@ -83,12 +83,15 @@ def send_attempts(ops: list[dict]) -> list[dict]:
                 "outcome": "unknown",
                 "completion": None,
             })
+    by_sender: dict[tuple, list[dict]] = {}
+    for attempt in attempts:
+        by_sender.setdefault((attempt["process"], attempt["msg"]), []).append(attempt)
     for op in ops:
         if op.get("f") != "send" or op.get("type") not in ("ok", "fail", "info"):
             continue
         msg, channel = _value(op).get("msg"), _value(op).get("channel")
-        open_ = [a for a in attempts if a["completion"] is None and a["process"] == op.get("process")
-                 and a["msg"] == msg and a["index"] < op["index"]]
+        open_ = [a for a in by_sender.get((op.get("process"), msg), [])
+                 if a["completion"] is None and a["index"] < op["index"]]
         # the oldest open attempt; of those in the channel it names, if any
         chosen = [a for a in open_ if a["channel"] == channel] or open_
         if chosen:
@@ -156,19 +159,27 @@ def check(header: dict, ops: list[dict]) -> dict[str, dict]:
         results[name]["unknown"] = True
 
     def ok_indexes(ch, msg):
-        return [a["completion"] for a in attempts
-                if a["channel"] == ch and a["msg"] == msg and a["outcome"] == "ok"]
+        return [a["completion"] for a in of_key.get((ch, msg), []) if a["outcome"] == "ok"]
+
+    of_key: dict[tuple, list[dict]] = {}  # (ch, msg) -> its attempts
+    for a in attempts:
+        of_key.setdefault((a["channel"], a["msg"]), []).append(a)
+    first_shown: dict[tuple, int] = {}    # (ch, msg) -> index of its first deliver to anyone
+    shown_to: dict[tuple, set] = {}       # (c, ch) -> ids c displayed
+    for (c, ch), events in live.items():
+        for idx, v in events:
+            first_shown[(ch, v.get("msg"))] = min(idx, first_shown.get((ch, v.get("msg")), idx))
+            shown_to.setdefault((c, ch), set()).add(v.get("msg"))
 
     def stored_at(ch, m):
         """First evidence the system had (ch, m): its first ok or first
         deliver to anyone, else its first invoke; None if never sent or failed."""
         if status.get((ch, m)) in (None, "failed"):
             return None
-        evidence = ok_indexes(ch, m) + [idx for (c, lch), evs in live.items() if lch == ch
-                                        for idx, v in evs if v.get("msg") == m]
+        evidence = ok_indexes(ch, m) + ([first_shown[(ch, m)]] if (ch, m) in first_shown else [])
         if evidence:
             return min(evidence)
-        return min(a["index"] for a in attempts if a["channel"] == ch and a["msg"] == m)
+        return min(a["index"] for a in of_key[(ch, m)])
 
     def acked_in(ch):
         return [m for (c, m), s in status.items() if c == ch and s == "acked"]
@@ -180,9 +191,10 @@ def check(header: dict, ops: list[dict]) -> dict[str, dict]:
         readers = [c for c in members.get(ch, []) if (c, ch) in read]
         if acked and members.get(ch) and not readers:
             undecided("validity")  # the history stopped before its final reads
+        got = {c: set(read[(c, ch)][1]) for c in readers}
         for m in acked:
             first_ok = min(ok_indexes(ch, m))
-            missing = [c for c in readers if first_ok < read[(c, ch)][2] and m not in read[(c, ch)][1]]
+            missing = [c for c in readers if first_ok < read[(c, ch)][2] and m not in got[c]]
             if missing:
                 violate("validity", m, ch, missing,
                         [first_ok] + [read[(c, ch)][0] for c in missing], "lost")
@@ -197,7 +209,7 @@ def check(header: dict, ops: list[dict]) -> dict[str, dict]:
         appearances += [(ch, v.get("msg"), c, idx, _NO_TEXT if v.get("text") is None else v["text"])
                         for idx, v in events]
     for ch, m, c, idx, text in appearances:
-        invokes = [a for a in attempts if a["channel"] == ch and a["msg"] == m]
+        invokes = of_key.get((ch, m), [])
         clients = [c] if c is not None else []
         if not invokes:
             violate("integrity", m, ch, clients, [idx], "never-sent")
@@ -223,14 +235,12 @@ def check(header: dict, ops: list[dict]) -> dict[str, dict]:
     for (c, ch), events in live.items():
         sequences.append((ch, c, [(idx, v.get("msg")) for idx, v in events]))
     for ch, c, seq in sequences:
-        seen = []
-        for i, (idx, m) in enumerate(seq):
-            if m in seen:
-                continue
-            seen.append(m)
-            copies = [j for (j, n) in seq if n == m]
-            if len(copies) > 1:
-                violate("no-duplicates", m, ch, [c] if c else [], copies, "duplicate")
+        copies: dict[str, list[int]] = {}
+        for idx, m in seq:
+            copies.setdefault(m, []).append(idx)
+        for m, where in copies.items():
+            if len(where) > 1:
+                violate("no-duplicates", m, ch, [c] if c else [], where, "duplicate")
 
     # total-order
     for ch, c, seq in sequences:
@@ -241,16 +251,19 @@ def check(header: dict, ops: list[dict]) -> dict[str, dict]:
                 undecided("total-order")
             continue
         order = store[ch][1]
-        once = [m for m in order if order.count(m) == 1]  # stored twice: no single place
-        kept, seen = [], []
+        counts = {m: order.count(m) for m in set(order)}
+        place = {m: order.index(m) for m in counts if counts[m] == 1}  # stored twice: no single place
+        kept, seen = [], set()
         for idx, m in seq:
-            if m in once and m not in seen:  # a repeat is a duplicate, not an order fault
-                seen.append(m)
+            if m in place and m not in seen:  # a repeat is a duplicate, not an order fault
+                seen.add(m)
                 kept.append((idx, m))
+        if all(place[x[1]] < place[y[1]] for x, y in zip(kept, kept[1:])):
+            continue  # in store order: no pair can be inverted
         for i in range(len(kept)):
             for j in range(i + 1, len(kept)):
                 a, b = kept[i][1], kept[j][1]
-                if order.index(a) > order.index(b):
+                if place[a] > place[b]:
                     violate("total-order", b, ch, [c], [kept[i][0], kept[j][0], store[ch][0]],
                             "out-of-order")
 
@@ -268,9 +281,10 @@ def check(header: dict, ops: list[dict]) -> dict[str, dict]:
         if ch not in store:
             undecided("durability")
             continue
+        kept = set(store[ch][1])
         for m, idxs in required.items():
-            if m not in store[ch][1]:
-                shown = [c for (c, lch), evs in live.items() if lch == ch and any(v.get("msg") == m for _, v in evs)]
+            if m not in kept:
+                shown = [c for (c, lch), ids in shown_to.items() if lch == ch and m in ids]
                 violate("durability", m, ch, shown, idxs + [store[ch][0]], "not-durable")
 
     # live-completeness (the reading of docs/invariants.md, see the module docstring)
@@ -284,19 +298,20 @@ def check(header: dict, ops: list[dict]) -> dict[str, dict]:
                 if ch in members:
                     undecided("live-completeness")
                 continue
+            window = {}  # member -> (connect index, end of its workload)
+            for c in members.get(ch, []):
+                end = read[(c, ch)][2] if (c, ch) in read else len(ops)
+                before_end = [op for op in sessions.get(c, []) if op["index"] < end]
+                if before_end and before_end[-1]["f"] == "connect":  # else disconnected at its end
+                    window[c] = (before_end[-1]["index"], end)
             for m in dict.fromkeys(store[ch][1]):
                 stored = stored_at(ch, m)
                 if stored is None:
                     continue
-                for c in members.get(ch, []):
-                    end = read[(c, ch)][2] if (c, ch) in read else len(ops)
-                    before_end = [op for op in sessions.get(c, []) if op["index"] < end]
-                    if not before_end or before_end[-1]["f"] != "connect":
-                        continue  # disconnected at the end of its workload
-                    since = before_end[-1]["index"]
+                for c, (since, end) in window.items():
                     if not since < stored < end:
                         continue
-                    if not any(v.get("msg") == m for _, v in live.get((c, ch), [])):
+                    if m not in shown_to.get((c, ch), set()):
                         violate("live-completeness", m, ch, [c], [since, stored, store[ch][0]], "not-live")
 
     # A channel of the header the store never reported: the history was cut
