@@ -29,7 +29,9 @@ channel's message because ids sent in two channels fall back):
 
 - sends: the attempts of a message are its ``send`` invokes; a completion
   (ok / fail / info) belongs to the invoke just before it in the rows of the
-  same (process, channel, message), exactly the reference's pending map.
+  same (process, channel, message). That is the reference's pairing (the
+  oldest open attempt of the process and message) only while every
+  completion comes right after an invoke of its own key; otherwise None.
 - integrity: each deliver's (channel, message) was sent there and did not
   fail, its client is a member, its text equals the first invoke's, it comes
   after that invoke; every final read's and store's entries were sent in
@@ -154,7 +156,7 @@ def _judge(cols: dict[str, Any], meta: Meta) -> dict[str, Any] | None:
     header = {ch: set(ms) for ch, ms in meta.channels.items()}
 
     # -- sends: attempts, outcome per message ---------------------------------
-    s_rows = np.flatnonzero(fc == F_SEND)
+    s_rows = np.flatnonzero((fc == F_SEND) & (typ != T_EVENT))  # an event completes no attempt
     s_typ, s_msg, s_chan, s_proc = typ[s_rows], msg[s_rows], chan[s_rows], proc[s_rows]
     is_inv = s_typ == T_INVOKE
     inv_rows, inv_msg, inv_chan = s_rows[is_inv], s_msg[is_inv], s_chan[is_inv]
@@ -180,6 +182,15 @@ def _judge(cols: dict[str, Any], meta: Meta) -> dict[str, Any] | None:
     nxt = inv_pos + 1
     has_next = nxt < len(order)
     nxt_c = np.minimum(nxt, max(len(order) - 1, 0))
+    # Every completion must come right after an invoke of its own (process,
+    # channel, msg). Otherwise the reference — which completes the oldest
+    # open attempt of the process and msg, whatever channel the completion
+    # names — may pair them differently from the rule below (invoke, invoke,
+    # fail, fail: both attempts failed; a completion naming another channel).
+    comp = np.flatnonzero(t_sorted != T_INVOKE)
+    if len(comp) and (comp[0] == 0 or not ((k_sorted[comp - 1] == k_sorted[comp])
+                                           & (t_sorted[comp - 1] == T_INVOKE)).all()):
+        return None
     completed = has_next & (k_sorted[nxt_c] == k_sorted[inv_pos]) & (t_sorted[nxt_c] != T_INVOKE)
     a_msg = s_msg[order][inv_pos]
     a_inv = r_sorted[inv_pos]

@@ -33,9 +33,12 @@ class Send:
     text: str | None
     process: str
     invoke: int  # history index of the first invoke
+    # the texts of later attempts that differ from the first's: DESIGN §7's
+    # "invoked by a send ... with that text" holds for any attempt's text
+    other_texts: set[str] | None = None
     outcome: str = "unknown"  # ok | fail | unknown
     done: int | None = None
-    # [invoke index, completing index or None, completing type or None, process], in order
+    # [invoke index, completing index or None, completing type or None, process, channel], in order
     attempts: list[list] = field(default_factory=list)
 
     def settle(self) -> None:
@@ -96,7 +99,8 @@ def build_blocks(meta: Meta, blocks: Iterable[list]) -> Index:
     needs of them)."""
     ix = Index(members={ch: set(ms) for ch, ms in meta.channels.items()})
     sends, live, reads, stored = ix.sends, ix.live, ix.reads, ix.stored
-    pending: dict[tuple[str, str, str], Send] = {}
+    # (process, msg) -> its attempts not yet completed, oldest first
+    pending: dict[tuple[str, str], list[list]] = {}
     pending_reads: dict[tuple[str, str], int] = {}
     # One string object per distinct message id and text: every delivery
     # and read decodes its own copies, and a large history's index would
@@ -119,9 +123,9 @@ def build_blocks(meta: Meta, blocks: Iterable[list]) -> Index:
                 lv.msgs.append(strs.setdefault(m, m))
                 lv.texts.append(strs.setdefault(t, t))
                 lv.indexes.append(op.index)
-            elif f == "send":
+            elif f == "send" and op.type != "event":  # an observation is no attempt and completes none (§6)
                 ch, m = v.channel, v.msg
-                if ch is None or m is None:
+                if m is None or (ch is None and op.type == "invoke"):
                     _bad(op, f)
                 if op.type == "invoke":
                     s = sends.get((ch, m))
@@ -129,12 +133,21 @@ def build_blocks(meta: Meta, blocks: Iterable[list]) -> Index:
                         s = sends[(ch, m)] = Send(ch, m, v.text, op.process, op.index)
                     else:
                         ix.reused_ids += 1
-                    attempt = [op.index, None, None, op.process]
+                        if v.text is not None and v.text != s.text:
+                            s.other_texts = (s.other_texts or set()) | {v.text}
+                    attempt = [op.index, None, None, op.process, ch]
                     s.attempts.append(attempt)
-                    pending[(op.process, ch, m)] = attempt
+                    pending.setdefault((op.process, m), []).append(attempt)
                 else:
-                    attempt = pending.pop((op.process, ch, m), None)
-                    if attempt is not None:
+                    # DESIGN §6: a completion is the next op of the same
+                    # process, f and msg, so each completes the oldest attempt
+                    # still open (two open attempts then two fails: both
+                    # failed). Its channel, when it names one an open attempt
+                    # has, picks among attempts of the id in several channels.
+                    waiting = pending.get((op.process, m))
+                    if waiting:
+                        at = next((i for i, a in enumerate(waiting) if a[4] == ch), 0)
+                        attempt = waiting.pop(at)
                         attempt[1], attempt[2] = op.index, op.type
             elif f == "read":
                 if op.type == "invoke":
@@ -171,5 +184,5 @@ def build_blocks(meta: Meta, blocks: Iterable[list]) -> Index:
 
 
 def _bad(op, f: str) -> None:
-    need = _REQUIRED.get(f, ("channel", "msgs"))
+    need = ("msg",) if f == "send" and op.type != "invoke" else _REQUIRED.get(f, ("channel", "msgs"))
     raise HistoryError(f"op {op.index} ({f} {op.type}): value needs {' and '.join(repr(k) for k in need)}")
