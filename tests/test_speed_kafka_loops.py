@@ -13,7 +13,6 @@ import pytest
 from scenarios.loader import load_scenario
 from sim.architectures.new.worker import Worker
 from sim.faults import FaultSpec
-from sim.kernel import Node
 from sim.nodes.kafka import Broker, _NO_VIEW, epoch_end
 from sim.runner import run
 
