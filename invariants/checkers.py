@@ -177,11 +177,14 @@ def integrity(ix: Index) -> Result:
                 bad(m, ch, f"{c}'s live view", c, index)
                 continue
             s = sends[(ch, m)]
-            if text is not None and s.text is not None and text != s.text and not (
-                    s.other_texts and text in s.other_texts):
+            # "with that text": the text of some attempt (an attempt without a
+            # text carries none, so a displayed text no attempt had is changed)
+            if text is not None and text != s.text and not (s.other_texts and text in s.other_texts):
+                sent_as = repr(s.text) if not s.other_texts else " or ".join(
+                    map(repr, sorted(s.other_texts | {s.text}, key=str)))
                 violations.append(_v("text-changed", m, ch, [c, s.process], [s.invoke, index],
                                      f"{c} displayed {m} with text {text!r} (op {index}) but "
-                                     f"{s.process} sent {s.text!r} (op {s.invoke})"))
+                                     f"{s.process} sent {sent_as} (op {s.invoke})"))
             if index < s.invoke:
                 violations.append(_v("before-send", m, ch, [c, s.process], [s.invoke, index],
                                      f"{c} displayed {m} (op {index}) before {s.process} sent it (op {s.invoke})"))

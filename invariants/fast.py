@@ -170,6 +170,14 @@ def _judge(cols: dict[str, Any], meta: Meta) -> dict[str, Any] | None:
     np.minimum.at(first_inv, inv_msg, inv_rows)
     send_text = np.full(nm, -1, dtype=np.int32)
     send_text[sent] = text[first_inv[sent]]
+    # one text over all attempts (or none on all): only then is a displayed
+    # text judged here; otherwise the reference path weighs each attempt's
+    inv_text = text[inv_rows].astype(np.int64)
+    text_hi = np.full(nm, -2, dtype=np.int64)
+    text_lo = np.full(nm, np.iinfo(np.int64).max, dtype=np.int64)
+    np.maximum.at(text_hi, inv_msg, inv_text)
+    np.minimum.at(text_lo, inv_msg, inv_text)
+    one_text = text_hi == text_lo
     # a completion belongs to the invoke right before it among the rows of its
     # (process, channel, msg): rows sorted by that key, stable in history order
     key = (s_msg.astype(np.int64) * nn + s_proc) * nn + s_chan
@@ -202,14 +210,14 @@ def _judge(cols: dict[str, Any], meta: Meta) -> dict[str, Any] | None:
     outcome = np.full(nm, O_NONE, dtype=np.int8)
     outcome[sent] = O_UNKNOWN
     outcome[sent & (fails == attempts)] = O_FAIL
-    ok_msg, ok_inv, ok_done = a_msg[ok_att], a_inv[ok_att], a_done[ok_att]
+    ok_msg, ok_done = a_msg[ok_att], a_done[ok_att]
     outcome[ok_msg] = O_OK
-    # done: the completion of the first ok attempt in invoke order
-    first_ok = np.full(nm, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(first_ok, ok_msg, ok_inv)
-    done = np.full(nm, -1, dtype=np.int64)
-    pick = ok_inv == first_ok[ok_msg]
-    done[ok_msg[pick]] = ok_done[pick]
+    # done: the first ok in history order (two processes may send one id, and
+    # the later invoke may be acked first)
+    never = np.iinfo(np.int64).max
+    done = np.full(nm, never, dtype=np.int64)
+    np.minimum.at(done, ok_msg, ok_done)
+    done[done == never] = -1
     not_failed = sent & (outcome != O_FAIL)
 
     # -- final reads and store reports --------------------------------------------
@@ -273,7 +281,7 @@ def _judge(cols: dict[str, Any], meta: Meta) -> dict[str, Any] | None:
     dm_text = text[d_rows]
     st_text = send_text[d_msg]
     ok = (send_ch[d_msg] == d_chan) & not_failed[d_msg] & (d_rows > first_inv[d_msg]) & in_store[d_msg] \
-        & ((dm_text < 0) | (st_text < 0) | (dm_text == st_text))
+        & ((dm_text < 0) | (one_text[d_msg] & (dm_text == st_text)))
     if not ok.all() or not members.test(d_chan, d_proc).all():
         return None  # integrity, durability
     d_prev = prev[d_rows]

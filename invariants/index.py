@@ -45,7 +45,9 @@ class Send:
         """Fold the attempts into one outcome (called once, after the pass)."""
         oks = [a[1] for a in self.attempts if a[2] == "ok"]
         if oks:
-            self.outcome, self.done = "ok", oks[0]
+            # the first ack in history order (not the first acked attempt's: two
+            # processes may send one id, and the later invoke may be acked first)
+            self.outcome, self.done = "ok", min(oks)
             return
         self.outcome = "fail" if all(a[2] == "fail" for a in self.attempts) else "unknown"
         ends = [a[1] for a in self.attempts if a[1] is not None]

@@ -251,6 +251,21 @@ CASES = {
     "acked, nobody read": (
         up("a", "b") + [inv("a", "m"), done("a", "ok", "m"), dl("a", "m"), dl("b", "m"), st_(["m"])],
         expect(validity="unknown")),
+    # found by a review after the fixes above: the first ack is the earliest ok in
+    # history order, whichever attempt it completes (two processes, one id)
+    "one id from two processes, the later acked first, a read between": (
+        [inv("a", "m"), inv("b", "m"), done("b", "ok", "m")] + rd("b", []) + [done("a", "ok", "m")]
+        + rd("a", ["m"]) + [st_(["m"])],
+        expect(validity=False)),
+    # "with that text": a displayed text that no attempt carried, also when the
+    # first attempt had no text at all
+    "first attempt without text, the retry with one, shown with another": (
+        [inv("a", "m", text=None), done("a", "fail", "m"), inv("a", "m", text="x"), done("a", "ok", "m"),
+         dl("b", "m", text="EVIL"), dl("a", "m", text="x")] + tail(["m"]),
+        expect(integrity=False)),
+    "sent without text, shown with one": (
+        [inv("a", "m", text=None), done("a", "ok", "m"), dl("a", "m", text="x")] + tail(["m"]),
+        expect(integrity=False)),
     "live order differs from the store": (
         up("a", "b") + [inv("a", "m"), done("a", "ok", "m"), inv("a", "n"), done("a", "ok", "n"),
                         dl("a", "m"), dl("a", "n"), dl("b", "n"), dl("b", "m")] + tail(["m", "n"]),
