@@ -364,7 +364,8 @@ def small_run_seconds(scenario: str, arch: str, seed: int = 1, idle: bool = Fals
 def small_run_counts(scenario: str, arch: str, seed: int = 1, idle: bool = False) -> dict:
     """Exact counts of one in-process run: SimPy events scheduled (every
     event pushed draws an id), network messages sent (every message draws an
-    id) and sends invoked — units no neighbour's load can move."""
+    id) and sends invoked (``invoke`` ops: a retry counts again) — units no
+    neighbour's load can move."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -385,7 +386,8 @@ def bench_new_vs_old(pairs: int = 5, scenarios=NEW_VS_OLD_SCENARIOS) -> dict:
     of: ``run.<scenario>.idle_new_vs_old`` (the same systems doing nothing,
     interleaved the same way: what the designs cost to keep running) and,
     exact, seed 1's SimPy events and the network messages each design sends
-    per user send beyond its idle traffic (``messages_per_send``)."""
+    per send invoke beyond its idle traffic (``messages_per_send``; the idle
+    run has no faults, so a scenario's recovery traffic counts as sending)."""
     from sim.bench import paired, spread
 
     figures: dict = {}
