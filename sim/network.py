@@ -1346,8 +1346,8 @@ class Network:
         if not oneway:
             rules.append(Rule(next(self._rule_ids), frozenset(dsts), frozenset(srcs)))
         self.partitions.extend(rules)
+        by_node = self._exchanges_by_node()  # marking a connection (``_watch``) changes no table
         for rule in rules:
-            by_node = self._exchanges_by_node()
             for name in sorted(rule.srcs):
                 for conn in self.held_by(name, by_node):
                     other = conn.b if conn.a.name == name else conn.a

@@ -410,16 +410,23 @@ class Client(Node, Draws):
         as ``FinalReads`` (no process) unless a subclass overrides this."""
         self.record_directory()
         for ch in self.channels:
-            self.sim.record(self.name, "invoke", "read", {"channel": ch})
-            target = self.webapps[self.rng.randrange(len(self.webapps))]
-            reply = yield self.sim.network.request(self, target, "conversations.history",
-                                                   {"channel": ch, "user": self.name}, size=120,
-                                                   timeout=self.s.read_timeout)
-            if reply.status == "ok":
-                self.sim.record(self.name, "ok", "read", {"channel": ch, "msgs": reply.payload["msgs"]})
-            else:
-                err = reply.payload.get("error") if reply.payload else reply.status
-                self.sim.record(self.name, "fail", "read", {"channel": ch, "error": err})
+            self.final_read_done(ch, (yield self.final_read(ch)))
+
+    def final_read(self, ch: str):
+        """One final read's invoke and its request (to a web app the load
+        balancer picks): the request's event, whose value ``final_read_done`` takes."""
+        self.sim.record(self.name, "invoke", "read", {"channel": ch})
+        target = self.webapps[self.rng.randrange(len(self.webapps))]
+        return self.sim.network.request(self, target, "conversations.history", {"channel": ch, "user": self.name},
+                                        size=120, timeout=self.s.read_timeout)
+
+    def final_read_done(self, ch: str, reply) -> None:
+        """Record how a final read of ``ch`` ended."""
+        if reply.status == "ok":
+            self.sim.record(self.name, "ok", "read", {"channel": ch, "msgs": reply.payload["msgs"]})
+        else:
+            err = reply.payload.get("error") if reply.payload else reply.status
+            self.sim.record(self.name, "fail", "read", {"channel": ch, "error": err})
 
     # -- subclass hooks -------------------------------------------------------------------
     def do_boot(self):
@@ -489,23 +496,13 @@ class FinalReads:
         if self.i == len(c.channels):
             self.done = True
             return
-        ch = c.channels[self.i]
-        c.sim.record(c.name, "invoke", "read", {"channel": ch})
-        target = c.webapps[c.rng.randrange(len(c.webapps))]
-        c.sim.network.request(c, target, "conversations.history", {"channel": ch, "user": c.name}, size=120,
-                              timeout=c.s.read_timeout).callbacks.append(self)
+        c.final_read(c.channels[self.i]).callbacks.append(self)
 
     def __call__(self, event) -> None:  # the reply
         c = self.client
         if c.incarnation != self.inc:
             return
-        reply = event._value
-        ch = c.channels[self.i]
-        if reply.status == "ok":
-            c.sim.record(c.name, "ok", "read", {"channel": ch, "msgs": reply.payload["msgs"]})
-        else:
-            err = reply.payload.get("error") if reply.payload else reply.status
-            c.sim.record(c.name, "fail", "read", {"channel": ch, "error": err})
+        c.final_read_done(c.channels[self.i], event._value)
         self.i += 1
         self.ask(c)
 

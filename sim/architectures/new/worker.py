@@ -23,7 +23,9 @@ to the application). Each is recorded as an event (``truncation``,
 
 from __future__ import annotations
 
-from ...kernel import Node, NodeCrashed, start_soon
+from functools import partial
+
+from ...kernel import Node, start_soon, woken
 from ...nodes.discovery import ClusterView
 
 
@@ -88,7 +90,7 @@ class Consumer:
     and each ``yield`` of an event is a callback appended where the
     process appended its ``_resume``; each sleep is ``Node.wake_after``.
     The ``persisted`` step may crash the worker under the callback: a
-    ``NodeCrashed`` of an older incarnation ends the chain quietly, as the
+    ``NodeCrashed`` of an older incarnation ends the chain quietly (``woken``), as the
     process guard (``Node._guard``) ended the process, and as then nothing
     else of the worker was active (callbacks run from the event loop),
     ``Node.crash`` interrupts the same processes it did (it skipped only
@@ -160,22 +162,18 @@ class Consumer:
             node.wake_after(node.cfg.retry_backoff, self.top)
 
     def inserted(self, event) -> None:
-        node = self.node
-        inc = self.inc
-        if node.incarnation != inc:
-            return
-        if event._value.status != "ok":
+        # ``woken``'s rule: nothing after a crash, and the ``persisted`` step
+        # crashing this incarnation ends the chain quietly
+        woken(self.node, self.inc, partial(self.persist, event._value), False)
+
+    def persist(self, reply, node: Worker) -> None:
+        if reply.status != "ok":
             node.wake_after(node.cfg.retry_backoff, self.top)
             return  # retried next round (a lost answer means a redelivery)
         records, self.records = self.records, None
         rows = [r.chat for r in records]
-        try:
-            for chat in rows:
-                node.step("persisted", msg=chat.msg)
-        except NodeCrashed:
-            if node.incarnation != inc:
-                return
-            raise
+        for chat in rows:
+            node.step("persisted", msg=chat.msg)
         p = self.p
         node.durable["offsets"][p], node.durable["epochs"][p] = records[-1].offset + 1, records[-1].epoch
         if node.redis is not None:
