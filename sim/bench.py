@@ -11,7 +11,12 @@ Wall-clock time is used here only, never in model code.
 Method (DESIGN §10): the two sides of every ratio run interleaved, A B A B
 ..., ``pairs`` times; the figure is the median of the paired ratios, with
 their min and max. A noisy neighbour slows both halves of a pair alike, so it
-moves the spread, not the median. Both sides are timed in CPU seconds of this
+moves the spread, not the median. Here a pair is interleaved further: both
+sides are built, then run to the end in ``SEGMENTS`` slices of simulated time,
+A B A B ... (``interleaved``), so the halves of a pair share the machine's
+moments at a grain of tens of milliseconds; and with the cyclic collector
+paused for both, as every run pauses it (``sim.gcpause``). Each pair still
+runs every message of both sides, the journal's compactions included. Both sides are timed in CPU seconds of this
 process (``time.process_time``; single-threaded, no I/O worth counting), so
 waiting for a core another job holds is not counted at all; what neighbours
 still cost (caches, memory bandwidth) lands on both halves. The machine's load average is reported
@@ -21,6 +26,7 @@ machine, the absolute rates do not.
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import statistics
@@ -32,6 +38,7 @@ from typing import Callable
 
 import simpy
 
+from .gcpause import gc_paused
 from .kernel import Node, Simulation
 from .network import Network, NetConfig
 
@@ -65,7 +72,17 @@ def _driver(env, n, send):
         yield env.timeout(0.001)
 
 
-def run_model(n: int, seed: int = 1) -> tuple[float, int]:
+def _end(n: int) -> float:
+    """When a side is done: the last send is at (n - 1) ms and each hop
+    takes about 1 ms, so every arrival is in a second later (the counts
+    say so)."""
+    return n * 0.001 + 1.0
+
+
+def build_model(n: int, seed: int = 1) -> tuple[Callable[[float], None], Callable[[], int]]:
+    """The model side, built and not yet run: ``(run_until(t), delivered())``.
+    It runs in the event loop every run uses (``Simulation.run``, as the
+    runner calls it)."""
     sim = Simulation(seed)
     net = Network(sim, NetConfig())
     client = _Sink(sim, "client", "us-east")
@@ -76,16 +93,11 @@ def run_model(n: int, seed: int = 1) -> tuple[float, int]:
     up = net._open("ws", client, server, 10.0)
     server.out = [net._open("ws", server, s, 10.0) for s in sinks]
     env.process(_driver(env, n, lambda i: up.send(client, "send", i, 200, f"m{i}")))
-    t0 = time.process_time()
-    # the event loop every run uses (``Simulation.run``, as the runner calls
-    # it); the last send is at (n - 1) ms and each hop takes about 1 ms, so
-    # every arrival is in before the stop a second later (the count says so)
-    sim.run(n * 0.001 + 1.0)
-    dt = time.process_time() - t0
-    return dt, sum(s.n for s in sinks)
+    return sim.run, lambda: sum(s.n for s in sinks)
 
 
-def run_bare(n: int, seed: int = 1) -> tuple[float, int]:
+def build_bare(n: int, seed: int = 1) -> tuple[Callable[[float], None], Callable[[], int]]:
+    """The bare SimPy side, built and not yet run: ``(run_until(t), delivered())``."""
     env = simpy.Environment()
     rng = random.Random(f"{seed}/bare")
     got = [0]
@@ -103,10 +115,44 @@ def run_bare(n: int, seed: int = 1) -> tuple[float, int]:
             env.timeout(hop()).callbacks.append(arrive_sink)
 
     env.process(_driver(env, n, lambda i: env.timeout(hop()).callbacks.append(partial(arrive_server, i))))
+    return (lambda until: env.run(until=until)), lambda: got[0]
+
+
+def _timed(build, n: int) -> tuple[float, int]:
+    run_until, delivered = build(n)
     t0 = time.process_time()
-    env.run()
-    dt = time.process_time() - t0
-    return dt, got[0]
+    run_until(_end(n))
+    return time.process_time() - t0, delivered()
+
+
+def run_model(n: int, seed: int = 1) -> tuple[float, int]:
+    """The model side run whole: (CPU seconds, messages delivered)."""
+    return _timed(partial(build_model, seed=seed), n)
+
+
+def run_bare(n: int, seed: int = 1) -> tuple[float, int]:
+    """The bare side run whole: (CPU seconds, messages delivered)."""
+    return _timed(partial(build_bare, seed=seed), n)
+
+
+def interleaved(a: Callable[[float], None], b: Callable[[float], None], end: float, segments: int,
+                clock: Callable[[], float] = time.process_time) -> tuple[float, float]:
+    """Run two built sides to ``end`` in ``segments`` equal slices of
+    simulated time, alternating A B A B ...; the CPU seconds each took in
+    all. A pair's two halves then run side by side at the grain of a slice
+    (tens of milliseconds), not one after the other (half a second each):
+    what a neighbour does to the machine for a moment falls on both."""
+    ta = tb = 0.0
+    for k in range(1, segments + 1):
+        until = end * k / segments
+        t0 = clock()
+        a(until)
+        t1 = clock()
+        b(until)
+        t2 = clock()
+        ta += t1 - t0
+        tb += t2 - t1
+    return ta, tb
 
 
 def paired(a: Callable[[int], float], b: Callable[[int], float], pairs: int = 5) -> dict:
@@ -138,10 +184,31 @@ def machine() -> dict:
     return {"machine.cpus": os.cpu_count() or 1, "machine.load_1min": round(os.getloadavg()[0], 2)}
 
 
-def bench_network(n: int = 20000, pairs: int = 5) -> dict:
-    """Model vs bare SimPy, interleaved; rates are deliveries per second."""
-    run_model(min(n, 2000)), run_bare(min(n, 2000))  # warm both paths before timing
-    p = paired(lambda k: run_model(n)[0], lambda k: run_bare(n)[0], pairs)
+SEGMENTS = 20  # slices a pair of the network benchmark alternates in
+
+
+def network_pair(n: int, segments: int = SEGMENTS) -> tuple[float, float]:
+    """One pair of the network benchmark: both sides built, then run
+    interleaved slice by slice (``interleaved``) with the cyclic collector
+    paused, as every run has it (``sim.gcpause``; the garbage of earlier
+    pairs collected first, so neither side pays for it). Returns the model's
+    and bare SimPy's CPU seconds; both must have delivered every message."""
+    (model, model_got), (bare, bare_got) = build_model(n), build_bare(n)
+    gc.collect()
+    with gc_paused():
+        ta, tb = interleaved(model, bare, _end(n), segments)
+    if not model_got() == bare_got() == n * FANOUT:
+        raise RuntimeError(f"network benchmark: delivered {model_got()} (model) and {bare_got()} (bare) "
+                           f"of {n * FANOUT}")
+    return ta, tb
+
+
+def bench_network(n: int = 20000, pairs: int = 5, segments: int = SEGMENTS) -> dict:
+    """Model vs bare SimPy: ``pairs`` pairs, each run interleaved in
+    ``segments`` slices (``network_pair``); rates are deliveries per second."""
+    network_pair(min(n, 2000), 1)  # warm both paths before timing
+    runs = [network_pair(n, segments) for _ in range(pairs)]
+    p = paired(lambda k: runs[k][0], lambda k: runs[k][1], pairs)
     deliveries = n * (FANOUT + 1)
     return {
         "network.messages": deliveries,

@@ -56,7 +56,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import count
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from sys import getsizeof
 import os
 import tempfile
@@ -251,6 +251,7 @@ class Request(NamedTuple):
 
 
 JOURNAL_CHUNK = 1 << 16  # messages per columnar chunk of the journal (see Journal)
+ROW = 7  # values a message takes in the journal's tail: id, src, dst, kind, bytes, sent, trace
 
 
 def _nans() -> array:
@@ -270,19 +271,21 @@ class Journal:
     (the network journals every id it draws, in order, right after drawing
     it); ``rows`` is a read-only view in the row shape above.
 
-    - The immutable part is appended as a tuple of plain values (which the
-      collector does not track) to ``sent``, the *tail*. Every
-      ``JOURNAL_CHUNK`` messages the tail is moved into a ``_Chunk`` of
-      columns — names, kinds and traces as codes, sizes and send times as
-      machine numbers, the ids dropped (they are the row numbers) — ~36
-      bytes a message instead of ~200, which are then spilled to an
-      anonymous temporary file (``_Chunk.spill``), and the tail starts
-      empty again. The hot path pays one ``len`` per message for it; a
-      compaction costs ~0.5 µs a message (turning tuples into columns), so
-      chunks are not small: a small run (tens of thousands of messages) and
-      the network benchmark (one run of 20,000 sends at a time) never
-      compact; a 100k-client storm (millions) holds at most one chunk of
-      tuples (~8 MB) and the arrival times, 8 bytes a message.
+    - The immutable part — ``ROW`` plain values: id, src, dst, kind,
+      bytes, sent, trace — is added to ``tail``, one flat list (``tail +=
+      (...)``: no tuple per message is kept, and the columns are slices,
+      ``tail[1::ROW]``, taken in C). Every ``JOURNAL_CHUNK`` messages the
+      tail is moved into a ``_Chunk`` of columns — names, kinds and traces
+      as codes, sizes and send times as machine numbers, the ids dropped
+      (they are the row numbers) — ~36 bytes a message instead of ~60 in
+      the tail, which are then spilled to an anonymous temporary file
+      (``_Chunk.spill``), and the tail starts empty again. The hot path
+      pays one ``len`` per message for it (``Network._tail_max``); a
+      compaction costs ~0.3 µs a message. A small run (tens of thousands
+      of messages) never compacts; the network benchmark (110,000
+      messages a side) compacts once, as a long run does every 65,536
+      messages; a 100k-client storm (millions) holds at most one chunk of
+      tail (~4 MB) and the arrival times, 8 bytes a message.
     - ``received`` is one ``array('d')`` over all messages, NaN until the
       message arrives (arrivals come long after the send, so it cannot be
       chunked), kept one chunk ahead of the messages so sending appends
@@ -294,18 +297,18 @@ class Journal:
     - drops are few: a dict of row → reason.
     """
 
-    __slots__ = ("sent", "received", "received_int", "dropped", "enabled", "chunks", "_codes", "_strings",
+    __slots__ = ("tail", "received", "received_int", "dropped", "enabled", "chunks", "_codes", "_strings",
                  "_file", "_end", "_loaded")
 
     def __init__(self, enabled: bool = True):
-        self.sent: list[tuple] = []  # the tail: (id, src, dst, kind, bytes, sent, trace)
+        self.tail: list = []  # ROW values a message: id, src, dst, kind, bytes, sent, trace
         self.received = _nans() if enabled else array("d")  # one chunk ahead: sending appends nothing here
         self.received_int: set[int] = set()
         self.dropped: dict[int, str] = {}
         self.enabled = enabled
         self.chunks: list[_Chunk] = []  # JOURNAL_CHUNK messages each, in order
-        self._codes: dict[Any, int] = {}  # the chunks' names, kinds and traces -> code
         self._strings: list[Any] = []  # code -> name, kind or trace
+        self._codes: dict[Any, int] = {}  # the chunks' names, kinds and traces -> code
         self._file = None  # where chunks spill: an anonymous temporary file, made at the first (False: none)
         self._end = 0  # where the next chunk's columns go in it
         self._loaded: tuple = (None, None)  # (chunk, its columns): the last chunk read back
@@ -314,9 +317,9 @@ class Journal:
         """Journal message ``mid`` (the next index); its handle, or None when disabled."""
         if not self.enabled:
             return None
-        sent = self.sent
-        sent.append((mid, src, dst, kind, size, now, trace))
-        if len(sent) >= JOURNAL_CHUNK:
+        tail = self.tail
+        tail += (mid, src, dst, kind, size, now, trace)
+        if len(tail) >= ROW * JOURNAL_CHUNK:
             self.compact()
         return mid
 
@@ -325,8 +328,8 @@ class Journal:
         file (``Connection.send`` calls this after each append, as ``add``
         does): every chunk holds exactly ``JOURNAL_CHUNK`` messages, so row
         ``i`` is in chunk ``i // JOURNAL_CHUNK``."""
-        tail = self.sent
-        if len(tail) >= JOURNAL_CHUNK:
+        tail = self.tail
+        if len(tail) >= ROW * JOURNAL_CHUNK:
             chunk = _Chunk(tail, len(self.chunks) * JOURNAL_CHUNK, self._codes, self._strings)
             if self._file is None:
                 try:
@@ -361,14 +364,15 @@ class Journal:
             chunk = self.chunks[i // JOURNAL_CHUNK]
             mid, src, dst, kind, size, sent, trace = chunk.row(self._columns(chunk), i % JOURNAL_CHUNK)
         else:
-            mid, src, dst, kind, size, sent, trace = self.sent[i - n]
+            k = ROW * (i - n)
+            mid, src, dst, kind, size, sent, trace = self.tail[k:k + ROW]
         return [mid, src, dst, kind, size, sent, self._received(i), self.dropped.get(i), trace]
 
     def sent_rows(self) -> Iterator[tuple]:
         """Every message's ``(id, src, dst, kind, bytes, sent, trace)``, in order."""
         for chunk in self.chunks:
             yield from chunk.rows(self._columns(chunk))
-        yield from self.sent
+        yield from _rows(self.tail)
 
     def summary(self) -> dict:
         """Counts over every message: total, bytes, those on some message's
@@ -382,10 +386,10 @@ class Journal:
             total = sum(size, total)  # one running sum, as over rows: the same additions in order
             on_paths += len(chunk) - (trace.count(none) if none is not None else 0)
             kinds.update(map(self._strings.__getitem__, kind))
-        chunk = self.sent
-        total = sum((r[4] for r in chunk), total)
-        on_paths += sum(1 for r in chunk if r[6] is not None)
-        kinds.update(r[3] for r in chunk)
+        tail = self.tail
+        total = sum(tail[4::ROW], total)
+        on_paths += len(tail) // ROW - tail[6::ROW].count(None)
+        kinds.update(tail[3::ROW])
         dropped = Counter(self.dropped.values())
         return {"messages": len(self), "bytes": total, "on_message_paths": on_paths,
                 "by_kind": dict(sorted(kinds.items())), "dropped": dict(sorted(dropped.items()))}
@@ -395,22 +399,22 @@ class Journal:
         dropped = self.dropped
         none = self._codes.get(None)
         i = 0
-        for chunk in [*self.chunks, self.sent]:
+        for chunk in [*self.chunks, self.tail]:
             if isinstance(chunk, _Chunk):
                 cols = self._columns(chunk)
                 rows = [(k, chunk.row(cols, k)) for k, t in enumerate(cols[5]) if t != none]
             else:
-                rows = [(k, r) for k, r in enumerate(chunk) if r[6] is not None]
+                rows = [(k, r) for k, r in enumerate(_rows(chunk)) if r[6] is not None]
             for k, (mid, src, dst, kind, size, sent, trace) in rows:
                 yield [mid, src, dst, kind, size, sent, self._received(i + k), dropped.get(i + k), trace]
-            i += len(chunk)
+            i += len(chunk) if isinstance(chunk, _Chunk) else len(chunk) // ROW
 
     @property
     def rows(self) -> "JournalRows":
         return JournalRows(self)
 
     def __len__(self) -> int:
-        return len(self.chunks) * JOURNAL_CHUNK + len(self.sent)
+        return len(self.chunks) * JOURNAL_CHUNK + len(self.tail) // ROW
 
 
 class _Chunk:
@@ -438,17 +442,12 @@ class _Chunk:
 
     __slots__ = ("ids", "base", "n", "size_list", "sent_list", "sent_int", "strings", "at", "cols")
 
-    def __init__(self, rows: list[tuple], base: int, codes: dict, strings: list):
-        n = self.n = len(rows)
+    def __init__(self, tail: list, base: int, codes: dict, strings: list):
+        n = self.n = len(tail) // ROW
         self.base = base
         # ids only grow, so the first and the last in place means all of them are
-        self.ids = None if rows[0][0] == base and rows[-1][0] == base + n - 1 else [r[0] for r in rows]
-        src, dst, kind, size, sent, trace = (list(map(itemgetter(k), rows)) for k in (1, 2, 3, 4, 5, 6))
-        for col in (src, dst, kind, trace):
-            for name in set(col).difference(codes):  # few: the nodes' names, the kinds, one trace per path
-                codes[name] = len(strings)
-                strings.append(name)
-        code = codes.__getitem__
+        self.ids = None if tail[0] == base and tail[-ROW] == base + n - 1 else tail[0::ROW]
+        src, dst, kind, size, sent, trace = (tail[k::ROW] for k in range(1, ROW))  # the columns: slices, in C
         self.strings = strings
         self.size_list = None if set(map(type, size)) == {int} else size
         types = set(map(type, sent))
@@ -460,10 +459,10 @@ class _Chunk:
         else:
             self.sent_list = sent
         self.at = None
-        self.cols = (array("I", map(code, src)), array("I", map(code, dst)), array("I", map(code, kind)),
+        self.cols = (_encode(src, codes, strings), _encode(dst, codes, strings), _encode(kind, codes, strings),
                      array("q", size) if self.size_list is None else None,
                      array("d", sent) if self.sent_list is None else None,
-                     array("I", map(code, trace)))
+                     _encode(trace, codes, strings, fresh=True))
 
     def spill(self, fd: int, at: int) -> int:
         """Write the columns at offset ``at`` of file ``fd`` and let them go
@@ -527,6 +526,31 @@ class _Chunk:
         s = self.strings
         return (self.base + k if self.ids is None else self.ids[k], s[src[k]], s[dst[k]], s[kind[k]], size[k], t,
                 s[trace[k]])
+
+
+def _encode(col: list, codes: dict, strings: list, fresh: bool = False) -> array:
+    """A column of names, kinds or traces as their codes in ``strings``; a
+    value not seen before takes the next code, in first-seen order. Names
+    and kinds come back in every chunk, so their column is mapped at once
+    and only a miss walks its distinct values; traces (one per message
+    path) are mostly new in each chunk (``fresh``): walked first. (A plain
+    dict: its own ``__getitem__`` maps ~40 % faster than a subclass's
+    ``__missing__`` would.)"""
+    if not fresh:
+        try:
+            return array("I", list(map(codes.__getitem__, col)))
+        except KeyError:
+            pass
+    for value in dict.fromkeys(col):
+        if value not in codes:
+            codes[value] = len(strings)
+            strings.append(value)
+    return array("I", list(map(codes.__getitem__, col)))
+
+
+def _rows(tail: list) -> Iterator[tuple]:
+    """A journal tail's messages as ``(id, src, dst, kind, bytes, sent, trace)``."""
+    return zip(*[iter(tail)] * ROW)
 
 
 class JournalRows(Sequence):
@@ -677,13 +701,13 @@ class Connection:
         env = net.env
         now = env._now
         src_name, dst_name = sender.name, dst.name
-        sent = net._sent
-        if sent is None:
+        tail = net._tail
+        if tail is None:
             row = None
         else:  # Journal.add, inlined: the row is the id
             row = mid
-            sent.append((mid, src_name, dst_name, kind, size, now, trace))
-            if len(sent) >= JOURNAL_CHUNK:
+            tail += (mid, src_name, dst_name, kind, size, now, trace)
+            if len(tail) >= net._tail_max:
                 net.journal.compact()
         if not self.open:
             if row is not None:
@@ -756,7 +780,8 @@ class Network:
         self.config = config or NetConfig()
         self.journal = Journal(self.config.journal)
         j = self.journal
-        self._sent = j.sent if j.enabled else None
+        self._tail = j.tail if j.enabled else None
+        self._tail_max = ROW * JOURNAL_CHUNK  # the tail's length at which it becomes a chunk
         self._received, self._received_int, self._dropped = j.received, j.received_int, j.dropped
         self._ids = count()
         self._rule_ids = count()

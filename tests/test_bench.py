@@ -11,7 +11,7 @@ from chatsim.api import storm_scenario
 from helpers import cli
 from reports.growth import exponent, growth_plot
 from sim import architectures
-from sim.bench import FANOUT, paired, run_bare, run_model, spread
+from sim.bench import FANOUT, interleaved, network_pair, paired, run_bare, run_model, spread
 from sim.kernel import Simulation
 from sim.network import NetConfig, Network
 
@@ -42,6 +42,24 @@ def test_both_sides_of_the_network_ratio_deliver_every_message():
     """The model side goes through the real path (journal and all) and,
     like the bare side, delivers each message to every receiver."""
     assert run_model(300)[1] == run_bare(300)[1] == 300 * FANOUT
+
+
+def test_a_pair_runs_its_two_sides_slice_by_slice():
+    """``interleaved``: A to t1, B to t1, A to t2, B to t2 ... up to the end,
+    each side's clock readings summed on its own account."""
+    calls, ticks = [], iter(range(100))
+
+    def side(name):
+        return lambda until: calls.append((name, until))
+
+    ta, tb = interleaved(side("a"), side("b"), end=2.0, segments=4, clock=lambda: float(next(ticks)))
+    assert calls == [(s, u) for u in (0.5, 1.0, 1.5, 2.0) for s in ("a", "b")]
+    assert (ta, tb) == (4.0, 4.0)  # one tick per slice and side
+
+
+def test_a_network_pair_runs_every_message_of_both_sides():
+    ta, tb = network_pair(200, segments=5)
+    assert ta > 0 and tb > 0
 
 
 def test_exponent_recovers_a_power_law():
