@@ -348,8 +348,10 @@ def random_history(draw):
             ops += rd(c, draw(st.lists(st.sampled_from(MSGS), max_size=4)), ch)
         elif kind == "stored":
             ops.append(st_(draw(st.lists(st.sampled_from(MSGS), max_size=4)), ch))
-        else:
-            ops.append((c, "event", draw(st.sampled_from(["typing", "send"])), {"channel": ch, "msg": m}))
+        else:  # ops checkers must ignore: unknown events, a send event, observations of another type
+            t, f = draw(st.sampled_from([("event", "typing"), ("event", "send"), ("info", "deliver"),
+                                         ("ok", "stored"), ("info", "connect"), ("ok", "disconnect")]))
+            ops.append((c, t, f, {"channel": ch, "msg": m, "msgs": [m]}))
     if draw(st.booleans()):  # the usual end: every member reads, the store reports
         for ch, members in CHANNELS.items():
             final = draw(st.lists(st.sampled_from(MSGS), max_size=3, unique=True))
