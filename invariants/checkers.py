@@ -27,10 +27,11 @@ import numpy as np
 
 from sim.errors import HistoryError
 from sim.gcpause import gc_paused
-from sim.history import MAX_BYTES, History, Meta, Unstreamable, parse_history, read_history_bytes, stream_history
+from sim.history import (MAX_BYTES, History, Meta, Unstreamable, line_of_op, parse_history, read_history_bytes,
+                         stream_history)
 
 from .fast import check_fast
-from .index import Index, build, build_blocks
+from .index import Index, OpError, build, build_blocks
 
 Result = dict[str, Any]
 UNKNOWN = "unknown"
@@ -516,8 +517,8 @@ def check_bytes_path(data: bytes, name: str = "<history>") -> tuple[Meta, Result
     h = parse_history(data, name, slim=True)
     try:
         return h.meta, check(h), "python"
-    except HistoryError as e:  # the index's message names the op; which file it was is ours to say
-        raise HistoryError(f"{name}: {e}") from None
+    except OpError as e:  # the index's message names the op; the file and its line are ours to say
+        raise HistoryError(f"{name}: line {line_of_op(data, e.index)}: {e}") from None
 
 
 def check_file(path: str | Path, max_bytes: int = MAX_BYTES) -> tuple[Meta, Result]:

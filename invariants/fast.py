@@ -61,7 +61,7 @@ import numpy as np
 
 from sim.history import Meta, _meta_decoder
 
-ABI = 1  # the column layout this module reads (FASTSCAN_ABI in _fastscan.c)
+ABI = 2  # the column layout and line rules this module reads (FASTSCAN_ABI in _fastscan.c)
 try:
     from . import _fastscan
 except ImportError as e:  # the install had no C compiler: the reference path runs

@@ -15,6 +15,15 @@ from dataclasses import dataclass, field
 from sim.errors import HistoryError
 from sim.history import History, Meta
 
+class OpError(HistoryError):
+    """An op lacks what its kind must carry; ``index`` is the op's, so the
+    caller, which has the file, can name the line (``sim.history.line_of_op``)."""
+
+    def __init__(self, index: int, message: str):
+        super().__init__(message)
+        self.index = index
+
+
 # The value fields each op kind must carry (checked while indexing).
 _REQUIRED = {"deliver": ("channel", "msg"), "send": ("channel", "msg"), "stored": ("channel", "msgs")}
 
@@ -114,7 +123,10 @@ def build_blocks(meta: Meta, blocks: Iterable[list]) -> Index:
         for op in ops:
             f = op.f
             v = op.value
-            if f == "deliver":
+            # DESIGN §6: deliver, stored, connect and disconnect are events
+            # (observations); an op of another type with such an f is none of
+            # them, and is ignored like any op checkers do not use.
+            if f == "deliver" and op.type == "event":
                 key = (op.process, v.channel)
                 lv = live.get(key)
                 if lv is None:
@@ -160,15 +172,15 @@ def build_blocks(meta: Meta, blocks: Iterable[list]) -> Index:
                     key = (op.process, v.channel)
                     reads[key] = ([strs.setdefault(m, m) for m in v.msgs], op.index)
                     ix.read_invoked[key] = pending_reads.get(key, op.index)
-            elif f == "stored":
+            elif f == "stored" and op.type == "event":
                 if v.channel is None or v.msgs is None:
                     _bad(op, f)
                 stored[v.channel] = (v.msgs, op.index)
-            elif f == "connect" or f == "disconnect":
+            elif (f == "connect" or f == "disconnect") and op.type == "event":
                 ix.sessions.setdefault(op.process, []).append((op.index, f == "connect"))
             elif f == "directory" or f == "directory-truth":
                 if v.version is None or v.channels is None:
-                    raise HistoryError(f"op {op.index} ({f}): value needs 'version' and 'channels'")
+                    raise OpError(op.index, f"op {op.index} ({f}): value needs 'version' and 'channels'")
                 if f == "directory":
                     ix.dir_views[op.process] = (v.version, v.channels, op.index)
                 else:
@@ -178,7 +190,7 @@ def build_blocks(meta: Meta, blocks: Iterable[list]) -> Index:
     for lv in live.values():
         if None in lv.msgs:
             i = lv.indexes[lv.msgs.index(None)]
-            raise HistoryError(f"op {i} (deliver): value has no 'msg'")
+            raise OpError(i, f"op {i} (deliver): value has no 'msg'")
     for s in sends.values():
         s.settle()
     ix.ops = n
@@ -187,4 +199,4 @@ def build_blocks(meta: Meta, blocks: Iterable[list]) -> Index:
 
 def _bad(op, f: str) -> None:
     need = ("msg",) if f == "send" and op.type != "invoke" else _REQUIRED.get(f, ("channel", "msgs"))
-    raise HistoryError(f"op {op.index} ({f} {op.type}): value needs {' and '.join(repr(k) for k in need)}")
+    raise OpError(op.index, f"op {op.index} ({f} {op.type}): value needs {' and '.join(repr(k) for k in need)}")

@@ -9,9 +9,9 @@ million dicts. The writer fills in ``index`` (ops counted from 0) and rounds
 readable by people. It writes to ``<path>.part`` and renames on ``close`` so a
 crashed or refused run never leaves a half-written history behind.
 
-Reading validates everything a checker relies on: each line is JSON of the
-right shape (msgspec typed decoding), ``index`` counts from 0, and ``time``
-never decreases. Errors name the file and the line number. The fast path
+Reading validates everything a checker relies on: each non-blank line is
+one JSON object of the right shape (msgspec typed decoding), ``index``
+counts from 0, and ``time`` never decreases. Errors name the file and the line number. The fast path
 decodes the whole buffer at once; only on failure do we walk line by line to
 find the culprit, so valid histories pay nothing for good error messages.
 
@@ -140,11 +140,16 @@ def parse_history(data: bytes, name: str = "<history>", slim: bool = False) -> H
 
     ``slim`` decodes values as ``SlimValue`` (what checkers need) instead of
     free dicts: same validation of the op shape, a fraction of the cost.
+    With ``slim``, an op checkers do not read may carry any JSON value
+    (another tool's nemesis op with ``null`` or a string): it is ignored.
+
+    Blank (whitespace-only) lines are skipped; every other line must hold
+    exactly one JSON object, and errors name the line in the file.
     """
     if not data.strip():
         raise HistoryError(f"{name}: empty file, expected a meta header on line 1")
-    nl = data.find(b"\n")
-    head, body = (data, b"") if nl < 0 else (data[:nl], data[nl + 1 :])
+    head, start = split_header(data)
+    body = data[start:]
     try:
         meta = _meta_decoder.decode(head)
     except msgspec.DecodeError as e:
@@ -164,15 +169,54 @@ def parse_history(data: bytes, name: str = "<history>", slim: bool = False) -> H
             # Another tool's event may use a field name checkers know with another
             # type; only the ops checkers read must have the slim shape.
             ops = _slim_from_full(body, name)
+    if len(ops) != line_count(data, start):
+        # decode_lines reads whitespace-separated values, not lines: a line
+        # holding two ops, or one op spread over several lines (pretty-printed),
+        # decodes too. Rare (blank lines also land here): walk the lines.
+        _one_value_per_line(body, name)
     # Checked with C-level list operations; the slow walk only names the culprit.
     if [op.index for op in ops] != list(range(len(ops))):
         i = next(i for i, op in enumerate(ops) if op.index != i)
-        raise HistoryError(f"{name}: line {i + 2}: index {ops[i].index}, expected {i}")
+        raise HistoryError(f"{name}: line {line_of_op(data, i)}: index {ops[i].index}, expected {i}")
     times = [op.time for op in ops]
     if any(map(operator.gt, times, islice(times, 1, None))):
         i = next(i for i in range(1, len(times)) if times[i] < times[i - 1])
-        raise HistoryError(f"{name}: line {i + 2}: time {times[i]} goes backwards (previous {times[i - 1]})")
+        raise HistoryError(f"{name}: line {line_of_op(data, i)}: time {times[i]} goes backwards "
+                           f"(previous {times[i - 1]})")
     return History(meta, ops)
+
+
+_WS = b" \t\r\n"
+
+
+def line_count(data: bytes, start: int) -> int:
+    """The physical lines of ``data[start:]`` up to its last non-blank byte:
+    the number of ops when the file has no blank line (counted in C)."""
+    end = len(data)
+    while end > start and data[end - 1] in _WS:
+        end -= 1
+    return 0 if end == start else data.count(b"\n", start, end) + 1
+
+
+def _lines(body: bytes) -> Iterator[tuple[int, bytes]]:
+    """(line number in the file, line) of each non-blank op line."""
+    for lineno, line in enumerate(body.split(b"\n"), start=2):
+        if line.strip(_WS):  # JSON's whitespace only: a form feed is not blank
+            yield lineno, line
+
+
+def line_of_op(data: bytes, i: int) -> int:
+    """The line number in the file of op ``i`` (blank lines skipped); only
+    for naming a line in an error, so a walk over the lines is fine."""
+    return _nth_line(data[split_header(data)[1]:], i)
+
+
+_one_value = msgspec.json.Decoder(msgspec.Raw)  # validates JSON, converts nothing
+
+
+def _one_value_per_line(body: bytes, name: str) -> None:
+    """Raise naming the first line that is not exactly one JSON value."""
+    _raise_at_bad_line(body, name, _one_value, " (a history has one JSON object per line)")
 
 
 BLOCK_BYTES = 1 << 22  # what one decode_lines call sees when a history is streamed
@@ -213,7 +257,7 @@ def stream_history(data: bytes, slim: bool = True) -> tuple[Meta, Iterator[list]
 
     Only for the common case, a well-formed history: anything else — an
     empty file, a bad header or line, a value of another shape, a wrong
-    index or time — raises ``Unstreamable`` (from here or while iterating),
+    index or time, a blank line or a line not holding exactly one op — raises ``Unstreamable`` (from here or while iterating),
     and the caller re-reads the history with ``parse_history``, which names
     the problem or takes the slow path exactly as it always has."""
     if not data.strip():
@@ -238,6 +282,8 @@ def stream_history(data: bytes, slim: bool = True) -> tuple[Meta, Iterator[list]
                 yield ops
         except (msgspec.DecodeError, RecursionError):
             raise Unstreamable from None
+        if n != line_count(data, start):  # a blank line, or a line not holding exactly one op
+            raise Unstreamable
 
     return meta, blocks()
 
@@ -246,37 +292,71 @@ CHECKED_OPS = frozenset({"send", "read", "deliver", "stored", "directory", "dire
 _slim_value_decoder = msgspec.json.Decoder(SlimValue)
 
 
+def _read_by_checkers(f: str, type: str) -> bool:
+    """Whether checkers read this op's value (``invariants.index``): a
+    ``deliver`` or ``stored`` that is not an event, or a ``send`` that is
+    one, is an op they ignore (DESIGN §6)."""
+    if f in ("deliver", "stored"):
+        return type == "event"
+    if f == "send":
+        return type != "event"
+    return f in CHECKED_OPS
+
+
+class _LooseOp(msgspec.Struct, frozen=True):
+    """An op whose value is kept as raw JSON (validated, nothing converted)."""
+
+    index: int
+    time: float
+    process: str
+    type: OpType
+    f: str
+    value: msgspec.Raw
+
+
+_loose_decoder = msgspec.json.Decoder(_LooseOp)
+
+
 def _slim_from_full(body: bytes, name: str) -> list[SlimOp]:
-    """Decode generically, then give the ops checkers read their slim value
-    (validated: a bad one is bad input) and every other op an empty one."""
+    """Decode each op with its value left raw, then give the ops checkers
+    read their slim value (validated: a bad one is bad input) and every other
+    op an empty one, whatever JSON its value is (checkers ignore it, and a
+    number no decoder can hold there is no error either)."""
     try:
-        full = _op_decoder.decode_lines(body)
+        loose = _loose_decoder.decode_lines(body)
     except (msgspec.DecodeError, RecursionError):
-        _find_bad_line(body, name, _op_decoder)
+        _find_bad_line(body, name, _loose_decoder)
         raise  # pragma: no cover - _find_bad_line always raises
     empty = SlimValue()
     out = []
-    for i, op in enumerate(full):
+    for i, op in enumerate(loose):
         value = empty
-        if op.f in CHECKED_OPS:
+        if _read_by_checkers(op.f, op.type):
             try:
-                value = _slim_value_decoder.decode(_encoder.encode(op.value))
+                value = _slim_value_decoder.decode(op.value)
             except msgspec.DecodeError as e:
-                raise HistoryError(f"{name}: line {i + 2}: {op.f} value: {e}") from None
+                raise HistoryError(f"{name}: line {_nth_line(body, i)}: {op.f} value: {e}") from None
         out.append(SlimOp(op.index, op.time, op.process, op.type, op.f, value))
     return out
 
 
-def _find_bad_line(body: bytes, name: str, decoder: msgspec.json.Decoder) -> None:
-    for lineno, line in enumerate(body.split(b"\n"), start=2):
-        if not line.strip():
-            continue
+def _nth_line(body: bytes, i: int) -> int:
+    return next(islice((lineno for lineno, _ in _lines(body)), i, None), i + 2)
+
+
+def _raise_at_bad_line(body: bytes, name: str, decoder: msgspec.json.Decoder, hint: str = "") -> None:
+    """Raise naming the first non-blank line ``decoder`` refuses, if any."""
+    for lineno, line in _lines(body):
         try:
             decoder.decode(line)
         except msgspec.DecodeError as e:
-            raise HistoryError(f"{name}: line {lineno}: {e}") from None
+            raise HistoryError(f"{name}: line {lineno}: {e}{hint}") from None
         except RecursionError:
             raise HistoryError(f"{name}: line {lineno}: JSON nested too deeply") from None
+
+
+def _find_bad_line(body: bytes, name: str, decoder: msgspec.json.Decoder) -> None:
+    _raise_at_bad_line(body, name, decoder)
     raise HistoryError(f"{name}: undecodable content")
 
 

@@ -59,7 +59,9 @@ INVARIANTS = (
 
 def parse(text: str) -> tuple[dict, list[dict]]:
     """Split a history's text into its header and its ops (no validation)."""
-    lines = [line for line in text.splitlines() if line.strip()]
+    # JSON Lines ends lines with "\n" only: splitlines() would also cut at
+    # U+2028 and other separators that a JSON string may hold unescaped
+    lines = [line for line in text.split("\n") if line.strip()]
     return json.loads(lines[0]), [json.loads(line) for line in lines[1:]]
 
 

@@ -491,15 +491,17 @@ def test_repeated_empty_lists_and_empty_strings_are_safe():
                                     b"1" * 700 + b".0"])
 def test_a_number_the_generic_decoder_refuses_is_not_accepted(number):
     """Bug: the scanner skipped out-of-range numbers in values it does not read,
-    while the reference, once any op's value is not of the slim shape (here a
-    connect whose channel is a number), decodes every value generically and
-    rejects them ("Number out of range")."""
+    while the reference, once any op's value was not of the slim shape (here a
+    connect whose channel is a number), decoded every value generically and
+    rejected them ("Number out of range"). The reference now leaves values
+    it does not read raw (tests/test_history_format.py), so it accepts them;
+    the scanner still declines numbers near a decoder's limits."""
     ops = clean()
     ops[0] = ("c1", "event", "connect", {"channel": 5})
     ops[3] = (*ops[3][:3], {**ops[3][3], "n": 0})
     data = history(*ops).replace(b'"n":0', b'"n":' + number, 1)
     got, ref = differential(data)
-    assert got is None and ref[0] == "error"
+    assert got is None and ref[0] == "ok" and ref[2]["valid"] is True
     # in range, both answer alike
     got, ref = differential(history(*ops).replace(b'"n":0', b'"n":1e300', 1))
     assert got is not None and ref[2]["valid"] is True

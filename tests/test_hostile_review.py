@@ -113,7 +113,7 @@ def test_an_op_missing_its_msg_names_the_file(capsys, tmp_path):
     p.write_text(json.dumps(head) + "\n" + json.dumps(op) + "\n")
     code, _, err = chatsim(capsys, "check", str(p))
     assert_refused(code, err, None)
-    assert err == f"chatsim: error: {p}: op 0 (send invoke): value needs 'channel' and 'msg'\n"
+    assert err == f"chatsim: error: {p}: line 2: op 0 (send invoke): value needs 'channel' and 'msg'\n"
 
 
 def test_a_history_with_a_byte_order_mark_says_so(capsys, tmp_path):
