@@ -521,6 +521,27 @@ def check_bytes_path(data: bytes, name: str = "<history>") -> tuple[Meta, Result
         raise HistoryError(f"{name}: line {line_of_op(data, e.index)}: {e}") from None
 
 
+def check_run_file(path: Path) -> tuple[Meta, Result]:
+    """``check_bytes`` of a run's own history file, holding it whole only
+    while the native path needs it: the native scanner reads the bytes; when
+    it cannot answer (a violation, an "unknown"), the bytes are let go and the
+    reference path streams the file a block at a time — so a large run's
+    check peaks at the larger of the scan and the reference's index, not
+    their sum with the whole history. Anything irregular is checked as
+    ``check_bytes`` checks it."""
+    data = path.read_bytes()
+    fast = check_fast(data)
+    if fast is not None:
+        return fast
+    del data  # the caller holds no copy: the reference path streams the file
+    try:
+        meta, blocks = stream_history(path)
+        return meta, _check(lambda: build_blocks(meta, blocks))
+    except (Unstreamable, HistoryError):
+        pass
+    return check_bytes(path.read_bytes(), str(path))
+
+
 def check_file(path: str | Path, max_bytes: int = MAX_BYTES) -> tuple[Meta, Result]:
     """``check_bytes`` of a file, read with the bounds of ``sim.history.read_history_bytes``."""
     return check_bytes(read_history_bytes(path, max_bytes), str(path))

@@ -15,7 +15,7 @@ import msgspec
 import numpy as np
 
 from sim.gcpause import gc_paused
-from sim.history import History, Meta, iter_op_blocks, split_header
+from sim.history import History, Meta, Source, iter_op_blocks, split_header
 
 
 def percentiles(xs, ps=(50, 95, 99)) -> dict[str, float | None]:
@@ -185,10 +185,11 @@ class _MetricOp(msgspec.Struct, frozen=True):
 _metric_decoder = msgspec.json.Decoder(_MetricOp)
 
 
-def run_metrics_bytes(data: bytes, network: dict | None = None, backend: dict | None = None,
+def run_metrics_bytes(data: Source, network: dict | None = None, backend: dict | None = None,
                       workload_end: float | None = None) -> dict:
-    """``run_metrics`` of a history given as bytes (a run's own, already
-    valid), in one pass that keeps only what the figures need.
+    """``run_metrics`` of a history given as bytes or as the path of its
+    file (a run's own, already valid; a file is read a block at a time, never
+    whole), in one pass that keeps only what the figures need.
 
     The history is decoded a block at a time into slim structs
     (``sim.history.iter_op_blocks``), so at most one block's ops exist at

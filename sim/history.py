@@ -222,26 +222,57 @@ def _one_value_per_line(body: bytes, name: str) -> None:
 BLOCK_BYTES = 1 << 22  # what one decode_lines call sees when a history is streamed
 
 
-def split_header(data: bytes) -> tuple[bytes, int]:
-    """The header line of a history and the offset of its first op line."""
+Source = bytes | str | os.PathLike  # a history in memory, or the path of its file
+
+
+def split_header(data: Source) -> tuple[bytes, int]:
+    """The header line of a history and the offset of its first op line
+    (of a file: its first line, read alone)."""
+    if isinstance(data, (str, os.PathLike)):
+        with open(data, "rb") as fh:
+            head = fh.readline()
+        return (head[:-1], len(head)) if head.endswith(b"\n") else (head, len(head))
     nl = data.find(b"\n")
     return (data, len(data)) if nl < 0 else (data[:nl], nl + 1)
 
 
-def iter_op_blocks(data: bytes, decoder: msgspec.json.Decoder, start: int,
-                   block: int | None = None) -> Iterator[list]:
-    """The op lines of ``data`` from offset ``start``, decoded ``block``
-    bytes at a time (cut at line ends): a pass over a large history holds
-    one block's objects at a time, not one per op of the whole file. Lines
-    are not validated beyond what ``decoder`` checks."""
+def line_pieces(data: Source, start: int, block: int | None = None) -> Iterator[bytes | memoryview]:
+    """``data`` from offset ``start`` in pieces of about ``block`` bytes,
+    each ending at a line end (the last at the end of the data): views of a
+    history in memory, or reads of its file — which is then never whole in
+    memory, only a piece and the part line carried over to the next."""
     block = block or BLOCK_BYTES
-    view = memoryview(data)
-    n = len(data)
-    while start < n:
-        end = data.find(b"\n", start + block)
-        end = n if end < 0 else end + 1
-        yield decoder.decode_lines(view[start:end])
-        start = end
+    if not isinstance(data, (str, os.PathLike)):
+        view = memoryview(data)
+        n = len(data)
+        while start < n:
+            end = data.find(b"\n", start + block)
+            end = n if end < 0 else end + 1
+            yield view[start:end]
+            start = end
+        return
+    with open(data, "rb") as fh:
+        fh.seek(start)
+        rest = b""
+        while chunk := fh.read(block):
+            piece = rest + chunk
+            cut = piece.rfind(b"\n") + 1
+            if cut:
+                yield piece[:cut]
+            rest = piece[cut:]
+        if rest:
+            yield rest
+
+
+def iter_op_blocks(data: Source, decoder: msgspec.json.Decoder, start: int,
+                   block: int | None = None) -> Iterator[list]:
+    """The op lines of ``data`` (bytes, or a file's path) from offset
+    ``start``, decoded ``block`` bytes at a time (``line_pieces``): a pass
+    over a large history holds one block's objects at a time, not one per op
+    of the whole file. Lines are not validated beyond what ``decoder``
+    checks."""
+    for piece in line_pieces(data, start, block):
+        yield decoder.decode_lines(piece)
 
 
 class Unstreamable(Exception):
@@ -249,7 +280,7 @@ class Unstreamable(Exception):
     take its slow path for; re-read the whole history with it."""
 
 
-def stream_history(data: bytes, slim: bool = True) -> tuple[Meta, Iterator[list]]:
+def stream_history(data: Source, slim: bool = True) -> tuple[Meta, Iterator[list]]:
     """The header and the ops of a history a block at a time
     (``iter_op_blocks``), validated as ``parse_history`` validates them
     (typed decoding, ``index`` counting from 0, ``time`` never going back),
@@ -259,8 +290,14 @@ def stream_history(data: bytes, slim: bool = True) -> tuple[Meta, Iterator[list]
     empty file, a bad header or line, a value of another shape, a wrong
     index or time, a blank line or a line not holding exactly one op — raises ``Unstreamable`` (from here or while iterating),
     and the caller re-reads the history with ``parse_history``, which names
-    the problem or takes the slow path exactly as it always has."""
-    if not data.strip():
+    the problem or takes the slow path exactly as it always has.
+
+    ``data`` may be the path of a history file (a run's own, written whole):
+    it is then read a block at a time too, and never held whole."""
+    if isinstance(data, (str, os.PathLike)):
+        if not split_header(data)[0].strip():  # a blank first line: let parse_history say what it is
+            raise Unstreamable
+    elif not data.strip():
         raise Unstreamable
     head, start = split_header(data)
     try:
