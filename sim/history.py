@@ -198,6 +198,33 @@ def line_count(data: bytes, start: int) -> int:
     return 0 if end == start else data.count(b"\n", start, end) + 1
 
 
+class _LineTally:
+    """``line_count`` of a file's op lines, kept as its pieces stream past
+    (``stream_history`` of a path): the newlines, and those after the last
+    non-blank byte seen so far."""
+
+    __slots__ = ("newlines", "trailing", "seen")
+
+    def __init__(self):
+        self.newlines = self.trailing = 0
+        self.seen = False  # a non-blank byte
+
+    def add(self, piece) -> None:
+        piece = bytes(piece)
+        nl = piece.count(b"\n")
+        self.newlines += nl
+        body = len(piece.rstrip(_WS))
+        if body:
+            self.seen = True
+            self.trailing = piece.count(b"\n", body)
+        else:
+            self.trailing += nl
+
+    @property
+    def lines(self) -> int:
+        return self.newlines - self.trailing + 1 if self.seen else 0
+
+
 def _lines(body: bytes) -> Iterator[tuple[int, bytes]]:
     """(line number in the file, line) of each non-blank op line."""
     for lineno, line in enumerate(body.split(b"\n"), start=2):
@@ -307,8 +334,13 @@ def stream_history(data: Source, slim: bool = True) -> tuple[Meta, Iterator[list
 
     def blocks() -> Iterator[list]:
         n, last = 0, float("-inf")
+        decoder = _slim_decoder if slim else _op_decoder
+        tally = _LineTally() if isinstance(data, (str, os.PathLike)) else None  # a file is not held to count
         try:
-            for ops in iter_op_blocks(data, _slim_decoder if slim else _op_decoder, start):
+            for piece in line_pieces(data, start):
+                if tally is not None:
+                    tally.add(piece)
+                ops = decoder.decode_lines(piece)
                 if [op.index for op in ops] != list(range(n, n + len(ops))):
                     raise Unstreamable
                 times = [op.time for op in ops]
@@ -319,8 +351,8 @@ def stream_history(data: Source, slim: bool = True) -> tuple[Meta, Iterator[list
                 yield ops
         except (msgspec.DecodeError, RecursionError):
             raise Unstreamable from None
-        if n != line_count(data, start):  # a blank line, or a line not holding exactly one op
-            raise Unstreamable
+        if n != (line_count(data, start) if tally is None else tally.lines):  # a blank line, or a
+            raise Unstreamable  # line not holding exactly one op
 
     return meta, blocks()
 

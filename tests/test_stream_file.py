@@ -86,3 +86,37 @@ def test_a_runs_metrics_from_its_file_equal_those_from_its_bytes(tmp_path, monke
     assert run_metrics_bytes(f, None, workload_end=30.0) == want
     monkeypatch.setattr(H, "BLOCK_BYTES", 333)
     assert run_metrics_bytes(f, None, workload_end=30.0) == want
+
+
+def _format_cases():
+    import test_history_format as F
+
+    cases = {f"valid: {k}": v[0] for k, v in F.VALID_FORMAT.items()}
+    cases.update({f"bad: {k}": v[0] for k, v in F.BAD_INPUT.items()})
+    return cases
+
+
+FORMAT_CASES = _format_cases()
+
+
+@pytest.mark.parametrize("name", sorted(FORMAT_CASES))
+@pytest.mark.parametrize("block", [3, 1 << 22])
+def test_every_format_case_is_checked_from_a_file_as_from_its_bytes(tmp_path, name, block, monkeypatch):
+    """tests/test_history_format.py's literal cases — blank lines, CRLF, no
+    final newline, two ops on a line, bad lines ... — give the same answer
+    (verdicts, or the same error) streamed from a file in pieces of a few
+    bytes as from the bytes held whole."""
+    f = tmp_path / "history.jsonl"
+    f.write_bytes(FORMAT_CASES[name])
+    want = _outcome(check_bytes, f.read_bytes(), str(f))
+    monkeypatch.setattr(H, "BLOCK_BYTES", block)
+    assert _outcome(check_run_file, f) == want
+
+
+@pytest.mark.parametrize("data", [b"", b"\n", b" \n\t\n", b"a\nb\n", b"a\n\nb", b"a\n \nb\n\r\n \n", b"\n\na\n"])
+def test_a_files_lines_are_counted_as_its_bytes_are(data):
+    for block in (1, 2, 5, 100):
+        tally = H._LineTally()
+        for piece in H.line_pieces(data, 0, block):
+            tally.add(piece)
+        assert tally.lines == H.line_count(data, 0), (data, block)
