@@ -30,7 +30,7 @@ def test_simulation_is_released_before_the_checker_runs(tmp_path, monkeypatch):
     import sim.runner
 
     refs = []
-    real_run, real_check = sim.runner.run, invariants.checkers.check_bytes
+    real_run, real_check = sim.runner.run, invariants.checkers.check_run_file
 
     def spy_run(**kw):
         out = real_run(**kw)
@@ -39,12 +39,12 @@ def test_simulation_is_released_before_the_checker_runs(tmp_path, monkeypatch):
 
     alive_at_check = []
 
-    def spy_check(data, name):
+    def spy_check(path):
         alive_at_check.append(refs[0]() is not None)
-        return real_check(data, name)
+        return real_check(path)
 
     monkeypatch.setattr(sim.runner, "run", spy_run)
-    monkeypatch.setattr(invariants.checkers, "check_bytes", spy_check)
+    monkeypatch.setattr(invariants.checkers, "check_run_file", spy_check)
     result = api.run_one(load_scenario("crash-mid-send"), "new", 1, tmp_path)
     assert alive_at_check == [False]
     assert result["metrics"]["network"]["messages"] > 0  # taken from the simulation before it went
