@@ -277,15 +277,15 @@ class Journal:
       ``tail[1::ROW]``, taken in C). Every ``JOURNAL_CHUNK`` messages the
       tail is moved into a ``_Chunk`` of columns — names, kinds and traces
       as codes, sizes and send times as machine numbers, the ids dropped
-      (they are the row numbers) — ~36 bytes a message instead of ~60 in
+      (they are the row numbers) — ~36 bytes a message instead of ~120 in
       the tail, which are then spilled to an anonymous temporary file
       (``_Chunk.spill``), and the tail starts empty again. The hot path
       pays one ``len`` per message for it (``Network._tail_max``); a
-      compaction costs ~0.3 µs a message. A small run (tens of thousands
+      compaction costs ~0.5 µs a message. A small run (tens of thousands
       of messages) never compacts; the network benchmark (110,000
       messages a side) compacts once, as a long run does every 65,536
       messages; a 100k-client storm (millions) holds at most one chunk of
-      tail (~4 MB) and the arrival times, 8 bytes a message.
+      tail (~8 MB) and the arrival times, 8 bytes a message.
     - ``received`` is one ``array('d')`` over all messages, NaN until the
       message arrives (arrivals come long after the send, so it cannot be
       chunked), kept one chunk ahead of the messages so sending appends
