@@ -870,6 +870,25 @@ static PyObject *bytes_of(vec *v) {
     return PyBytes_FromStringAndSize(v->p ? v->p : "", (Py_ssize_t)v->n);
 }
 
+/* The bytes of v as a Python bytes object, v's memory given back at once:
+ * the result's copies never sit beside all the vectors they were made from
+ * (a large history's columns would otherwise be held twice for a moment). */
+static PyObject *take(vec *v) {
+    PyObject *b = bytes_of(v);
+    free(v->p);
+    v->p = NULL;
+    v->n = v->cap = 0;
+    return b;
+}
+
+/* d[k] = v, consuming v; -1 (an exception set) if v is NULL or on failure. */
+static int put(PyObject *d, const char *k, PyObject *v) {
+    if (!v) return -1;
+    int rc = PyDict_SetItemString(d, k, v);
+    Py_DECREF(v);
+    return rc;
+}
+
 static PyObject *names_list(strtab *t) {
     PyObject *out = PyList_New(t->count);
     if (!out) return NULL;
@@ -932,14 +951,36 @@ static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
         if (rc == -2) return PyErr_NoMemory();
         Py_RETURN_NONE;
     }
-    PyObject *out = Py_BuildValue(
-        "{s:n,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:i,s:i,s:N,s:N,s:N,s:N,s:N,s:N}", "n", (Py_ssize_t)row,
-        "typ", bytes_of(&s.typ), "fc", bytes_of(&s.fc), "proc", bytes_of(&s.proc), "chan", bytes_of(&s.chan),
-        "msg", bytes_of(&s.msg), "text", bytes_of(&s.text), "pair", bytes_of(&s.pair), "prev", bytes_of(&s.prev),
-        "names", names_list(&s.names), "n_msgs", (int)s.msgs.count, "n_texts", (int)s.texts.count,
-        "pair_proc", bytes_of(&s.pairs.proc), "pair_chan", bytes_of(&s.pairs.chan), "list_row",
-        bytes_of(&s.list_row), "list_off", bytes_of(&s.list_off), "list_msgs", bytes_of(&s.list_msgs),
-        "list_dup", bytes_of(&s.list_dup));
+    int n_msgs = (int)s.msgs.count, n_texts = (int)s.texts.count;
+    /* What the result does not hold goes first; then each column is copied
+     * and its vector freed in turn (take), so the peak is the columns once
+     * plus the largest of them, not twice over. */
+    tab_free(&s.msgs);
+    memset(&s.msgs, 0, sizeof s.msgs);
+    tab_free(&s.texts);
+    memset(&s.texts, 0, sizeof s.texts);
+    idmap_free(&s.seen);
+    memset(&s.seen, 0, sizeof s.seen);
+    idmap_free(&s.pairs.map);
+    memset(&s.pairs.map, 0, sizeof s.pairs.map);
+    vec *spent[] = {&s.stamp, &s.scratch, &s.seen_raw, &s.pairs.last};
+    for (size_t i = 0; i < sizeof spent / sizeof *spent; i++) {
+        free(spent[i]->p);
+        spent[i]->p = NULL;
+    }
+    PyObject *out = PyDict_New();
+    if (out && (put(out, "n", PyLong_FromSsize_t((Py_ssize_t)row)) || put(out, "typ", take(&s.typ)) ||
+                put(out, "fc", take(&s.fc)) || put(out, "proc", take(&s.proc)) ||
+                put(out, "chan", take(&s.chan)) || put(out, "msg", take(&s.msg)) ||
+                put(out, "text", take(&s.text)) || put(out, "pair", take(&s.pair)) ||
+                put(out, "prev", take(&s.prev)) || put(out, "names", names_list(&s.names)) ||
+                put(out, "n_msgs", PyLong_FromLong(n_msgs)) || put(out, "n_texts", PyLong_FromLong(n_texts)) ||
+                put(out, "pair_proc", take(&s.pairs.proc)) || put(out, "pair_chan", take(&s.pairs.chan)) ||
+                put(out, "list_row", take(&s.list_row)) || put(out, "list_off", take(&s.list_off)) ||
+                put(out, "list_msgs", take(&s.list_msgs)) || put(out, "list_dup", take(&s.list_dup)))) {
+        Py_DECREF(out);
+        out = NULL;
+    }
     state_free(&s);
     return out;
 }

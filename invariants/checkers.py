@@ -30,6 +30,7 @@ from sim.gcpause import gc_paused
 from sim.history import (MAX_BYTES, History, Meta, Unstreamable, line_of_op, parse_history, read_history_bytes,
                          stream_history)
 
+from . import fast as native
 from .fast import check_fast
 from .index import Index, OpError, build, build_blocks
 
@@ -523,17 +524,18 @@ def check_bytes_path(data: bytes, name: str = "<history>") -> tuple[Meta, Result
 
 def check_run_file(path: Path) -> tuple[Meta, Result]:
     """``check_bytes`` of a run's own history file, holding it whole only
-    while the native path needs it: the native scanner reads the bytes; when
-    it cannot answer (a violation, an "unknown"), the bytes are let go and the
-    reference path streams the file a block at a time — so a large run's
-    check peaks at the larger of the scan and the reference's index, not
-    their sum with the whole history. Anything irregular is checked as
-    ``check_bytes`` checks it."""
+    while the native scanner reads it: the bytes go before the columns are
+    judged, and when the native path cannot answer (a violation, an
+    "unknown") the reference path streams the file a block at a time — so a
+    large run's check peaks at the largest of the scan, the judging and the
+    reference's index, not at their sum with the whole history. Anything
+    irregular is checked as ``check_bytes`` checks it."""
     data = path.read_bytes()
-    fast = check_fast(data)
-    if fast is not None:
-        return fast
-    del data  # the caller holds no copy: the reference path streams the file
+    scanned = native.scan(data)
+    del data  # the caller holds no copy: the columns and the reference path need none
+    if scanned is not None and (answer := native.judge(*scanned)) is not None:
+        return answer
+    del scanned
     try:
         meta, blocks = stream_history(path)
         return meta, _check(lambda: build_blocks(meta, blocks))

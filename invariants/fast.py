@@ -94,6 +94,15 @@ def available() -> bool:
 
 def check_fast(data: bytes) -> tuple[Meta, dict[str, Any]] | None:
     """``(header, result)`` equal to the reference's, or None to fall back."""
+    scanned = scan(data)
+    return None if scanned is None else judge(*scanned)
+
+
+def scan(data: bytes) -> tuple[Meta, dict[str, Any]] | None:
+    """The first half of ``check_fast``: the header and the native scanner's
+    columns, or None (no scanner, or not chatsim's own layout). The columns
+    hold no reference to ``data``: a caller may let the bytes go before
+    ``judge`` (``invariants.checkers.check_run_file`` does)."""
     if not available() or not data or data.isspace():
         return None
     nl = data.find(b"\n")
@@ -102,8 +111,12 @@ def check_fast(data: bytes) -> tuple[Meta, dict[str, Any]] | None:
     except (msgspec.DecodeError, RecursionError):
         return None
     cols = _fastscan.scan(data, len(data) if nl < 0 else nl + 1)
-    if cols is None:
-        return None
+    return None if cols is None else (meta, cols)
+
+
+def judge(meta: Meta, cols: dict[str, Any]) -> tuple[Meta, dict[str, Any]] | None:
+    """The second half of ``check_fast``: ``(header, result)`` from the
+    columns, or None to fall back to the reference path."""
     result = _judge(cols, meta)
     return None if result is None else (meta, result)
 
@@ -201,7 +214,6 @@ def _judge(cols: dict[str, Any], meta: Meta) -> dict[str, Any] | None:
         return None
     completed = has_next & (k_sorted[nxt_c] == k_sorted[inv_pos]) & (t_sorted[nxt_c] != T_INVOKE)
     a_msg = s_msg[order][inv_pos]
-    a_inv = r_sorted[inv_pos]
     a_type = np.where(completed, t_sorted[nxt_c], 255)
     a_done = np.where(completed, r_sorted[nxt_c], -1)
     attempts = np.bincount(a_msg, minlength=nm)
