@@ -110,11 +110,13 @@ def builtin_scenarios() -> list[str]:
 def read_baseline(path: str | Path) -> dict:
     """A baseline file (from ``--write-baseline``) → its cells; a missing,
     unreadable or malformed file raises ChatsimError."""
+    from scenarios.loader import read_text
+
     p = Path(path)
-    try:
-        doc = json.loads(p.read_text())
-    except OSError as e:
-        raise ChatsimError(f"--baseline {p}: cannot read: {e.strerror}") from None
+    try:  # bounded, and refused at once if not a regular file: /dev/zero was read until memory ran out
+        doc = json.loads(read_text(p, "baseline", MAX_BASELINE_BYTES, ".json"))
+    except ChatsimError as e:
+        raise ChatsimError(f"--baseline {e}") from None
     except ValueError as e:
         raise ChatsimError(f"--baseline {p}: not JSON: {e}") from None
     if not isinstance(doc, dict) or doc.get("format") != BASELINE_FORMAT or not isinstance(doc.get("cells"), dict):
@@ -127,6 +129,7 @@ def read_baseline(path: str | Path) -> dict:
     return doc
 
 
+MAX_BASELINE_BYTES = 16 << 20  # a baseline holds one small cell per scenario × architecture × invariant
 MAX_BASELINE_RUNS = 10**9  # Fisher's test counts in int64; no regress runs more than this per cell
 
 

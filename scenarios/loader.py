@@ -296,8 +296,9 @@ def list_builtin() -> list[tuple[str, str]]:
     return out
 
 
-def read_text(p: Path, what: str = "scenario") -> str:
-    """A regular file's text: at most ``MAX_FILE_BYTES``, UTF-8, or a one-line error.
+def read_text(p: Path, what: str = "scenario", max_bytes: int = MAX_FILE_BYTES, kind: str = ".toml") -> str:
+    """A regular file's text: at most ``max_bytes``, UTF-8, or a one-line error
+    naming the file as a ``what`` (which must be a ``kind`` file).
 
     Opened first and checked on the open descriptor (``fstat``), so a FIFO,
     a device (``/dev/zero``) or a directory is refused before a byte is read,
@@ -311,11 +312,11 @@ def read_text(p: Path, what: str = "scenario") -> str:
         raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses a directory naming only the fd
         os.close(fd)
-        raise ConfigError(f"{p}: not a regular file (a {what} must be a .toml file)")
+        raise ConfigError(f"{p}: not a regular file (a {what} must be a {kind} file)")
     with os.fdopen(fd, "rb") as fh:
-        data = fh.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise ConfigError(f"{p.name}: larger than {MAX_FILE_BYTES:,} bytes: not a {what} file")
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ConfigError(f"{p.name}: larger than {max_bytes:,} bytes: not a {what} file")
     try:
         # utf-8-sig: a byte-order mark (some Windows editors write one) is not part of the TOML
         return data.decode("utf-8-sig")
