@@ -584,8 +584,7 @@ def explore_cmd(scenario, arch, budget, invariant_names, fault_kinds, shrink_bud
     from . import explore as X
     from .tasks import Interrupted, make_engine
 
-    if budget <= 0:
-        raise ChatsimError(f"--budget {budget}: expected at least 1 run")
+    X.check_budgets(budget, shrink_budget)
     if workers is not None and scheduler:
         raise click.UsageError("give --workers or --scheduler, not both")
     kinds = X.parse_kinds(fault_kinds, arch)

@@ -83,3 +83,67 @@ def test_an_oversized_baseline_is_refused(capsys, tmp_path):
     err = refused(capsys, tmp_path, "regress", str(p), "--arch", "old", "--seeds", "1", "--workers", "1",
                   "--baseline", str(base))
     assert "larger than" in err
+
+
+# -- many runs: sizes that exhaust the machine ----------------------------------------
+def test_a_comma_list_of_seed_ranges_is_capped_as_a_whole(capsys, tmp_path):
+    seeds = ",".join(f"{i * 100_000}..{i * 100_000 + 99_999}" for i in range(50))
+    p = write_scenario(tmp_path, TINY)
+    # before: 5,000,000 runs planned and started (each range was under the cap of 100,000)
+    err = refused(capsys, tmp_path, "regress", str(p), "--arch", "old", "--workers", "1", "--seeds", seeds)
+    assert "at most 100000 seeds" in err
+
+
+def test_parse_seeds_cap_counts_distinct_seeds():
+    from chatsim.tasks import MAX_SEEDS, parse_seeds
+
+    assert len(parse_seeds(f"1..{MAX_SEEDS},1..{MAX_SEEDS}")) == MAX_SEEDS  # the same seeds twice: fine
+    with pytest.raises(Exception, match="at most"):
+        parse_seeds(f"0..{MAX_SEEDS - 1},{MAX_SEEDS}")
+
+
+def test_an_explore_budget_past_the_cap_is_refused_before_planning(capsys, tmp_path):
+    import time
+
+    p = write_scenario(tmp_path, TINY)
+    t0 = time.perf_counter()
+    # before: every plan of 10**20 runs was drawn into a list first (no output, memory growing)
+    err = refused(capsys, tmp_path, "explore", str(p), "--arch", "old", "--workers", "1",
+                  "--budget", str(10**20))
+    assert "--budget 100000000000000000000: expected 1 to 1,000,000 runs" in err
+    assert time.perf_counter() - t0 < 5
+
+
+def test_a_shrink_budget_past_the_cap_is_refused(capsys, tmp_path):
+    p = write_scenario(tmp_path, TINY)
+    err = refused(capsys, tmp_path, "explore", str(p), "--arch", "old", "--workers", "1",
+                  "--shrink-budget", str(10**12))
+    assert "--shrink-budget" in err
+
+
+@pytest.mark.parametrize("command", [("explore", "--budget", "1"), ("crashpoints", "--nth", "1"), ("regress", "--seeds", "1")])
+def test_a_worker_count_past_the_cap_is_refused_before_any_worker_starts(capsys, tmp_path, monkeypatch, command):
+    import chatsim.tasks as T
+
+    started = []
+    monkeypatch.setattr(T.LocalPool, "_start_worker", lambda self: started.append(1) or 1 / 0)
+    p = write_scenario(tmp_path, TINY)
+    # before: --workers 100000 started 100,000 processes (the machine's process table, not the runs, decided)
+    err = refused(capsys, tmp_path, command[0], str(p), "--arch", "old", *command[1:], "--workers", "100000")
+    assert "--workers 100000: expected 1 to 256 worker processes" in err and not started
+
+
+def test_a_local_pool_starts_no_more_workers_than_tasks():
+    from chatsim.tasks import LocalPool, Task, TaskResult
+
+    with LocalPool(8, run=_echo) as pool:
+        got = list(pool.map([Task(scenario="x", raw={}, arch="old", seed=s) for s in (1, 2)]))
+        # before: all 8 started for 2 tasks
+        assert len(pool._procs) == 2
+    assert sorted(r.seed for _, r in got) == [1, 2] and all(isinstance(r, TaskResult) for _, r in got)
+
+
+def _echo(task):
+    from chatsim.tasks import TaskResult
+
+    return TaskResult(scenario=task.scenario, arch=task.arch, seed=task.seed)
