@@ -20,6 +20,7 @@ bare string. Architecture settings may be named without their prefix:
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,6 +33,7 @@ from sim.config import ClientSettings, Name, NetworkSettings, RunConfig, Strict,
 from sim.errors import ChatsimError, ConfigError
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
+_BUILTIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_FILE_BYTES = 1 << 20  # a scenario is a page of TOML; past 1 MiB it is not one
 
 
@@ -330,9 +332,17 @@ def load_raw(ref: str) -> tuple[dict[str, Any], str]:
     if not ref.strip():  # Path("") is the working directory
         raise ConfigError("empty scenario name (give a built-in name or a path to a .toml file)")
     p = Path(ref)
-    if not (p.suffix == ".toml" or p.exists()):
-        p = BUILTIN_DIR / f"{ref}.toml"
-        if not p.exists():
+    try:
+        is_file, exists = p.is_file(), p.exists()
+    except OSError as e:  # a name too long for the file system
+        raise ConfigError(f"scenario {ref[:80]!r}...: cannot read: {e.strerror}") from None
+    if p.suffix != ".toml" and not is_file:
+        # a built-in, even when a directory of that name is in the way (`--out steady` made one);
+        # a name is one plain word, so `../x` never reaches outside the built-ins
+        builtin = BUILTIN_DIR / f"{ref}.toml"
+        if _BUILTIN_NAME.fullmatch(ref) and builtin.is_file():
+            p = builtin
+        elif not exists:
             names = ", ".join(n for n, _ in list_builtin())
             raise ConfigError(f"unknown scenario {ref!r} (built-in: {names}; or give a path to a .toml file)")
     text = read_text(p)

@@ -147,3 +147,33 @@ def _echo(task):
     from chatsim.tasks import TaskResult
 
     return TaskResult(scenario=task.scenario, arch=task.arch, seed=task.seed)
+
+
+# -- scenario names ----------------------------------------------------------------------
+def test_a_directory_named_like_a_builtin_does_not_hide_it(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "steady").mkdir()  # what `chatsim run steady --arch old --out steady` leaves
+    from scenarios.loader import load_raw
+
+    # before: "steady: not a regular file (a scenario must be a .toml file)"
+    raw, where = load_raw("steady")
+    assert raw["name"] == "steady" and where == "steady.toml"
+
+
+def test_a_builtin_name_cannot_climb_out_of_the_builtins(capsys, tmp_path, monkeypatch):
+    from scenarios.loader import BUILTIN_DIR
+
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    write_scenario(tmp_path, TINY.replace('name = "tiny"', 'name = "elsewhere"'), "elsewhere.toml")
+    ref = os.path.relpath(tmp_path / "elsewhere", BUILTIN_DIR)  # ../../../tmp/.../elsewhere: no such path here
+    assert not Path(ref).exists()
+    # before: read as the built-in BUILTIN_DIR/<ref>.toml, i.e. tmp_path/elsewhere.toml, and run
+    err = refused(capsys, tmp_path, "run", ref, "--arch", "old", "--no-plots")
+    assert "unknown scenario" in err
+
+
+def test_a_scenario_name_too_long_for_the_file_system_says_what_it_is(capsys, tmp_path):
+    err = refused(capsys, tmp_path, "run", "a" * 5000, "--arch", "old")
+    # before: the 5,000-character name, then ": File name too long"
+    assert "cannot read: File name too long" in err and len(err) < 300
