@@ -826,6 +826,10 @@ def main(argv: list[str] | None = None) -> None:
         rv = cli.main(args=argv, prog_name="chatsim", standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
+    except click.exceptions.NoArgsIsHelpError as e:  # bare `chatsim`: the help, readable, then the one line
+        click.echo(e.ctx.get_help())
+        click.echo("chatsim: error: give a command (listed above)", err=True)
+        sys.exit(EXIT_USAGE)
     except click.ClickException as e:
         click.echo(f"chatsim: error: {_one_line(e.format_message())}", err=True)
         sys.exit(EXIT_USAGE)

@@ -20,12 +20,14 @@ bare string. Architecture settings may be named without their prefix:
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (BeforeValidator, Field, StrictBool, StrictFloat, StrictInt, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
 
 from sim import config as C
 from sim.architectures import registry
@@ -101,7 +103,8 @@ class Expect(Strict):
 
 class Sweep(Strict):
     key: str = Field(max_length=200, description="a --set key, e.g. topology.team.users")
-    values: list[float | int | str] = Field(min_length=2, max_length=100)
+    # bool first and strict: true was read as 1.0 (a rate of 1, a point named "=1.0")
+    values: list[StrictBool | StrictInt | StrictFloat | str] = Field(min_length=2, max_length=100)
 
     @field_validator("values")
     @classmethod
@@ -201,7 +204,8 @@ class Scenario(Strict):
         """What ``chatsim sweep`` runs: each sweep value, or each variant."""
         if self.sweep is not None:
             short = self.sweep.key.rsplit(".", 1)[-1]
-            return [(f"{short}={v}", [f"{self.sweep.key}={v}"]) for v in self.sweep.values]
+            shown = [json.dumps(v) if isinstance(v, bool) else str(v) for v in self.sweep.values]  # TOML's true
+            return [(f"{short}={v}", [f"{self.sweep.key}={v}"]) for v in shown]
         return [(v.name, list(v.set)) for v in self.variants]
 
     def run_config(self, arch: str) -> RunConfig:

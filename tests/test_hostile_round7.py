@@ -177,3 +177,29 @@ def test_a_scenario_name_too_long_for_the_file_system_says_what_it_is(capsys, tm
     err = refused(capsys, tmp_path, "run", "a" * 5000, "--arch", "old")
     # before: the 5,000-character name, then ": File name too long"
     assert "cannot read: File name too long" in err and len(err) < 300
+
+
+# -- a newcomer's first commands ---------------------------------------------------------
+def test_bare_chatsim_prints_readable_help_and_one_error_line(capsys):
+    code, out, err = chatsim(capsys)
+    # before: the whole help squeezed onto one stderr line ("chatsim: error: Usage: chatsim [OPTIONS] ...")
+    assert_refused(code, err, None)
+    assert err == "chatsim: error: give a command (listed above)\n"
+    assert out.startswith("Usage: chatsim") and "\n  run " in out and "\n  explore " in out
+
+
+# -- sweeps ------------------------------------------------------------------------------
+def test_a_sweep_value_true_is_not_the_number_one(capsys, tmp_path):
+    p = write_scenario(tmp_path, TINY + '\n[sweep]\nkey = "workload.rate"\nvalues = [true, 2]\n')
+    # before: ran at rate 1.0, as the point "rate=1.0"
+    err = refused(capsys, tmp_path, "sweep", str(p))
+    assert "workload.rate: expected a number, not true" in err
+
+
+def test_a_sweep_of_a_boolean_setting_sets_true_and_false(tmp_path):
+    from scenarios import load_scenario
+
+    p = write_scenario(tmp_path, TINY + '\n[sweep]\nkey = "new.kafka.unclean_election"\nvalues = [true, false]\n')
+    # before: the points were "unclean_election=1.0" and "unclean_election=0.0"
+    assert load_scenario(str(p)).points() == [("unclean_election=true", ["new.kafka.unclean_election=true"]),
+                                              ("unclean_election=false", ["new.kafka.unclean_election=false"])]
