@@ -203,3 +203,25 @@ def test_a_sweep_of_a_boolean_setting_sets_true_and_false(tmp_path):
     # before: the points were "unclean_election=1.0" and "unclean_election=0.0"
     assert load_scenario(str(p)).points() == [("unclean_election=true", ["new.kafka.unclean_election=true"]),
                                               ("unclean_election=false", ["new.kafka.unclean_election=false"])]
+
+
+# -- signals -----------------------------------------------------------------------------
+def test_ctrl_c_while_the_command_line_imports_is_one_line(capsys, monkeypatch):
+    import sys
+
+    import chatsim
+
+    class CtrlC:  # a finder that is "interrupted" while chatsim.cli is being imported
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name == "chatsim.cli":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "chatsim.cli", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [CtrlC, *sys.meta_path])
+    # before: a KeyboardInterrupt traceback (Ctrl-C in the first half second of any command)
+    with pytest.raises(SystemExit) as e:
+        chatsim.main(["scenarios"])
+    assert e.value.code == 130
+    assert capsys.readouterr().err == "chatsim: interrupted (SIGINT) while starting; nothing was written\n"
