@@ -225,3 +225,21 @@ def test_ctrl_c_while_the_command_line_imports_is_one_line(capsys, monkeypatch):
         chatsim.main(["scenarios"])
     assert e.value.code == 130
     assert capsys.readouterr().err == "chatsim: interrupted (SIGINT) while starting; nothing was written\n"
+
+
+# -- the pytest plugin -------------------------------------------------------------------
+pytest_plugins = ["pytester"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (("--chatsim-scenarios", "scn", "--chatsim-arch", ","), "--chatsim-arch ',': expected a comma list"),
+    (("--chatsim-scenarios", ""), "--chatsim-scenarios '': an empty path"),
+])
+def test_plugin_options_that_would_run_nothing_are_usage_errors(pytester, argv, words):
+    (pytester.path / "scn").mkdir()
+    (pytester.path / "scn" / "tiny.toml").write_text(TINY)
+    pytester.makepyfile("def test_x(): pass")
+    r = pytester.runpytest(*argv, "-p", "no:xdist", "-p", "no:cacheprovider")
+    # before: "1 passed" — no scenario item collected, the suite green
+    assert r.ret == pytest.ExitCode.USAGE_ERROR
+    r.stderr.fnmatch_lines([f"*{words}*"])
