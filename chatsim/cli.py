@@ -525,6 +525,9 @@ def regress(scenario_refs, archs, seeds, baseline, write_baseline, junit, worker
     from .tasks import architectures, parse_seeds
 
     seed_list = parse_seeds(seeds)
+    for option, target in (("--junit", junit), ("--write-baseline", write_baseline)):
+        if target is not None:
+            R.check_output_file(target, option)
     arch_list = [a.strip() for a in archs.split(",") if a.strip()] if archs is not None else architectures()
     if not arch_list:  # `--arch ""` (an unset variable in a CI script) is not "every architecture"
         raise ChatsimError(f"--arch {archs!r}: expected a comma list of architectures")

@@ -284,6 +284,22 @@ def baseline_doc(cells: list[Cell], seeds: list[int]) -> dict:
                               "runs": c.runs - len(c.undecided)} for c in cells}}
 
 
+def check_output_file(path: str, option: str) -> Path:
+    """``path`` as a file ``write_atomic`` may replace, checked before any
+    run: not a directory (nor a name ending in ``/``), not a device, FIFO or
+    socket — the rename would put a regular file in its place (as root,
+    ``--junit /dev/null`` replaced the device) — and its directory a directory."""
+    p = Path(path)
+    if path.endswith(("/", os.sep)) or p.is_dir():
+        raise ChatsimError(f"{option} {path}: names a directory; give a file path")
+    if p.exists() and not p.is_file():
+        raise ChatsimError(f"{option} {path}: exists and is not a regular file; give a file path")
+    parent = next((a for a in p.absolute().parents if a.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ChatsimError(f"{option} {path}: {parent} is not a directory")
+    return p
+
+
 def write_atomic(path: Path, text: str) -> Path:
     """Write through a .part file and rename, so a reader never sees half."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -243,3 +243,27 @@ def test_plugin_options_that_would_run_nothing_are_usage_errors(pytester, argv, 
     # before: "1 passed" — no scenario item collected, the suite green
     assert r.ret == pytest.ExitCode.USAGE_ERROR
     r.stderr.fnmatch_lines([f"*{words}*"])
+
+
+# -- regress's output files --------------------------------------------------------------
+@pytest.mark.parametrize("option", ["--junit", "--write-baseline"])
+def test_a_regress_output_that_is_a_fifo_or_device_is_refused_before_any_run(capsys, tmp_path, option):
+    import stat
+
+    fifo = tmp_path / "junit.xml"
+    os.mkfifo(fifo)  # stands in for /dev/null, which the test must not risk
+    p = write_scenario(tmp_path, TINY)
+    # before: exit 0 after the runs, the FIFO renamed over by a regular file (as root, --junit
+    # /dev/null replaced the machine's /dev/null with a file)
+    err = refused(capsys, tmp_path, "regress", str(p), "--arch", "old", "--seeds", "1", "--workers", "1",
+                  option, str(fifo))
+    assert f"{option} {fifo}: exists and is not a regular file" in err
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_a_regress_output_naming_a_directory_is_refused(capsys, tmp_path):
+    p = write_scenario(tmp_path, TINY)
+    # before: `--junit reports/` (no such directory yet) wrote a file named "reports"
+    err = refused(capsys, tmp_path, "regress", str(p), "--arch", "old", "--seeds", "1", "--workers", "1",
+                  "--junit", str(tmp_path / "reports") + "/")
+    assert "names a directory" in err and not (tmp_path / "reports").exists()
