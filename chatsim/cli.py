@@ -413,8 +413,18 @@ def _index(path: Path) -> None:
     from reports.index import write_index
 
     runs = Path("runs").resolve()
-    if path.resolve().is_relative_to(runs):
-        write_index(runs)
+    if not path.resolve().is_relative_to(runs):
+        return
+    # the index is a convenience: the run's own files are written and its exit status stands
+    index = runs / "index.html"
+    problem = "a directory is in the way" if index.is_dir() else None
+    if problem is None:
+        try:
+            write_index(runs)
+        except OSError as e:
+            problem = e.strerror or str(e)
+    if problem:
+        click.echo(f"chatsim: warning: {term(index)} not updated: {problem}", err=True)
 
 
 def sweep_table(doc: dict) -> Table:

@@ -267,3 +267,16 @@ def test_a_regress_output_naming_a_directory_is_refused(capsys, tmp_path):
     err = refused(capsys, tmp_path, "regress", str(p), "--arch", "old", "--seeds", "1", "--workers", "1",
                   "--junit", str(tmp_path / "reports") + "/")
     assert "names a directory" in err and not (tmp_path / "reports").exists()
+
+
+# -- runs/index.html ---------------------------------------------------------------------
+def test_an_index_that_cannot_be_written_leaves_the_run_and_its_exit_status(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "index.html").mkdir(parents=True)
+    p = write_scenario(tmp_path, TINY)
+    code, _, err = chatsim(capsys, "run", str(p), "--arch", "old", "--no-plots")
+    # before: exit 2 ("…/runs/.index.html.<pid>.part: Is a directory") after the run was written,
+    # the .part file left behind
+    assert code == 0 and err.startswith("chatsim: warning: ") and "index.html not updated" in err, err
+    assert (tmp_path / "runs" / "tiny" / "old-seed1" / "result.json").exists()
+    assert not list((tmp_path / "runs").glob(".*.part"))
