@@ -538,7 +538,8 @@ def regress(scenario_refs, archs, seeds, baseline, write_baseline, junit, worker
     for option, target in (("--junit", junit), ("--write-baseline", write_baseline)):
         if target is not None:
             R.check_output_file(target, option)
-    arch_list = [a.strip() for a in archs.split(",") if a.strip()] if archs is not None else architectures()
+    arch_list = list(dict.fromkeys(a.strip() for a in archs.split(",") if a.strip())) if archs is not None \
+        else architectures()
     if not arch_list:  # `--arch ""` (an unset variable in a CI script) is not "every architecture"
         raise ChatsimError(f"--arch {archs!r}: expected a comma list of architectures")
     base = R.read_baseline(baseline) if baseline else None

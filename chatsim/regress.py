@@ -92,10 +92,17 @@ def plan(scenarios: list[str], archs: list[str], seeds: list[int]) -> list[Task]
             raise ChatsimError(f"--arch {a!r}: unknown architecture (registered: {', '.join(known)})")
     if not seeds:
         raise ChatsimError("--seeds: no seeds to run")
-    tasks = []
+    archs = list(dict.fromkeys(archs))  # `--arch old,old` is old once, not every cell counted twice
+    tasks, named = [], {}
     for ref in scenarios:
-        load_scenario(ref)  # validates: names the file and key on error
+        name = load_scenario(ref).name  # validates: names the file and key on error
         raw, _ = load_raw(ref)
+        if name in named:  # cells, JUnit cases and baselines are keyed by the scenario's name
+            if named[name][1] == raw:
+                continue  # the same scenario twice (given twice, or as a name and as its path)
+            raise ChatsimError(f"{named[name][0]} and {ref} are both named {name!r}: regress keys its results "
+                               f"by scenario name; rename one")
+        named[name] = (ref, raw)
         for arch in archs:
             tasks += [Task(scenario=ref, raw=raw, arch=arch, seed=s) for s in seeds]
     return tasks

@@ -280,3 +280,23 @@ def test_an_index_that_cannot_be_written_leaves_the_run_and_its_exit_status(caps
     assert code == 0 and err.startswith("chatsim: warning: ") and "index.html not updated" in err, err
     assert (tmp_path / "runs" / "tiny" / "old-seed1" / "result.json").exists()
     assert not list((tmp_path / "runs").glob(".*.part"))
+
+
+# -- regress: the same name twice --------------------------------------------------------
+def test_two_different_scenarios_with_one_name_are_refused_by_regress(capsys, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = write_scenario(tmp_path / "a", TINY, "x.toml")
+    b = write_scenario(tmp_path / "b", TINY.replace("rate = 1.0", "rate = 2.0"), "x.toml")
+    # before: both ran and their results merged into one "tiny" row (and one baseline key per invariant)
+    err = refused(capsys, tmp_path, "regress", str(a), str(b), "--arch", "old", "--seeds", "1", "--workers", "1")
+    assert f"{a} and {b} are both named 'tiny'" in err
+
+
+def test_a_scenario_or_architecture_given_twice_runs_once():
+    from chatsim.regress import plan
+    from scenarios.loader import BUILTIN_DIR
+
+    tasks = plan(["steady", "steady", str(BUILTIN_DIR / "steady.toml")], ["old", "old"], [1, 2])
+    # before: 3 × 2 × 2 = 12 runs, every cell counted six times
+    assert [(t.arch, t.seed) for t in tasks] == [("old", 1), ("old", 2)]
