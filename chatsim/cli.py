@@ -655,8 +655,8 @@ def explore_table(ex) -> Table:
 def crashpoints_cmd(scenario, arch, nth_range, seed, out_dir, overrides, allow_large, workers, scheduler) -> None:
     """Crash each node of each role at each named step of ARCH's send path,
     for each nth; write the matrix (step × nth → invariants broken, messages)
-    as a table, crashpoints.json and a heatmap. Exit 1 if anything broke."""
-    from scenarios.loader import apply_overrides, load_raw
+    as a table, crashpoints.json and a heatmap. Exit 1 if anything broke or a run could not run."""
+    from scenarios.loader import Fault, apply_overrides, load_raw
 
     from . import crashpoints as C
     from .tasks import parse_seeds
@@ -664,6 +664,9 @@ def crashpoints_cmd(scenario, arch, nth_range, seed, out_dir, overrides, allow_l
     nths = parse_seeds(nth_range, option="--nth", lowest=1)
     if len(nths) > 1000:
         raise ChatsimError(f"--nth {nth_range!r}: at most 1000 occurrences")
+    nth_cap = next(m.le for m in Fault.model_fields["nth"].metadata if hasattr(m, "le"))
+    if nths[-1] > nth_cap:  # every run would be refused by the loader: a matrix of errors
+        raise ChatsimError(f"--nth {nth_range!r}: a fault's nth is at most {nth_cap:,}")
     _no_large(allow_large, "crashpoints")
     scn = _prepare(scenario, overrides)
     raw, where = load_raw(scenario)
@@ -691,13 +694,17 @@ def crashpoints_cmd(scenario, arch, nth_range, seed, out_dir, overrides, allow_l
         row = [f"{step} ({role})"]
         for n in nths:
             c = by.get((step, n))
-            row.append("" if c is None else "[green]ok[/]" if not c.broken else
-                       f"[red]{escape(', '.join(c.broken))}[/] · {c.messages} msg")
+            row.append("" if c is None else
+                       f"[red]{escape(', '.join(c.broken))}[/] · {c.messages} msg" if c.broken else
+                       f"[yellow]error[/] ({len(c.errors)} runs)" if c.errors else "[green]ok[/]")
         t.add_row(*row)
     out.print(t)
+    errors = [e for c in cells for e in c.errors]
+    for e in errors[:3]:  # a run that could not run is not "ok"
+        out.print(f"[red]•[/] could not run: {term(e.splitlines()[0])}", soft_wrap=True)
     out.print(f"wrote {path / 'crashpoints.json'}, {png}, {svg}, {path / 'results.jsonl'}")
     _index(path)
-    sys.exit(EXIT_VIOLATED if any(c.broken for c in cells) else EXIT_OK)
+    sys.exit(EXIT_VIOLATED if errors or any(c.broken for c in cells) else EXIT_OK)
 
 
 @cli.command()

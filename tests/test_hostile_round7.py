@@ -300,3 +300,34 @@ def test_a_scenario_or_architecture_given_twice_runs_once():
     tasks = plan(["steady", "steady", str(BUILTIN_DIR / "steady.toml")], ["old", "old"], [1, 2])
     # before: 3 × 2 × 2 = 12 runs, every cell counted six times
     assert [(t.arch, t.seed) for t in tasks] == [("old", 1), ("old", 2)]
+
+
+# -- crashpoints: a run that could not run -----------------------------------------------
+def test_crashpoints_nth_past_a_faults_cap_is_refused(capsys, tmp_path):
+    p = write_scenario(tmp_path, TINY)
+    # before: every run refused by the loader, the matrix all "ok", exit 0
+    err = refused(capsys, tmp_path, "crashpoints", str(p), "--arch", "old", "--workers", "1", "--nth", "99999999999")
+    assert "a fault's nth is at most 1,000,000" in err
+
+
+def test_a_crashpoint_run_that_errors_is_not_ok(capsys, tmp_path, monkeypatch):
+    import chatsim.tasks as T
+
+    real = T.run_task
+
+    def broken(task):
+        r = real(task)
+        return r if "ack_sent" not in task.label else T.TaskResult(scenario=r.scenario, arch=r.arch, seed=r.seed,
+                                                                      error="the model crashed")
+
+    monkeypatch.setattr(T, "run_task", broken)
+    monkeypatch.setattr(T.InProcess.__init__, "__defaults__", (broken,))
+    p = write_scenario(tmp_path, TINY)
+    out = tmp_path / "out"
+    code, text, _ = chatsim(capsys, "crashpoints", str(p), "--arch", "old", "--workers", "1", "--nth", "1",
+                            "--out", str(out))
+    # before: the ack_sent cell was a green "ok" and the exit status 0
+    assert code == 1
+    row = next(line for line in text.splitlines() if "ack_sent" in line)
+    assert "error" in row and "ok" not in row
+    assert "could not run: the model crashed" in text
