@@ -6,6 +6,11 @@ __version__ = "0.1.0"
 
 
 def main(argv=None):
-    from .cli import main as _main
+    try:
+        from .cli import main as _main
+    except KeyboardInterrupt:  # Ctrl-C while the command line is still importing: nothing was written
+        import sys
 
+        sys.stderr.write("chatsim: interrupted (SIGINT) while starting; nothing was written\n")
+        raise SystemExit(130) from None
     return _main(argv)

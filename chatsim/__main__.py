@@ -1,3 +1,3 @@
-from chatsim.cli import main
+from chatsim import main
 
 main()

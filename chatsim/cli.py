@@ -413,8 +413,18 @@ def _index(path: Path) -> None:
     from reports.index import write_index
 
     runs = Path("runs").resolve()
-    if path.resolve().is_relative_to(runs):
-        write_index(runs)
+    if not path.resolve().is_relative_to(runs):
+        return
+    # the index is a convenience: the run's own files are written and its exit status stands
+    index = runs / "index.html"
+    problem = "a directory is in the way" if index.is_dir() else None
+    if problem is None:
+        try:
+            write_index(runs)
+        except OSError as e:
+            problem = e.strerror or str(e)
+    if problem:
+        click.echo(f"chatsim: warning: {term(index)} not updated: {problem}", err=True)
 
 
 def sweep_table(doc: dict) -> Table:
@@ -525,7 +535,11 @@ def regress(scenario_refs, archs, seeds, baseline, write_baseline, junit, worker
     from .tasks import architectures, parse_seeds
 
     seed_list = parse_seeds(seeds)
-    arch_list = [a.strip() for a in archs.split(",") if a.strip()] if archs is not None else architectures()
+    for option, target in (("--junit", junit), ("--write-baseline", write_baseline)):
+        if target is not None:
+            R.check_output_file(target, option)
+    arch_list = list(dict.fromkeys(a.strip() for a in archs.split(",") if a.strip())) if archs is not None \
+        else architectures()
     if not arch_list:  # `--arch ""` (an unset variable in a CI script) is not "every architecture"
         raise ChatsimError(f"--arch {archs!r}: expected a comma list of architectures")
     base = R.read_baseline(baseline) if baseline else None
@@ -584,8 +598,7 @@ def explore_cmd(scenario, arch, budget, invariant_names, fault_kinds, shrink_bud
     from . import explore as X
     from .tasks import Interrupted, make_engine
 
-    if budget <= 0:
-        raise ChatsimError(f"--budget {budget}: expected at least 1 run")
+    X.check_budgets(budget, shrink_budget)
     if workers is not None and scheduler:
         raise click.UsageError("give --workers or --scheduler, not both")
     kinds = X.parse_kinds(fault_kinds, arch)
@@ -642,8 +655,8 @@ def explore_table(ex) -> Table:
 def crashpoints_cmd(scenario, arch, nth_range, seed, out_dir, overrides, allow_large, workers, scheduler) -> None:
     """Crash each node of each role at each named step of ARCH's send path,
     for each nth; write the matrix (step × nth → invariants broken, messages)
-    as a table, crashpoints.json and a heatmap. Exit 1 if anything broke."""
-    from scenarios.loader import apply_overrides, load_raw
+    as a table, crashpoints.json and a heatmap. Exit 1 if anything broke or a run could not run."""
+    from scenarios.loader import Fault, apply_overrides, load_raw
 
     from . import crashpoints as C
     from .tasks import parse_seeds
@@ -651,6 +664,9 @@ def crashpoints_cmd(scenario, arch, nth_range, seed, out_dir, overrides, allow_l
     nths = parse_seeds(nth_range, option="--nth", lowest=1)
     if len(nths) > 1000:
         raise ChatsimError(f"--nth {nth_range!r}: at most 1000 occurrences")
+    nth_cap = next(m.le for m in Fault.model_fields["nth"].metadata if hasattr(m, "le"))
+    if nths[-1] > nth_cap:  # every run would be refused by the loader: a matrix of errors
+        raise ChatsimError(f"--nth {nth_range!r}: a fault's nth is at most {nth_cap:,}")
     _no_large(allow_large, "crashpoints")
     scn = _prepare(scenario, overrides)
     raw, where = load_raw(scenario)
@@ -678,13 +694,17 @@ def crashpoints_cmd(scenario, arch, nth_range, seed, out_dir, overrides, allow_l
         row = [f"{step} ({role})"]
         for n in nths:
             c = by.get((step, n))
-            row.append("" if c is None else "[green]ok[/]" if not c.broken else
-                       f"[red]{escape(', '.join(c.broken))}[/] · {c.messages} msg")
+            row.append("" if c is None else
+                       f"[red]{escape(', '.join(c.broken))}[/] · {c.messages} msg" if c.broken else
+                       f"[yellow]error[/] ({len(c.errors)} runs)" if c.errors else "[green]ok[/]")
         t.add_row(*row)
     out.print(t)
+    errors = [e for c in cells for e in c.errors]
+    for e in errors[:3]:  # a run that could not run is not "ok"
+        out.print(f"[red]•[/] could not run: {term(e.splitlines()[0])}", soft_wrap=True)
     out.print(f"wrote {path / 'crashpoints.json'}, {png}, {svg}, {path / 'results.jsonl'}")
     _index(path)
-    sys.exit(EXIT_VIOLATED if any(c.broken for c in cells) else EXIT_OK)
+    sys.exit(EXIT_VIOLATED if errors or any(c.broken for c in cells) else EXIT_OK)
 
 
 @cli.command()
@@ -827,6 +847,10 @@ def main(argv: list[str] | None = None) -> None:
         rv = cli.main(args=argv, prog_name="chatsim", standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
+    except click.exceptions.NoArgsIsHelpError as e:  # bare `chatsim`: the help, readable, then the one line
+        click.echo(e.ctx.get_help())
+        click.echo("chatsim: error: give a command (listed above)", err=True)
+        sys.exit(EXIT_USAGE)
     except click.ClickException as e:
         click.echo(f"chatsim: error: {_one_line(e.format_message())}", err=True)
         sys.exit(EXIT_USAGE)

@@ -52,6 +52,11 @@ class Cell:
     messages: int = 0  # distinct messages named by the violations, summed over the nodes
     nodes: dict[str, dict] = field(default_factory=dict)  # node -> {broken, messages, error}
 
+    @property
+    def errors(self) -> list[str]:
+        """The errors of the runs that could not run (a cell of only those proves nothing)."""
+        return [n["error"] for n in self.nodes.values() if n["error"]]
+
     def doc(self) -> dict:
         return {"step": self.step, "role": self.role, "nth": self.nth, "broken": self.broken,
                 "messages": self.messages, "nodes": self.nodes}

@@ -87,6 +87,10 @@ P_STEP_COMPONENT = 0.75
 KERNEL_STEP = ("crash", "pause")
 SHRINKS_PER_CLASS = 3
 SHRINK_BUDGET = 120  # shrink runs per finding
+# Every run's plan is drawn before the first run, so a budget is held in memory whole:
+# past these a search is a typo, not a week of runs.
+MAX_BUDGET = 1_000_000
+MAX_SHRINK_BUDGET = 100_000
 # Shrink candidates run this many at a time, whatever the engine: the first failing one of
 # a batch wins, so the batch size decides the result and must not follow the worker count.
 SHRINK_BATCH = 4
@@ -474,6 +478,14 @@ class Exploration:
                 "findings": [f.doc() for f in self.findings]}
 
 
+def check_budgets(budget: int, shrink_budget: int) -> None:
+    """``--budget`` in 1..MAX_BUDGET and ``--shrink-budget`` in 0..MAX_SHRINK_BUDGET, or ChatsimError."""
+    if not 1 <= budget <= MAX_BUDGET:
+        raise ChatsimError(f"--budget {budget}: expected 1 to {MAX_BUDGET:,} runs")
+    if not 0 <= shrink_budget <= MAX_SHRINK_BUDGET:
+        raise ChatsimError(f"--shrink-budget {shrink_budget}: expected 0 to {MAX_SHRINK_BUDGET:,} runs")
+
+
 def explore(scenario_ref: str, arch: str, *, budget: int, seed: int, kinds: list[str], invariants: list[str],
             overrides: list[str], engine: Engine, out_dir: Path, progress: bool = True,
             shrink_budget: int = SHRINK_BUDGET, report: bool = True) -> Exploration:
@@ -482,8 +494,7 @@ def explore(scenario_ref: str, arch: str, *, budget: int, seed: int, kinds: list
     from scenarios import load_scenario
     from scenarios.loader import apply_overrides, load_raw
 
-    if budget <= 0:
-        raise ChatsimError(f"--budget {budget}: expected at least 1 run")
+    check_budgets(budget, shrink_budget)
     scn = load_scenario(scenario_ref, overrides)  # bad input fails here, before anything is written
     raw, _ = load_raw(scenario_ref)
     raw = apply_overrides(raw, overrides, scenario_ref) if overrides else raw

@@ -40,8 +40,10 @@ def pytest_addoption(parser) -> None:
 
 def _root(config) -> Path | None:
     d = config.getoption("chatsim_scenarios", None)
-    if not d:
+    if d is None:
         return None
+    if not d.strip():  # `--chatsim-scenarios "$DIR"` with DIR unset: not "no scenarios, all passed"
+        raise pytest.UsageError("--chatsim-scenarios '': an empty path (give the directory of scenario files)")
     return (Path(config.invocation_params.dir) / d).resolve()
 
 
@@ -102,9 +104,11 @@ class ScenarioFile(pytest.File):
 def _archs(option: str | None, known: list[str]) -> list[str]:
     from sim.errors import ChatsimError
 
-    if not option:
+    if option is None:
         return list(known)
     archs = [a.strip() for a in option.split(",") if a.strip()]
+    if not archs:  # `--chatsim-arch ,` or "": nothing would run and every test would "pass"
+        raise ChatsimError(f"--chatsim-arch {option!r}: expected a comma list of architectures")
     for a in archs:
         if a not in known:
             raise ChatsimError(f"--chatsim-arch {a!r}: unknown architecture (registered: {', '.join(known)})")

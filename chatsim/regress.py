@@ -92,10 +92,17 @@ def plan(scenarios: list[str], archs: list[str], seeds: list[int]) -> list[Task]
             raise ChatsimError(f"--arch {a!r}: unknown architecture (registered: {', '.join(known)})")
     if not seeds:
         raise ChatsimError("--seeds: no seeds to run")
-    tasks = []
+    archs = list(dict.fromkeys(archs))  # `--arch old,old` is old once, not every cell counted twice
+    tasks, named = [], {}
     for ref in scenarios:
-        load_scenario(ref)  # validates: names the file and key on error
+        name = load_scenario(ref).name  # validates: names the file and key on error
         raw, _ = load_raw(ref)
+        if name in named:  # cells, JUnit cases and baselines are keyed by the scenario's name
+            if named[name][1] == raw:
+                continue  # the same scenario twice (given twice, or as a name and as its path)
+            raise ChatsimError(f"{named[name][0]} and {ref} are both named {name!r}: regress keys its results "
+                               f"by scenario name; rename one")
+        named[name] = (ref, raw)
         for arch in archs:
             tasks += [Task(scenario=ref, raw=raw, arch=arch, seed=s) for s in seeds]
     return tasks
@@ -110,11 +117,13 @@ def builtin_scenarios() -> list[str]:
 def read_baseline(path: str | Path) -> dict:
     """A baseline file (from ``--write-baseline``) → its cells; a missing,
     unreadable or malformed file raises ChatsimError."""
+    from scenarios.loader import read_text
+
     p = Path(path)
-    try:
-        doc = json.loads(p.read_text())
-    except OSError as e:
-        raise ChatsimError(f"--baseline {p}: cannot read: {e.strerror}") from None
+    try:  # bounded, and refused at once if not a regular file: /dev/zero was read until memory ran out
+        doc = json.loads(read_text(p, "baseline", MAX_BASELINE_BYTES, ".json"))
+    except ChatsimError as e:
+        raise ChatsimError(f"--baseline {e}") from None
     except ValueError as e:
         raise ChatsimError(f"--baseline {p}: not JSON: {e}") from None
     if not isinstance(doc, dict) or doc.get("format") != BASELINE_FORMAT or not isinstance(doc.get("cells"), dict):
@@ -127,6 +136,7 @@ def read_baseline(path: str | Path) -> dict:
     return doc
 
 
+MAX_BASELINE_BYTES = 16 << 20  # a baseline holds one small cell per scenario × architecture × invariant
 MAX_BASELINE_RUNS = 10**9  # Fisher's test counts in int64; no regress runs more than this per cell
 
 
@@ -279,6 +289,22 @@ def baseline_doc(cells: list[Cell], seeds: list[int]) -> dict:
     return {"format": BASELINE_FORMAT, "seeds": seeds,
             "cells": {c.key: {"expected": c.expected, "violated": len(c.violated),
                               "runs": c.runs - len(c.undecided)} for c in cells}}
+
+
+def check_output_file(path: str, option: str) -> Path:
+    """``path`` as a file ``write_atomic`` may replace, checked before any
+    run: not a directory (nor a name ending in ``/``), not a device, FIFO or
+    socket — the rename would put a regular file in its place (as root,
+    ``--junit /dev/null`` replaced the device) — and its directory a directory."""
+    p = Path(path)
+    if path.endswith(("/", os.sep)) or p.is_dir():
+        raise ChatsimError(f"{option} {path}: names a directory; give a file path")
+    if p.exists() and not p.is_file():
+        raise ChatsimError(f"{option} {path}: exists and is not a regular file; give a file path")
+    parent = next((a for a in p.absolute().parents if a.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ChatsimError(f"{option} {path}: {parent} is not a directory")
+    return p
 
 
 def write_atomic(path: Path, text: str) -> Path:

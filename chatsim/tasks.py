@@ -322,7 +322,8 @@ class LocalPool(Engine):
         from multiprocessing.connection import wait
 
         pending = deque((i, t, 0) for i, t in enumerate(tasks))
-        self.start()
+        while len(self._procs) < min(self.workers, len(pending)):  # no idle workers for a short batch
+            self._start_worker()
         busy = 0
         while pending or busy:
             for w in self._procs:
@@ -424,10 +425,17 @@ class DaskEngine(Engine):
         self._client.close()
 
 
+# Each local worker is a process with a pipe: thousands of them exhaust the process and
+# file-descriptor limits long before they help (runs are CPU-bound: one per core is the point).
+MAX_WORKERS = 256
+
+
 def make_engine(workers: int | None = None, scheduler: str | None = None, in_process: bool = False) -> Engine:
     """The engine the command-line options ask for (``--workers N`` or
     ``--scheduler ADDRESS``; the local pool by default; ``--workers 1`` runs
     in process)."""
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise ChatsimError(f"--workers {workers}: expected 1 to {MAX_WORKERS} worker processes")
     if scheduler:
         return DaskEngine(scheduler)
     if in_process or workers == 1:
@@ -636,12 +644,17 @@ def parse_seeds(text: str, option: str = "--seeds", lowest: int = 0) -> list[int
             lo, hi = (int(a), int(b)) if sep else (int(a), int(a))
             if lo < lowest or hi < lo:
                 raise err
-            if hi - lo >= 100_000:
-                raise ChatsimError(f"{option} {text!r}: at most 100000 {what}s")
+            if hi - lo >= MAX_SEEDS or len(out) + (hi - lo + 1) > 2 * MAX_SEEDS:
+                raise ChatsimError(f"{option} {text!r}: at most {MAX_SEEDS} {what}s")
             out.update(range(lo, hi + 1))
     except ValueError:
         raise err from None
+    if len(out) > MAX_SEEDS:  # the whole list, not each range: a comma list of ranges was unbounded
+        raise ChatsimError(f"{option} {text!r}: at most {MAX_SEEDS} {what}s")
     return sorted(out)
+
+
+MAX_SEEDS = 100_000
 
 
 def architectures() -> list[str]:

@@ -20,11 +20,14 @@ bare string. Architecture settings may be named without their prefix:
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (BeforeValidator, Field, StrictBool, StrictFloat, StrictInt, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
 
 from sim import config as C
 from sim.architectures import registry
@@ -32,6 +35,7 @@ from sim.config import ClientSettings, Name, NetworkSettings, RunConfig, Strict,
 from sim.errors import ChatsimError, ConfigError
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
+_BUILTIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_FILE_BYTES = 1 << 20  # a scenario is a page of TOML; past 1 MiB it is not one
 
 
@@ -99,7 +103,8 @@ class Expect(Strict):
 
 class Sweep(Strict):
     key: str = Field(max_length=200, description="a --set key, e.g. topology.team.users")
-    values: list[float | int | str] = Field(min_length=2, max_length=100)
+    # bool first and strict: true was read as 1.0 (a rate of 1, a point named "=1.0")
+    values: list[StrictBool | StrictInt | StrictFloat | str] = Field(min_length=2, max_length=100)
 
     @field_validator("values")
     @classmethod
@@ -199,7 +204,8 @@ class Scenario(Strict):
         """What ``chatsim sweep`` runs: each sweep value, or each variant."""
         if self.sweep is not None:
             short = self.sweep.key.rsplit(".", 1)[-1]
-            return [(f"{short}={v}", [f"{self.sweep.key}={v}"]) for v in self.sweep.values]
+            shown = [json.dumps(v) if isinstance(v, bool) else str(v) for v in self.sweep.values]  # TOML's true
+            return [(f"{short}={v}", [f"{self.sweep.key}={v}"]) for v in shown]
         return [(v.name, list(v.set)) for v in self.variants]
 
     def run_config(self, arch: str) -> RunConfig:
@@ -296,8 +302,9 @@ def list_builtin() -> list[tuple[str, str]]:
     return out
 
 
-def read_text(p: Path, what: str = "scenario") -> str:
-    """A regular file's text: at most ``MAX_FILE_BYTES``, UTF-8, or a one-line error.
+def read_text(p: Path, what: str = "scenario", max_bytes: int = MAX_FILE_BYTES, kind: str = ".toml") -> str:
+    """A regular file's text: at most ``max_bytes``, UTF-8, or a one-line error
+    naming the file as a ``what`` (which must be a ``kind`` file).
 
     Opened first and checked on the open descriptor (``fstat``), so a FIFO,
     a device (``/dev/zero``) or a directory is refused before a byte is read,
@@ -311,11 +318,11 @@ def read_text(p: Path, what: str = "scenario") -> str:
         raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses a directory naming only the fd
         os.close(fd)
-        raise ConfigError(f"{p}: not a regular file (a {what} must be a .toml file)")
+        raise ConfigError(f"{p}: not a regular file (a {what} must be a {kind} file)")
     with os.fdopen(fd, "rb") as fh:
-        data = fh.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise ConfigError(f"{p.name}: larger than {MAX_FILE_BYTES:,} bytes: not a {what} file")
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ConfigError(f"{p.name}: larger than {max_bytes:,} bytes: not a {what} file")
     try:
         # utf-8-sig: a byte-order mark (some Windows editors write one) is not part of the TOML
         return data.decode("utf-8-sig")
@@ -329,9 +336,17 @@ def load_raw(ref: str) -> tuple[dict[str, Any], str]:
     if not ref.strip():  # Path("") is the working directory
         raise ConfigError("empty scenario name (give a built-in name or a path to a .toml file)")
     p = Path(ref)
-    if not (p.suffix == ".toml" or p.exists()):
-        p = BUILTIN_DIR / f"{ref}.toml"
-        if not p.exists():
+    try:
+        is_file, exists = p.is_file(), p.exists()
+    except OSError as e:  # a name too long for the file system
+        raise ConfigError(f"scenario {ref[:80]!r}...: cannot read: {e.strerror}") from None
+    if p.suffix != ".toml" and not is_file:
+        # a built-in, even when a directory of that name is in the way (`--out steady` made one);
+        # a name is one plain word, so `../x` never reaches outside the built-ins
+        builtin = BUILTIN_DIR / f"{ref}.toml"
+        if _BUILTIN_NAME.fullmatch(ref) and builtin.is_file():
+            p = builtin
+        elif not exists:
             names = ", ".join(n for n, _ in list_builtin())
             raise ConfigError(f"unknown scenario {ref!r} (built-in: {names}; or give a path to a .toml file)")
     text = read_text(p)

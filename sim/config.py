@@ -285,7 +285,8 @@ class Topology(Strict):
 class Workload(Strict):
     rate: float = Field(0.5, gt=0, le=100, description="sends per second per client")
     duration: float = Field(30.0, gt=0, le=3600, description="seconds of workload")
-    settle: float = Field(15.0, ge=0, le=600, description="seconds after healing, before final reads")
+    # at least 1 ms: the settle phase is a run of the kernel that must end later than it starts
+    settle: float = Field(15.0, ge=0.001, le=600, description="seconds after healing, before final reads")
     text_bytes: int = Field(120, ge=1, le=40_000, description="message size (Slack's limit is 40,000 characters)")
     presence_rate: float = Field(0.05, ge=0, le=10, description="presence changes per second per client")
     typing_rate: float = Field(0.2, ge=0, le=10, description="typing indicators per second per client")
