@@ -773,6 +773,11 @@ def bench(as_json: bool, quick: bool, pairs: int | None, only: tuple[str, ...], 
 
     if plot is not None and not storm_sizes:
         raise click.UsageError("--plot draws the storm's growth: give --storm too")
+    if plot is not None:  # checked before minutes of storms, not when the plot is saved after them
+        from .regress import check_output_file
+
+        for target in (plot.with_suffix(".png"), plot.with_suffix(".svg")):
+            check_output_file(str(target), "--plot")
     parts = set(only or BENCH_PARTS)
     pairs = pairs or (2 if quick else 7)
     figures = machine()

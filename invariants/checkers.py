@@ -507,17 +507,23 @@ def check_bytes_path(data: bytes, name: str = "<history>") -> tuple[Meta, Result
     fast = check_fast(data)
     if fast is not None:
         return fast[0], fast[1], "native"
-    # The reference path indexes the history a block at a time (a large
-    # history is never all op objects at once); anything irregular is
-    # re-read whole, so its error — or its slow path — is what it always was.
+    return (*_reference(data, name), "python")
+
+
+def _reference(source: bytes | Path, name: str) -> tuple[Meta, Result]:
+    """The reference path, of a history's bytes or of its file. It indexes
+    the history a block at a time (a large history is never all op objects
+    at once; a file is never whole in memory); anything irregular is re-read
+    whole, so its error — or its slow path — is what it always was."""
     try:
-        meta, blocks = stream_history(data)
-        return meta, _check(lambda: build_blocks(meta, blocks)), "python"
+        meta, blocks = stream_history(source)
+        return meta, _check(lambda: build_blocks(meta, blocks))
     except (Unstreamable, HistoryError):
         pass
+    data = source if isinstance(source, bytes) else source.read_bytes()
     h = parse_history(data, name, slim=True)
     try:
-        return h.meta, check(h), "python"
+        return h.meta, check(h)
     except OpError as e:  # the index's message names the op; the file and its line are ours to say
         raise HistoryError(f"{name}: line {line_of_op(data, e.index)}: {e}") from None
 
@@ -528,20 +534,14 @@ def check_run_file(path: Path) -> tuple[Meta, Result]:
     judged, and when the native path cannot answer (a violation, an
     "unknown") the reference path streams the file a block at a time — so a
     large run's check peaks at the largest of the scan, the judging and the
-    reference's index, not at their sum with the whole history. Anything
-    irregular is checked as ``check_bytes`` checks it."""
+    reference's index, not at their sum with the whole history."""
     data = path.read_bytes()
     scanned = native.scan(data)
     del data  # the caller holds no copy: the columns and the reference path need none
     if scanned is not None and (answer := native.judge(*scanned)) is not None:
         return answer
     del scanned
-    try:
-        meta, blocks = stream_history(path)
-        return meta, _check(lambda: build_blocks(meta, blocks))
-    except (Unstreamable, HistoryError):
-        pass
-    return check_bytes(path.read_bytes(), str(path))
+    return _reference(path, str(path))
 
 
 def check_file(path: str | Path, max_bytes: int = MAX_BYTES) -> tuple[Meta, Result]:

@@ -169,10 +169,11 @@ def parse_history(data: bytes, name: str = "<history>", slim: bool = False) -> H
             # Another tool's event may use a field name checkers know with another
             # type; only the ops checkers read must have the slim shape.
             ops = _slim_from_full(body, name)
-    if len(ops) != line_count(data, start):
+    if plain_lines(data, start) != len(ops):
         # decode_lines reads whitespace-separated values, not lines: a line
         # holding two ops, or one op spread over several lines (pretty-printed),
-        # decodes too. Rare (blank lines also land here): walk the lines.
+        # decodes too. Rare (blank lines, CRLF and spaced layouts also land
+        # here): walk the lines.
         _one_value_per_line(body, name)
     # Checked with C-level list operations; the slow walk only names the culprit.
     if [op.index for op in ops] != list(range(len(ops))):
@@ -189,40 +190,27 @@ def parse_history(data: bytes, name: str = "<history>", slim: bool = False) -> H
 _WS = b" \t\r\n"
 
 
-def line_count(data: bytes, start: int) -> int:
-    """The physical lines of ``data[start:]`` up to its last non-blank byte:
-    the number of ops when the file has no blank line (counted in C)."""
+def plain_lines(data: bytes, start: int = 0) -> int | None:
+    """The number of lines of ``data[start:]`` (whole lines, the last with
+    or without its newline) when every one of them is exactly ``{...}`` —
+    chatsim's own layout: no blank line, no whitespace around an op — else
+    None. Counted in C: the first byte, the last, and every line break
+    being ``}\\n{``.
+
+    Why that settles "one op per line" once the ops are counted: JSON has no
+    raw newline inside a string and needs a comma or colon between two
+    values of one object, so an op cannot run on from a line ending in ``}``
+    into one starting with ``{``; each such line holds at least one op, and
+    as many ops as lines means exactly one each."""
     end = len(data)
-    while end > start and data[end - 1] in _WS:
+    if end > start and data[end - 1] == 0x0A:
         end -= 1
-    return 0 if end == start else data.count(b"\n", start, end) + 1
-
-
-class _LineTally:
-    """``line_count`` of a file's op lines, kept as its pieces stream past
-    (``stream_history`` of a path): the newlines, and those after the last
-    non-blank byte seen so far."""
-
-    __slots__ = ("newlines", "trailing", "seen")
-
-    def __init__(self):
-        self.newlines = self.trailing = 0
-        self.seen = False  # a non-blank byte
-
-    def add(self, piece) -> None:
-        piece = bytes(piece)
-        nl = piece.count(b"\n")
-        self.newlines += nl
-        body = len(piece.rstrip(_WS))
-        if body:
-            self.seen = True
-            self.trailing = piece.count(b"\n", body)
-        else:
-            self.trailing += nl
-
-    @property
-    def lines(self) -> int:
-        return self.newlines - self.trailing + 1 if self.seen else 0
+    if end <= start:
+        return 0 if len(data) <= start else None  # nothing, or a blank line
+    breaks = data.count(b"\n", start, end)
+    if data[start] != 0x7B or data[end - 1] != 0x7D or data.count(b"}\n{", start, end) != breaks:
+        return None
+    return breaks + 1
 
 
 def _lines(body: bytes) -> Iterator[tuple[int, bytes]]:
@@ -280,15 +268,17 @@ def line_pieces(data: Source, start: int, block: int | None = None) -> Iterator[
         return
     with open(data, "rb") as fh:
         fh.seek(start)
-        rest = b""
+        parts: list[bytes] = []  # a line longer than a block, in parts (joined once, not re-copied per read)
         while chunk := fh.read(block):
-            piece = rest + chunk
-            cut = piece.rfind(b"\n") + 1
-            if cut:
-                yield piece[:cut]
-            rest = piece[cut:]
-        if rest:
-            yield rest
+            cut = chunk.rfind(b"\n") + 1
+            if not cut:
+                parts.append(chunk)
+                continue
+            parts.append(chunk[:cut])
+            yield b"".join(parts)
+            parts = [chunk[cut:]] if cut < len(chunk) else []
+        if parts:
+            yield b"".join(parts)
 
 
 def iter_op_blocks(data: Source, decoder: msgspec.json.Decoder, start: int,
@@ -321,12 +311,9 @@ def stream_history(data: Source, slim: bool = True) -> tuple[Meta, Iterator[list
 
     ``data`` may be the path of a history file (a run's own, written whole):
     it is then read a block at a time too, and never held whole."""
-    if isinstance(data, (str, os.PathLike)):
-        if not split_header(data)[0].strip():  # a blank first line: let parse_history say what it is
-            raise Unstreamable
-    elif not data.strip():
-        raise Unstreamable
     head, start = split_header(data)
+    if not (head.strip() if isinstance(data, (str, os.PathLike)) else data.strip()):
+        raise Unstreamable  # empty, or (a file) a blank first line: parse_history says what it is
     try:
         meta = _meta_decoder.decode(head)
     except (msgspec.DecodeError, RecursionError):
@@ -335,12 +322,11 @@ def stream_history(data: Source, slim: bool = True) -> tuple[Meta, Iterator[list
     def blocks() -> Iterator[list]:
         n, last = 0, float("-inf")
         decoder = _slim_decoder if slim else _op_decoder
-        tally = _LineTally() if isinstance(data, (str, os.PathLike)) else None  # a file is not held to count
         try:
             for piece in line_pieces(data, start):
-                if tally is not None:
-                    tally.add(piece)
                 ops = decoder.decode_lines(piece)
+                if plain_lines(bytes(piece)) != len(ops):  # a blank line, spaces, or not one op a line
+                    raise Unstreamable
                 if [op.index for op in ops] != list(range(n, n + len(ops))):
                     raise Unstreamable
                 times = [op.time for op in ops]
@@ -351,8 +337,6 @@ def stream_history(data: Source, slim: bool = True) -> tuple[Meta, Iterator[list
                 yield ops
         except (msgspec.DecodeError, RecursionError):
             raise Unstreamable from None
-        if n != (line_count(data, start) if tally is None else tally.lines):  # a blank line, or a
-            raise Unstreamable  # line not holding exactly one op
 
     return meta, blocks()
 

@@ -254,8 +254,8 @@ JOURNAL_CHUNK = 1 << 16  # messages per columnar chunk of the journal (see Journ
 ROW = 7  # values a message takes in the journal's tail: id, src, dst, kind, bytes, sent, trace
 
 
-def _nans() -> array:
-    return array("d", [float("nan")]) * JOURNAL_CHUNK
+def _nans(n: int) -> array:
+    return array("d", [float("nan")]) * n
 
 
 class Journal:
@@ -282,9 +282,9 @@ class Journal:
       (``_Chunk.spill``), and the tail starts empty again. The hot path
       pays one ``len`` per message for it (``Network._tail_max``); a
       compaction costs ~0.5 µs a message. A small run (tens of thousands
-      of messages) never compacts; the network benchmark (110,000
-      messages a side) compacts once, as a long run does every 65,536
-      messages; a 100k-client storm (millions) holds at most one chunk of
+      of messages) never compacts; the network benchmark as ``chatsim
+      bench`` runs it (10,000 sends: 110,000 messages a side) compacts
+      once, as a long run does every 65,536 messages; a 100k-client storm (millions) holds at most one chunk of
       tail (~8 MB) and the arrival times, 8 bytes a message.
     - ``received`` is one ``array('d')`` over all messages, NaN until the
       message arrives (arrivals come long after the send, so it cannot be
@@ -297,16 +297,20 @@ class Journal:
     - drops are few: a dict of row → reason.
     """
 
-    __slots__ = ("tail", "received", "received_int", "dropped", "enabled", "chunks", "_codes", "_strings",
-                 "_file", "_end", "_loaded")
+    __slots__ = ("tail", "chunk", "tail_max", "received", "received_int", "dropped", "enabled", "chunks", "_codes",
+                 "_strings", "_file", "_end", "_loaded")
 
     def __init__(self, enabled: bool = True):
         self.tail: list = []  # ROW values a message: id, src, dst, kind, bytes, sent, trace
-        self.received = _nans() if enabled else array("d")  # one chunk ahead: sending appends nothing here
+        # messages a chunk, read once (``JOURNAL_CHUNK``, which tests change
+        # before they build a network); the tail's length that makes one
+        self.chunk = JOURNAL_CHUNK
+        self.tail_max = ROW * self.chunk
+        self.received = _nans(self.chunk) if enabled else array("d")  # one chunk ahead: sending appends nothing
         self.received_int: set[int] = set()
         self.dropped: dict[int, str] = {}
         self.enabled = enabled
-        self.chunks: list[_Chunk] = []  # JOURNAL_CHUNK messages each, in order
+        self.chunks: list[_Chunk] = []  # ``chunk`` messages each, in order
         self._strings: list[Any] = []  # code -> name, kind or trace
         self._codes: dict[Any, int] = {}  # the chunks' names, kinds and traces -> code
         self._file = None  # where chunks spill: an anonymous temporary file, made at the first (False: none)
@@ -319,18 +323,18 @@ class Journal:
             return None
         tail = self.tail
         tail += (mid, src, dst, kind, size, now, trace)
-        if len(tail) >= ROW * JOURNAL_CHUNK:
+        if len(tail) >= self.tail_max:
             self.compact()
         return mid
 
     def compact(self) -> None:
         """Move a full tail into a columnar chunk, spilled to the journal's
         file (``Connection.send`` calls this after each append, as ``add``
-        does): every chunk holds exactly ``JOURNAL_CHUNK`` messages, so row
-        ``i`` is in chunk ``i // JOURNAL_CHUNK``."""
+        does): every chunk holds exactly ``chunk`` messages, so row ``i``
+        is in chunk ``i // chunk``."""
         tail = self.tail
-        if len(tail) >= ROW * JOURNAL_CHUNK:
-            chunk = _Chunk(tail, len(self.chunks) * JOURNAL_CHUNK, self._codes, self._strings)
+        if len(tail) >= self.tail_max:
+            chunk = _Chunk(tail, len(self.chunks) * self.chunk, self._codes, self._strings)
             if self._file is None:
                 try:
                     self._file = tempfile.TemporaryFile(prefix="chatsim-journal-", buffering=0)
@@ -343,7 +347,7 @@ class Journal:
                     pass  # overwrites what it wrote; nothing is left buffered to fail later reads)
             self.chunks.append(chunk)
             tail.clear()  # the same list: the network holds it
-            self.received.extend(_nans())  # room for the next chunk's arrivals
+            self.received.extend(_nans(self.chunk))  # room for the next chunk's arrivals
 
     def _columns(self, chunk: _Chunk) -> tuple:
         loaded, cols = self._loaded
@@ -359,12 +363,14 @@ class Journal:
         return int(r) if i in self.received_int else r
 
     def row(self, i: int) -> list:
-        n = len(self.chunks) * JOURNAL_CHUNK
+        n = len(self.chunks) * self.chunk
         if i < n:
-            chunk = self.chunks[i // JOURNAL_CHUNK]
-            mid, src, dst, kind, size, sent, trace = chunk.row(self._columns(chunk), i % JOURNAL_CHUNK)
+            chunk = self.chunks[i // self.chunk]
+            mid, src, dst, kind, size, sent, trace = chunk.row(self._columns(chunk), i % self.chunk)
         else:
             k = ROW * (i - n)
+            if not 0 <= k < len(self.tail):
+                raise IndexError(i)
             mid, src, dst, kind, size, sent, trace = self.tail[k:k + ROW]
         return [mid, src, dst, kind, size, sent, self._received(i), self.dropped.get(i), trace]
 
@@ -414,7 +420,7 @@ class Journal:
         return JournalRows(self)
 
     def __len__(self) -> int:
-        return len(self.chunks) * JOURNAL_CHUNK + len(self.tail) // ROW
+        return len(self.chunks) * self.chunk + len(self.tail) // ROW
 
 
 class _Chunk:
@@ -781,7 +787,7 @@ class Network:
         self.journal = Journal(self.config.journal)
         j = self.journal
         self._tail = j.tail if j.enabled else None
-        self._tail_max = ROW * JOURNAL_CHUNK  # the tail's length at which it becomes a chunk
+        self._tail_max = j.tail_max  # the tail's length at which it becomes a chunk
         self._received, self._received_int, self._dropped = j.received, j.received_int, j.dropped
         self._ids = count()
         self._rule_ids = count()

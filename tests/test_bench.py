@@ -141,6 +141,23 @@ def test_storm_scenario_scales_clients_and_channels():
     assert sum(g.count for g in big.topology.clients) == 100_000
 
 
+@pytest.mark.parametrize("plot", ["dir", "fifo"])
+def test_a_plot_path_that_cannot_be_written_is_refused_before_any_storm(tmp_path, plot):
+    """--plot P writes P.png and P.svg after minutes of storms: a directory or
+    a FIFO in the way is one line and exit 2 at once, nothing run."""
+    import os
+
+    target = tmp_path / "g.png"
+    if plot == "dir":
+        target.mkdir()
+    else:
+        os.mkfifo(target)
+    code, out, err = cli("bench", "--json", "--only", "none", "--storm", "150", "--arch", "old",
+                         "--plot", str(tmp_path / "g"))
+    assert code == 2 and out == "" and "storm: " not in err
+    assert "--plot" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_bench_storm_measures_growth_and_plots(tmp_path):
     code, out, err = cli("bench", "--json", "--only", "none", "--storm", "150,300", "--arch", "old",
                          "--plot", str(tmp_path / "g"))

@@ -113,10 +113,46 @@ def test_every_format_case_is_checked_from_a_file_as_from_its_bytes(tmp_path, na
     assert _outcome(check_run_file, f) == want
 
 
-@pytest.mark.parametrize("data", [b"", b"\n", b" \n\t\n", b"a\nb\n", b"a\n\nb", b"a\n \nb\n\r\n \n", b"\n\na\n"])
-def test_a_files_lines_are_counted_as_its_bytes_are(data):
-    for block in (1, 2, 5, 100):
-        tally = H._LineTally()
-        for piece in H.line_pieces(data, 0, block):
-            tally.add(piece)
-        assert tally.lines == H.line_count(data, 0), (data, block)
+@pytest.mark.parametrize("data, lines", [
+    (b"", 0), (b"{}", 1), (b"{}\n", 1), (b'{"a":1}\n{"b":2}', 2), (b'{"a":1}\n{"b":2}\n', 2),
+    (b"\n", None), (b"{}\n\n{}\n", None), (b" {}\n", None), (b"{}\r\n{}\r\n", None), (b"{} \n", None),
+    (b'{"a":\n1}\n', None), (b'{"a":1} {"b":2}\n', 1),  # two ops on the one line: the op count tells
+])
+def test_plain_lines_counts_lines_of_exactly_one_object(data, lines):
+    assert H.plain_lines(data) == lines
+    assert H.plain_lines(b"header\n" + data, 7) == lines
+
+
+@pytest.mark.parametrize("body", [
+    # a line holding two ops, a blank line elsewhere: as many lines as ops
+    '{op0} {op1}\n\n{op2}\n',
+    # one op pretty-printed over three lines, a line holding three: the counts agree again
+    '{op0_3lines}\n{op1} {op2} {op3}\n',
+])
+def test_two_ops_on_a_line_are_bad_input_whatever_the_line_count(tmp_path, body):
+    """A review found these accepted: "one op a line" was a count of lines
+    against a count of ops, and a blank line (or a pretty-printed op) made
+    up for a line holding several."""
+    def op(i):
+        return (f'{{"index": {i}, "time": {float(i)}, "process": "c1", "type": "invoke", "f": "read", '
+                f'"value": {{"channel": "C1"}}}}')
+    lines = {f"op{i}": op(i) for i in range(4)}
+    lines["op0_3lines"] = op(0).replace(", ", ",\n", 2)
+    meta = hand_history().split(b"\n")[0].decode()
+    data = (meta + "\n" + body.format(**lines)).encode()
+    f = tmp_path / "history.jsonl"
+    f.write_bytes(data)
+    for check in (lambda: check_bytes(data, str(f)), lambda: check_run_file(f)):
+        with pytest.raises(HistoryError, match="line 2: .*one JSON object per line"):
+            check()
+
+
+def test_a_journal_row_past_the_end_is_an_index_error():
+    from sim.kernel import Simulation
+    from sim.network import NetConfig, Network
+
+    net = Network(Simulation(1), NetConfig())
+    net.journal.add(0, "a", "b", "k", 10, 0.0, None)
+    assert net.journal.row(0)[:4] == [0, "a", "b", "k"]
+    with pytest.raises(IndexError):
+        net.journal.row(1)
