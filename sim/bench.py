@@ -157,7 +157,8 @@ def interleaved(a: Callable[[float], None], b: Callable[[float], None], end: flo
 
 def paired(a: Callable[[int], float], b: Callable[[int], float], pairs: int = 5) -> dict:
     """Run ``a(k)`` and ``b(k)`` interleaved (A B A B ...) for pairs ``k`` =
-    0 .. ``pairs`` - 1; each returns seconds. The ratio of a pair is ``b / a`` (how much longer B took,
+    0 .. ``pairs`` - 1; each returns seconds (or hands back a pair's times
+    measured already, interleaved at a finer grain: ``bench_network``). The ratio of a pair is ``b / a`` (how much longer B took,
     or — with A the model and B the reference — A's throughput relative to
     B's). Returns the median ratio, its min and max, and both sides' median
     times."""
