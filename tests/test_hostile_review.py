@@ -6,7 +6,6 @@ user meets in practice (a byte-order mark)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

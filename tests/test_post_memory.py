@@ -5,7 +5,6 @@ the plain implementation it replaces, on real runs."""
 
 from __future__ import annotations
 
-import gc
 import weakref
 from pathlib import Path
 
@@ -209,7 +208,8 @@ def test_journal_chunks_keep_whole_second_times_as_ints(monkeypatch):
 
     monkeypatch.setattr(sim.network, "JOURNAL_CHUNK", 2)
     s, net = make_net()
-    a, b = Probe(s, "a", "us-east"), Probe(s, "b", "us-east")
+    a = Probe(s, "a", "us-east")
+    Probe(s, "b", "us-east")  # the peer "b" the connection goes to
     s.start()
     net.connect(a, "b")
     s.env.run(until=1)  # the clock stops on the int 1
