@@ -157,20 +157,24 @@ def interleaved(a: Callable[[float], None], b: Callable[[float], None], end: flo
 
 def paired(a: Callable[[int], float], b: Callable[[int], float], pairs: int = 5) -> dict:
     """Run ``a(k)`` and ``b(k)`` interleaved (A B A B ...) for pairs ``k`` =
-    0 .. ``pairs`` - 1; each returns seconds (or hands back a pair's times
-    measured already, interleaved at a finer grain: ``bench_network``). The ratio of a pair is ``b / a`` (how much longer B took,
-    or — with A the model and B the reference — A's throughput relative to
-    B's). Returns the median ratio, its min and max, and both sides' median
-    times."""
-    if pairs < 1:
-        raise ValueError("pairs must be at least 1")
+    0 .. ``pairs`` - 1; each returns seconds. Summed up by ``summary``."""
     ta, tb = [], []
     for k in range(pairs):
         ta.append(a(k))
         tb.append(b(k))
+    return summary(ta, tb)
+
+
+def summary(ta: list[float], tb: list[float]) -> dict:
+    """Pairs of times, A's and B's, as a paired measurement. The ratio of a
+    pair is ``b / a`` (how much longer B took, or — with A the model and B the
+    reference — A's throughput relative to B's). Returns the median ratio,
+    its min and max, and both sides' median times."""
+    if not ta:
+        raise ValueError("pairs must be at least 1")
     ratios = [y / x for x, y in zip(ta, tb)]
     return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
-            "a_seconds": statistics.median(ta), "b_seconds": statistics.median(tb), "pairs": pairs}
+            "a_seconds": statistics.median(ta), "b_seconds": statistics.median(tb), "pairs": len(ratios)}
 
 
 def spread(prefix: str, p: dict, digits: int = 3) -> dict:
@@ -209,7 +213,7 @@ def bench_network(n: int = 20000, pairs: int = 5, segments: int = SEGMENTS) -> d
     ``segments`` slices (``network_pair``); rates are deliveries per second."""
     network_pair(min(n, 2000), 1)  # warm both paths before timing
     runs = [network_pair(n, segments) for _ in range(pairs)]
-    p = paired(lambda k: runs[k][0], lambda k: runs[k][1], pairs)
+    p = summary([ta for ta, _ in runs], [tb for _, tb in runs])
     deliveries = n * (FANOUT + 1)
     return {
         "network.messages": deliveries,
