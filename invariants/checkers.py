@@ -31,7 +31,7 @@ from sim.history import (MAX_BYTES, History, Meta, Unstreamable, line_of_op, par
                          stream_history)
 
 from . import fast as native
-from .fast import check_fast
+from .fast import check_fast  # a module name of its own: tests force the reference path by patching it
 from .index import Index, OpError, build, build_blocks
 
 Result = dict[str, Any]

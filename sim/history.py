@@ -146,7 +146,7 @@ def parse_history(data: bytes, name: str = "<history>", slim: bool = False) -> H
     Blank (whitespace-only) lines are skipped; every other line must hold
     exactly one JSON object, and errors name the line in the file.
     """
-    if not data.strip():
+    if _blank(data):
         raise HistoryError(f"{name}: empty file, expected a meta header on line 1")
     head, start = split_header(data)
     body = data[start:]
@@ -188,6 +188,12 @@ def parse_history(data: bytes, name: str = "<history>", slim: bool = False) -> H
 
 
 _WS = b" \t\r\n"
+
+
+def _blank(data: bytes) -> bool:
+    """Empty or whitespace only (``not data.strip()``, without copying a
+    history of hundreds of MB to find out)."""
+    return not data or data.isspace()
 
 
 def plain_lines(data: bytes, start: int = 0) -> int | None:
@@ -312,7 +318,7 @@ def stream_history(data: Source, slim: bool = True) -> tuple[Meta, Iterator[list
     ``data`` may be the path of a history file (a run's own, written whole):
     it is then read a block at a time too, and never held whole."""
     head, start = split_header(data)
-    if not (head.strip() if isinstance(data, (str, os.PathLike)) else data.strip()):
+    if _blank(head if isinstance(data, (str, os.PathLike)) else data):
         raise Unstreamable  # empty, or (a file) a blank first line: parse_history says what it is
     try:
         meta = _meta_decoder.decode(head)
