@@ -16,8 +16,9 @@ sides are built, then run to the end in ``SEGMENTS`` slices of simulated time,
 A B A B ... (``interleaved``), so the halves of a pair share the machine's
 moments at a grain of tens of milliseconds; and with the cyclic collector
 paused for both, as every run pauses it (``sim.gcpause``). Each pair still
-runs every message of both sides, the journal's compactions included. Both sides are timed in CPU seconds of this
-process (``time.process_time``; single-threaded, no I/O worth counting), so
+runs every message of both sides, the journal's compactions included. Both
+sides are timed in CPU seconds of this process (``time.process_time``;
+single-threaded, no I/O worth counting), so
 waiting for a core another job holds is not counted at all; what neighbours
 still cost (caches, memory bandwidth) lands on both halves. The machine's load average is reported
 with the figures (``machine.*``): the ratios mean something on a loaded

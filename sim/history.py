@@ -311,9 +311,10 @@ def stream_history(data: Source, slim: bool = True) -> tuple[Meta, Iterator[list
 
     Only for the common case, a well-formed history: anything else — an
     empty file, a bad header or line, a value of another shape, a wrong
-    index or time, a blank line or a line not holding exactly one op — raises ``Unstreamable`` (from here or while iterating),
-    and the caller re-reads the history with ``parse_history``, which names
-    the problem or takes the slow path exactly as it always has.
+    index or time, a blank line or a line not holding exactly one op —
+    raises ``Unstreamable`` (from here or while iterating), and the caller
+    re-reads the history with ``parse_history``, which names the problem or
+    takes the slow path exactly as it always has.
 
     ``data`` may be the path of a history file (a run's own, written whole):
     it is then read a block at a time too, and never held whole."""

@@ -284,8 +284,9 @@ class Journal:
       compaction costs ~0.5 µs a message. A small run (tens of thousands
       of messages) never compacts; the network benchmark as ``chatsim
       bench`` runs it (10,000 sends: 110,000 messages a side) compacts
-      once, as a long run does every 65,536 messages; a 100k-client storm (millions) holds at most one chunk of
-      tail (~8 MB) and the arrival times, 8 bytes a message.
+      once, as a long run does every 65,536 messages; a 100k-client storm
+      (millions) holds at most one chunk of tail (~8 MB) and the arrival
+      times, 8 bytes a message.
     - ``received`` is one ``array('d')`` over all messages, NaN until the
       message arrives (arrivals come long after the send, so it cannot be
       chunked), kept one chunk ahead of the messages so sending appends
