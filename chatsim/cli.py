@@ -544,6 +544,8 @@ def regress(scenario_refs, archs, seeds, baseline, write_baseline, junit, worker
         raise ChatsimError(f"--arch {archs!r}: expected a comma list of architectures")
     base = R.read_baseline(baseline) if baseline else None
     tasks = R.plan(list(scenario_refs) or R.builtin_scenarios(), arch_list, seed_list)
+    if base is not None:
+        R.check_baseline(base, baseline, seed_list, tasks)
     path = Path(out_dir) if out_dir else Path("runs") / "regress"
     engine, results = run_many_or_exit(tasks, workers, scheduler, path, "regress",
                                        finding=lambda r: r.error is not None or not r.as_expected)
