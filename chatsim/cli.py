@@ -531,6 +531,8 @@ def regress(scenario_refs, archs, seeds, baseline, write_baseline, junit, worker
     "maybe" rate significantly changed from --baseline).
 
     SCENARIO: built-in names or .toml paths (default: every built-in)."""
+    from reports.render import write_atomic
+
     from . import regress as R
     from .tasks import architectures, parse_seeds
 
@@ -550,12 +552,12 @@ def regress(scenario_refs, archs, seeds, baseline, write_baseline, junit, worker
     engine, results = run_many_or_exit(tasks, workers, scheduler, path, "regress",
                                        finding=lambda r: r.error is not None or not r.as_expected)
     cells = R.judge(results, base)
-    R.write_atomic(path / "regress.json", json.dumps(R.report(cells, seed_list, arch_list, engine), indent=2))
-    R.write_atomic(path / "regress.md", R.markdown(cells, seed_list))
+    write_atomic(path / "regress.json", json.dumps(R.report(cells, seed_list, arch_list, engine), indent=2))
+    write_atomic(path / "regress.md", R.markdown(cells, seed_list))
     if junit:
-        R.write_atomic(Path(junit), R.junit_xml(cells))
+        write_atomic(Path(junit), R.junit_xml(cells))
     if write_baseline:
-        R.write_atomic(Path(write_baseline), json.dumps(R.baseline_doc(cells, seed_list), indent=2))
+        write_atomic(Path(write_baseline), json.dumps(R.baseline_doc(cells, seed_list), indent=2))
     out.print(R.table(cells, f"chatsim regress: {len(tasks)} runs on {engine}"))
     for c in R.failures(cells):
         out.print(f"[red]•[/] {c.key} ({c.status}): {escape(c.message)}", soft_wrap=True)

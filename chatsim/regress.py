@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -325,7 +326,7 @@ def baseline_doc(cells: list[Cell], seeds: list[int]) -> dict:
 
 
 def check_output_file(path: str, option: str) -> Path:
-    """``path`` as a file ``write_atomic`` may replace, checked before any
+    """``path`` as a file ``reports.render.write_atomic`` may replace, checked before any
     run: not a directory (nor a name ending in ``/``), not a device, FIFO or
     socket — the rename would put a regular file in its place (as root,
     ``--junit /dev/null`` replaced the device) — and its directory a directory."""
@@ -338,15 +339,6 @@ def check_output_file(path: str, option: str) -> Path:
     if parent is not None and not parent.is_dir():
         raise ChatsimError(f"{option} {path}: {parent} is not a directory")
     return p
-
-
-def write_atomic(path: Path, text: str) -> Path:
-    """Write through a .part file and rename, so a reader never sees half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def _cell_text(c: Cell) -> str:
@@ -485,7 +477,13 @@ def junit_xml(cells: list[Cell]) -> str:
             out = ET.SubElement(tc, "system-out")
             out.text = _cell_text(c)
     ET.indent(suites)
-    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+    # ElementTree writes characters XML 1.0 forbids (an ANSI escape or a NUL in a model crash's
+    # message) as they are, and every JUnit reader then refuses the whole file: spell them out
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}",
+                        ET.tostring(suites, encoding="unicode", xml_declaration=True)) + "\n"
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 # --- one run against its expectation (the pytest plugin judges seed by seed) -------------------------
@@ -522,4 +520,4 @@ def verdict_lines(r: TaskResult) -> list[str]:
 
 
 __all__ = ["Cell", "plan", "judge", "read_baseline", "baseline_doc", "report", "markdown", "junit_xml", "table",
-           "exit_status", "wilson", "fisher_p", "check_baseline", "run_problems", "verdict_lines", "builtin_scenarios", "write_atomic"]
+           "exit_status", "wilson", "fisher_p", "check_baseline", "run_problems", "verdict_lines", "builtin_scenarios"]

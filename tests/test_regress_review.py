@@ -9,6 +9,7 @@ import pytest
 from scipy.stats import binomtest, fisher_exact
 
 from chatsim import regress as R
+from reports.render import write_atomic
 
 from helpers import cli
 from test_regress import cell, fake, maybe_results
@@ -87,3 +88,23 @@ def test_junit_suite_time_counts_each_run_once():
     root = ET.fromstring(R.junit_xml(R.judge(res)))
     (suite,) = root.iter("testsuite")
     assert float(suite.get("time")) == pytest.approx(2.0)  # four runs of 0.5 s, not 4 cells × 1.0 s
+
+
+def test_junit_stays_parseable_when_a_crash_message_carries_control_characters():
+    from chatsim.tasks import Task, TaskResult
+
+    t = Task(scenario="e", raw={"name": "e"}, arch="old", seed=1)
+    err = TaskResult(scenario="e", arch="old", seed=1, error="RuntimeError in the simulation: \x1b[31mboom\x00\ud800")
+    root = ET.fromstring(R.junit_xml(R.judge([(t, err)])))  # was: not well-formed (invalid token)
+    (e,) = root.iter("error")
+    assert e.text == "seed 1: RuntimeError in the simulation: \\x1b[31mboom\\x00\\ud800"
+
+
+def test_a_failed_atomic_write_leaves_the_old_file_and_no_part(tmp_path):
+    p = tmp_path / "j.xml"
+    p.write_text("old")
+    with pytest.raises(UnicodeEncodeError):
+        write_atomic(p, "half \ud800")
+    assert p.read_text() == "old" and list(tmp_path.iterdir()) == [p]  # the .part was left behind
+    # regress wrote through a copy of this function (same rename, no cleanup): it now uses this one
+    assert not hasattr(R, "write_atomic")
