@@ -549,6 +549,12 @@ def regress(scenario_refs, archs, seeds, baseline, write_baseline, junit, worker
     if base is not None:
         R.check_baseline(base, baseline, seed_list, tasks)
     path = Path(out_dir) if out_dir else Path("runs") / "regress"
+    # an earlier run's verdicts must not sit beside this run's results.jsonl if this one is
+    # interrupted (a CI step publishing the JUnit file "if: always()" showed the old green run);
+    # the --write-baseline target stays: it is the committed baseline until this run replaces it
+    for stale in (path / "regress.json", path / "regress.md", Path(junit) if junit else None):
+        if stale is not None:
+            stale.unlink(missing_ok=True)
     engine, results = run_many_or_exit(tasks, workers, scheduler, path, "regress",
                                        finding=lambda r: r.error is not None or not r.as_expected)
     cells = R.judge(results, base)

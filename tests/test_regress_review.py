@@ -108,3 +108,22 @@ def test_a_failed_atomic_write_leaves_the_old_file_and_no_part(tmp_path):
     assert p.read_text() == "old" and list(tmp_path.iterdir()) == [p]  # the .part was left behind
     # regress wrote through a copy of this function (same rename, no cleanup): it now uses this one
     assert not hasattr(R, "write_atomic")
+
+
+def test_an_interrupted_regress_leaves_no_earlier_verdicts_beside_its_results(tmp_path):
+    import signal
+
+    from helpers import interrupt_after_lines
+
+    out, junit, base = tmp_path / "o", tmp_path / "j.xml", tmp_path / "b.json"
+    out.mkdir()
+    for p in (out / "regress.json", out / "regress.md", junit, base):
+        p.write_text("an earlier run's")
+    code, err, lines = interrupt_after_lines(["regress", "steady", "--arch", "old", "--seeds", "1..2000",
+                                              "--workers", "1", "--out", str(out), "--junit", str(junit),
+                                              "--write-baseline", str(base)],
+                                             tmp_path, out / "results.jsonl", signal.SIGINT, lines=2)
+    assert code == 130 and "interrupted" in err, err
+    # they stayed, the earlier run's green verdicts beside this run's partial results
+    assert not (out / "regress.json").exists() and not (out / "regress.md").exists() and not junit.exists()
+    assert base.read_text() == "an earlier run's"  # the committed baseline until a run replaces it
