@@ -142,3 +142,16 @@ def test_two_plugins_with_one_name_is_an_error_not_a_silent_winner(shapes_site, 
     (other / "echo2-0.1.dist-info" / "entry_points.txt").write_text("[chatsim.architectures]\necho = echo2:ARCH\n")
     code, out, err = cli("scenarios", env={"PYTHONPATH": f"{env['PYTHONPATH']}:{other}"})
     assert code == 2 and "'echo' is registered twice" in err and "echo2:ARCH" in err, err[-600:]
+
+
+def test_the_builtins_docs_name_as_faulting_every_design_are_those():
+    """docs/architectures.md names the built-ins whose faults reach a plugin's design; the rest run it fault-free."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    every = {p.stem for p in (root / "scenarios" / "builtin").glob("*.toml")
+             if any(f.get("arch", "both") in ("both", "all") for f in tomllib.loads(p.read_text()).get("faults", []))}
+    doc = (root / "docs" / "architectures.md").read_text()
+    assert every == {"flaky-mobile", "partition-reconnect-storm", "webapp-outage"}
+    assert all(f"`{name}`" in doc for name in every)
