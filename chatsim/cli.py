@@ -531,6 +531,8 @@ def regress(scenario_refs, archs, seeds, baseline, write_baseline, junit, worker
     "maybe" rate significantly changed from --baseline).
 
     SCENARIO: built-in names or .toml paths (default: every built-in)."""
+    from reports.render import write_atomic
+
     from . import regress as R
     from .tasks import architectures, parse_seeds
 
@@ -544,16 +546,24 @@ def regress(scenario_refs, archs, seeds, baseline, write_baseline, junit, worker
         raise ChatsimError(f"--arch {archs!r}: expected a comma list of architectures")
     base = R.read_baseline(baseline) if baseline else None
     tasks = R.plan(list(scenario_refs) or R.builtin_scenarios(), arch_list, seed_list)
+    if base is not None:
+        R.check_baseline(base, baseline, seed_list, tasks)
     path = Path(out_dir) if out_dir else Path("runs") / "regress"
+    # an earlier run's verdicts must not sit beside this run's results.jsonl if this one is
+    # interrupted (a CI step publishing the JUnit file "if: always()" showed the old green run);
+    # the --write-baseline target stays: it is the committed baseline until this run replaces it
+    for stale in (path / "regress.json", path / "regress.md", Path(junit) if junit else None):
+        if stale is not None:
+            stale.unlink(missing_ok=True)
     engine, results = run_many_or_exit(tasks, workers, scheduler, path, "regress",
                                        finding=lambda r: r.error is not None or not r.as_expected)
     cells = R.judge(results, base)
-    R.write_atomic(path / "regress.json", json.dumps(R.report(cells, seed_list, arch_list, engine), indent=2))
-    R.write_atomic(path / "regress.md", R.markdown(cells, seed_list))
+    write_atomic(path / "regress.json", json.dumps(R.report(cells, seed_list, arch_list, engine), indent=2))
+    write_atomic(path / "regress.md", R.markdown(cells, seed_list))
     if junit:
-        R.write_atomic(Path(junit), R.junit_xml(cells))
+        write_atomic(Path(junit), R.junit_xml(cells))
     if write_baseline:
-        R.write_atomic(Path(write_baseline), json.dumps(R.baseline_doc(cells, seed_list), indent=2))
+        write_atomic(Path(write_baseline), json.dumps(R.baseline_doc(cells, seed_list), indent=2))
     out.print(R.table(cells, f"chatsim regress: {len(tasks)} runs on {engine}"))
     for c in R.failures(cells):
         out.print(f"[red]•[/] {c.key} ({c.status}): {escape(c.message)}", soft_wrap=True)

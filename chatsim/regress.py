@@ -17,7 +17,10 @@ each with the scenario's ``[expect]``:
   interval; given a baseline (written by ``--write-baseline``), Fisher's
   exact test (two-sided) against the baseline's counts flags a significant
   change either way (p < ``alpha``) as a regression: a baseline pins a
-  behaviour, and a change needs a person to look and rewrite it;
+  behaviour, and a change needs a person to look and rewrite it. A baseline
+  written with other seeds, or for other scenarios × architectures, is
+  refused before anything runs (``check_baseline``); a "maybe" cell it lacks
+  says so in its message;
 - a seed where the checker could not decide makes the cell **undecided**;
   a run that could not run at all (bad wiring, a crash in the model, a worker
   that died too often) makes every cell of its scenario × architecture an
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -71,7 +75,7 @@ class Cell:
     rate: float | None = None
     interval: tuple[float, float] | None = None
     baseline: dict | None = None
-    wall: float = 0.0      # seconds its runs took (for JUnit's time attribute)
+    wall: float = 0.0      # seconds its runs took, shared by the cells of one scenario × architecture (JUnit's time)
 
     @property
     def key(self) -> str:
@@ -133,7 +137,28 @@ def read_baseline(path: str | Path) -> dict:
                 and c["violated"] <= c["runs"]):
             raise ChatsimError(f"--baseline {p}: cell {key!r}: needs integer 'violated' ≤ 'runs' "
                                f"(at most {MAX_BASELINE_RUNS:,})")
+    seeds = doc.get("seeds")
+    if not (isinstance(seeds, list) and all(type(s) is int for s in seeds)):
+        raise ChatsimError(f"--baseline {p}: 'seeds' must be the list of seeds it was written with")
     return doc
+
+
+def check_baseline(doc: dict, path: str, seeds: list[int], tasks: list[Task]) -> None:
+    """Refuse, before anything runs, a baseline this run cannot be compared
+    with: one written with other seeds (the same seeds are what make equal
+    counts certain and a flag mean a change in behaviour, not in the draw),
+    or one that has no cell of any planned scenario × architecture (written
+    for another scenario or architecture set: every rate would go unpinned
+    and the check pass, comparing nothing)."""
+    if doc["seeds"] != seeds:
+        raise ChatsimError(f"--baseline {path}: written with seeds {_seed_range(doc['seeds'])}, this run has "
+                           f"{_seed_range(seeds)}; use the same --seeds, or rewrite it with --write-baseline")
+    planned = {f"{_scenario_name(t)}/{t.arch}/" for t in tasks}
+    if not any(key.startswith(p) for key in doc["cells"] for p in planned):
+        pairs = sorted({key.rsplit("/", 1)[0] for key in doc["cells"]})
+        shown = ", ".join(pairs[:5]) + (f" (+{len(pairs) - 5} more)" if len(pairs) > 5 else "")
+        raise ChatsimError(f"--baseline {path}: has no cell of these scenarios × architectures (it has "
+                           f"{shown or 'none'}); written for another set? rewrite it with --write-baseline")
 
 
 MAX_BASELINE_BYTES = 16 << 20  # a baseline holds one small cell per scenario × architecture × invariant
@@ -152,7 +177,13 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     from scipy.stats import binomtest
 
     ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return round(float(ci.low), 4), round(float(ci.high), 4)
+    return _sig(ci.low), _sig(ci.high)
+
+
+def _sig(x: float) -> float:
+    # four significant digits, not four decimals: 0/100,000's upper bound 3.8e-05 was "0.0",
+    # an interval [0, 0] that claims certainty
+    return float(f"{float(x):.4g}")
 
 
 def fisher_p(k: int, n: int, k0: int, n0: int) -> float:
@@ -194,7 +225,7 @@ def _judge_cell(c: Cell, ok: list[tuple[Task, TaskResult]], baseline: dict | Non
     by_seed = {t.seed: (t, r) for t, r in ok}
     if c.expected == "maybe" and c.runs - len(c.undecided) > 0:
         k, n = len(c.violated), c.runs - len(c.undecided)
-        c.rate, c.interval = round(k / n, 4), wilson(k, n)
+        c.rate, c.interval = _sig(k / n), wilson(k, n)
     if c.errors:
         c.status = "error"
         c.message = f"{len(c.errors)} run(s) could not run: {c.errors[0].splitlines()[0]}"
@@ -210,12 +241,15 @@ def _judge_cell(c: Cell, ok: list[tuple[Task, TaskResult]], baseline: dict | Non
         _point_at(c, *by_seed[c.held[0]], violation=False)
     elif c.expected == "maybe" and baseline is not None and c.rate is not None:
         base = baseline["cells"].get(c.key)
-        if base is not None and base["runs"] > 0:
+        if base is None or base["runs"] == 0:  # said, not silently skipped: this rate is not pinned
+            c.message = (f"not in the baseline{'' if base is None else ' (no decided run there)'}: "
+                         f"nothing to compare with; rewrite it with --write-baseline to pin this rate")
+        else:
             k, n = len(c.violated), c.runs - len(c.undecided)
             p = fisher_p(k, n, base["violated"], base["runs"])
             b_rate = base["violated"] / base["runs"]
-            c.baseline = {"violated": base["violated"], "runs": base["runs"], "rate": round(b_rate, 4),
-                          "p": round(p, 6), "significant": p < alpha}
+            c.baseline = {"violated": base["violated"], "runs": base["runs"], "rate": _sig(b_rate),
+                          "p": _sig(p), "significant": p < alpha}
             if p < alpha:
                 c.status = "changed"
                 way = "rose" if k / n > b_rate else "fell"
@@ -292,7 +326,7 @@ def baseline_doc(cells: list[Cell], seeds: list[int]) -> dict:
 
 
 def check_output_file(path: str, option: str) -> Path:
-    """``path`` as a file ``write_atomic`` may replace, checked before any
+    """``path`` as a file ``reports.render.write_atomic`` may replace, checked before any
     run: not a directory (nor a name ending in ``/``), not a device, FIFO or
     socket — the rename would put a regular file in its place (as root,
     ``--junit /dev/null`` replaced the device) — and its directory a directory."""
@@ -307,15 +341,6 @@ def check_output_file(path: str, option: str) -> Path:
     return p
 
 
-def write_atomic(path: Path, text: str) -> Path:
-    """Write through a .part file and rename, so a reader never sees half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
 def _cell_text(c: Cell) -> str:
     n = c.runs
     if c.status == "error":
@@ -324,7 +349,8 @@ def _cell_text(c: Cell) -> str:
         if c.rate is None:
             return "maybe: undecided"
         lo, hi = c.interval
-        base = f", baseline {c.baseline['violated']}/{c.baseline['runs']} p={c.baseline['p']:.2g}" if c.baseline else ""
+        base = f", baseline {c.baseline['violated']}/{c.baseline['runs']} p={c.baseline['p']:.2g}" if c.baseline \
+            else ", not in the baseline" if c.message.startswith("not in the baseline") else ""
         return f"maybe {len(c.violated)}/{n - len(c.undecided)} = {c.rate:.0%} [{lo:.0%}–{hi:.0%}]{base}"
     if c.expected is False:
         return f"broken {len(c.violated)}/{n} (expected)"
@@ -414,7 +440,7 @@ def markdown(cells: list[Cell], seeds: list[int]) -> str:
 def _seed_range(seeds: list[int]) -> str:
     if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)):
         return f"{seeds[0]}..{seeds[-1]}"
-    return ",".join(map(str, seeds))
+    return _seeds(seeds) if seeds else "none"
 
 
 def junit_xml(cells: list[Cell]) -> str:
@@ -433,7 +459,9 @@ def junit_xml(cells: list[Cell]) -> str:
                               failures=str(sum(c.status in ("regression", "changed") for c in cs)),
                               errors=str(sum(c.status == "error" for c in cs)),
                               skipped=str(sum(c.status == "undecided" for c in cs)),
-                              time=f"{sum(c.wall for c in cs):.3f}")
+                              # each architecture's runs once: its cells share them (summed per cell,
+                              # a suite of 7 invariants claimed 7 times the time its runs took)
+                              time=f"{sum({c.arch: c.wall for c in cs}.values()):.3f}")
         for c in cs:
             tc = ET.SubElement(suite, "testcase", classname=f"chatsim.{name}.{c.arch}", name=c.invariant,
                            time=f"{c.wall:.3f}")
@@ -449,7 +477,13 @@ def junit_xml(cells: list[Cell]) -> str:
             out = ET.SubElement(tc, "system-out")
             out.text = _cell_text(c)
     ET.indent(suites)
-    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+    # ElementTree writes characters XML 1.0 forbids (an ANSI escape or a NUL in a model crash's
+    # message) as they are, and every JUnit reader then refuses the whole file: spell them out
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}",
+                        ET.tostring(suites, encoding="unicode", xml_declaration=True)) + "\n"
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 # --- one run against its expectation (the pytest plugin judges seed by seed) -------------------------
@@ -486,4 +520,4 @@ def verdict_lines(r: TaskResult) -> list[str]:
 
 
 __all__ = ["Cell", "plan", "judge", "read_baseline", "baseline_doc", "report", "markdown", "junit_xml", "table",
-           "exit_status", "wilson", "fisher_p", "run_problems", "verdict_lines", "builtin_scenarios", "write_atomic"]
+           "exit_status", "wilson", "fisher_p", "check_baseline", "run_problems", "verdict_lines", "builtin_scenarios"]

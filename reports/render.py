@@ -81,9 +81,15 @@ def render(template: str, **context) -> str:
 
 def write_atomic(path: Path, text: str) -> Path:
     """Write ``text`` to a temporary file beside ``path`` and rename it over
-    ``path``: a reader sees the old page or the new one, never half of one."""
+    ``path``: a reader sees the old page or the new one, never half of one. A
+    write that fails (a full disk, Ctrl-C, text that cannot be encoded)
+    leaves the old file, if any, and no temporary file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path

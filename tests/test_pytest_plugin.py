@@ -126,3 +126,12 @@ def test_a_bad_plugin_option_is_one_usage_error_naming_it(pytester, option, valu
     err = r.stderr.str()
     assert err.count(words) == 1, err
     assert "collecting" not in r.stdout.str()
+
+
+def test_items_carry_the_chatsim_marker(pytester):
+    """docs/ci.md: `-m "not chatsim"` leaves the scenario items out."""
+    copy(pytester, "steady")
+    pytester.makepyfile("def test_x(): pass")
+    r = pytester.runpytest("--chatsim-scenarios", "scn", "--chatsim-arch", "old", "-m", "not chatsim",
+                           "-p", "no:xdist", "-p", "no:cacheprovider")
+    r.assert_outcomes(passed=1, deselected=3)
