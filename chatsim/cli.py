@@ -631,14 +631,14 @@ def _no_large(allow_large: bool, command: str) -> None:
 
 
 def explore_table(ex) -> Table:
-    from .explore import fault_text
+    from .explore import schedule_text
 
     t = Table(title=f"chatsim explore {ex.scenario} / {ex.arch} / seed {ex.seed}: {ex.runs} runs "
                     f"+ {ex.shrink_runs} shrinking on {ex.engine}")
     for c in ("#", "invariant", "violation", "shrunk schedule", "from", "replays"):
         t.add_column(c)
     for f in ex.findings:
-        t.add_row(str(f.n), f.invariant, f.kind, escape("\n".join(fault_text(x) for x in f.faults)),
+        t.add_row(str(f.n), f.invariant, f.kind, escape("\n".join(schedule_text(f.faults))),
                   f"{len(f.original)} faults, run {f.found_by}", _mark(True) if f.reproduced else _mark(False))
     if not ex.findings:
         t.add_row("-", "[green]nothing found[/]", "", "", "", "")
@@ -694,9 +694,7 @@ def crashpoints_cmd(scenario, arch, nth_range, seed, out_dir, overrides, allow_l
         row = [f"{step} ({role})"]
         for n in nths:
             c = by.get((step, n))
-            row.append("" if c is None else
-                       f"[red]{escape(', '.join(c.broken))}[/] · {c.messages} msg" if c.broken else
-                       f"[yellow]error[/] ({len(c.errors)} runs)" if c.errors else "[green]ok[/]")
+            row.append("" if c is None else c.summary())
         t.add_row(*row)
     out.print(t)
     errors = [e for c in cells for e in c.errors]

@@ -14,6 +14,13 @@ progress, interruption). The *matrix* folds the nodes of a role together:
 each cell (step, nth) says which invariants broke on any of its nodes and
 how many distinct messages the violations name (summed over those nodes'
 runs), with the per-node detail beside it in ``crashpoints.json``.
+
+A crash fires only if its node reaches the step ``nth`` times during the
+workload; a run where it did not (``TaskResult.fired`` is 0) is the
+scenario without faults, so its node is marked ``crashed: false``, what it
+broke is left out of the cell (the scenario broke it, not this crash
+point), and a cell none of whose nodes crashed reads "not reached", never
+"ok": a crash point the run never met is untested, not harmless.
 """
 
 from __future__ import annotations
@@ -48,18 +55,33 @@ class Cell:
     step: str
     role: str
     nth: int
-    broken: list[str] = field(default_factory=list)  # invariants broken on any node of the role
-    messages: int = 0  # distinct messages named by the violations, summed over the nodes
-    nodes: dict[str, dict] = field(default_factory=dict)  # node -> {broken, messages, error}
+    broken: list[str] = field(default_factory=list)  # invariants broken on any node of the role that crashed
+    messages: int = 0  # distinct messages named by the violations, summed over the nodes that crashed
+    nodes: dict[str, dict] = field(default_factory=dict)  # node -> {crashed, broken, messages, error}
 
     @property
     def errors(self) -> list[str]:
         """The errors of the runs that could not run (a cell of only those proves nothing)."""
         return [n["error"] for n in self.nodes.values() if n["error"]]
 
+    @property
+    def reached(self) -> bool:
+        """Whether the crash fired in any of the cell's runs."""
+        return any(n["crashed"] for n in self.nodes.values())
+
+    def summary(self) -> str:
+        """The cell in a few words (rich markup): what broke, else why nothing did."""
+        from rich.markup import escape
+
+        if self.broken:
+            return f"[red]{escape(', '.join(self.broken))}[/] · {self.messages} msg"
+        if self.errors:
+            return f"[yellow]error[/] ({len(self.errors)} runs)"
+        return "[green]ok[/]" if self.reached else "[dim]not reached[/]"
+
     def doc(self) -> dict:
-        return {"step": self.step, "role": self.role, "nth": self.nth, "broken": self.broken,
-                "messages": self.messages, "nodes": self.nodes}
+        return {"step": self.step, "role": self.role, "nth": self.nth, "reached": self.reached,
+                "broken": self.broken, "messages": self.messages, "nodes": self.nodes}
 
 
 def matrix(results: list[tuple[Task, TaskResult]], arch: str, nths: list[int]) -> list[Cell]:
@@ -72,9 +94,11 @@ def matrix(results: list[tuple[Task, TaskResult]], arch: str, nths: list[int]) -
         cell = cells[(f["step"], f["nth"])]
         bad = sorted(k for k, v in r.verdicts.items() if v is False)
         msgs = {x.msg for x in r.violations if x.msg is not None and x.invariant in bad}
-        cell.nodes[f["node"]] = {"broken": bad, "messages": len(msgs), "error": r.error}
-        cell.broken = sorted(set(cell.broken) | set(bad))
-        cell.messages += len(msgs)
+        crashed = r.fired > 0
+        cell.nodes[f["node"]] = {"crashed": crashed, "broken": bad, "messages": len(msgs), "error": r.error}
+        if crashed:  # what a run without its crash breaks, the scenario breaks: not this crash point
+            cell.broken = sorted(set(cell.broken) | set(bad))
+            cell.messages += len(msgs)
     return [cells[k] for k in cells if cells[k].nodes]
 
 

@@ -351,6 +351,7 @@ class Finding:
     faults: tuple[dict, ...]
     signature: tuple[str, ...]
     shrink_runs: int
+    minimal: bool  # a local minimum (False: --shrink-budget ran out first)
     breaks: list[tuple[str, str]] = field(default_factory=list)  # (invariant, kind) the shrunk schedule breaks
     violation: str = ""
     verdicts: dict = field(default_factory=dict)
@@ -362,7 +363,7 @@ class Finding:
     def doc(self) -> dict:
         return {"n": self.n, "invariant": self.invariant, "kind": self.kind, "found_by": self.found_by,
                 "seed": self.seed, "signature": list(self.signature), "faults": list(self.faults),
-                "original_faults": list(self.original), "shrink_runs": self.shrink_runs,
+                "original_faults": list(self.original), "shrink_runs": self.shrink_runs, "minimal": self.minimal,
                 "breaks": [f"{i}/{k}" for i, k in self.breaks],
                 "violation": self.violation, "verdicts": self.verdicts, "also_found_by": self.also,
                 "scenario_file": self.path, "replay": self.replay, "reproduced": self.reproduced}
@@ -380,13 +381,17 @@ def trigger(f: dict) -> tuple:
 
 
 def simplifications(faults: tuple[dict, ...]) -> tuple[list[tuple[dict, ...]], list[tuple[dict, ...]]]:
-    """One-step simplifications of a schedule: (without one fault each,
-    each fault made smaller in one field), in the order they are preferred.
+    """One-step simplifications of a schedule: (without one fault each —
+    down to no fault at all —, each fault made smaller in one field), in the
+    order they are preferred.
     Faults that fire together (one trigger: the same step, node and nth, or
     the same time) move together: a smaller ``nth`` or an earlier ``at`` is
     tried on all of them at once, so shrinking keeps what made them a
     combination instead of pulling them apart one occurrence at a time."""
-    removals = [faults[:i] + faults[i + 1:] for i in range(len(faults))] if len(faults) > 1 else []
+    # the last fault too: a schedule is only replaced by a candidate that still breaks the
+    # invariant, so an empty one that does says the fault was never needed (the base
+    # scenario breaks it on that seed without any: a lossy link, a client timeout)
+    removals = [faults[:i] + faults[i + 1:] for i in range(len(faults))]
     smaller = []
     for i, f in enumerate(faults):
         together = [j for j, g in enumerate(faults) if trigger(g) == trigger(f)]
@@ -415,10 +420,11 @@ def simplifications(faults: tuple[dict, ...]) -> tuple[list[tuple[dict, ...]], l
 
 def shrink(faults: tuple[dict, ...], invariant: str, make: Callable[[tuple[dict, ...], str], Task],
            runner: Callable[[list[Task]], list[tuple[Task, TaskResult]]], budget: int = SHRINK_BUDGET,
-           chunk: int | None = None) -> tuple[tuple[dict, ...], TaskResult | None, int]:
+           chunk: int | None = None) -> tuple[tuple[dict, ...], TaskResult | None, int, bool]:
     """Delta-debug ``faults`` to a local minimum that still violates
     ``invariant``; returns (schedule, its result or None if nothing smaller
-    failed, runs used). Candidates run ``chunk`` (default ``SHRINK_BATCH``)
+    failed, runs used, whether the schedule is a local minimum: False when
+    the budget ran out first). Candidates run ``chunk`` (default ``SHRINK_BATCH``)
     at a time, in order of preference; the first chunk with a failing
     candidate ends the round and its first failing candidate is kept, so the
     outcome depends neither on the order results arrive in nor on how many
@@ -427,15 +433,14 @@ def shrink(faults: tuple[dict, ...], invariant: str, make: Callable[[tuple[dict,
     chunk = chunk or SHRINK_BATCH
     used, last, rnd = 0, None, 0
     current = faults
-    while used < budget:
+    while True:
         removals, smaller = simplifications(current)
         cands = removals + smaller
         rnd += 1
         progressed = False
-        for start in range(0, len(cands), chunk):
-            batch = cands[start:start + chunk][:budget - used]
-            if not batch:
-                break
+        todo = cands[:budget - used]  # what the budget lets this round try
+        for start in range(0, len(todo), chunk):
+            batch = todo[start:start + chunk]
             tasks = [make(c, f"{rnd}.{start + i}") for i, c in enumerate(batch)]
             by_label = {t.label: r for t, r in runner(tasks)}
             used += len(batch)
@@ -446,9 +451,8 @@ def shrink(faults: tuple[dict, ...], invariant: str, make: Callable[[tuple[dict,
                     break
             if progressed:
                 break
-        if not progressed:
-            break
-    return current, last, used
+        if not progressed:  # a local minimum if the round tried every simplification
+            return current, last, used, len(todo) == len(cands)
 
 
 # --- the search -------------------------------------------------------------------------------
@@ -463,6 +467,7 @@ class Exploration:
     invariants: list[str]
     overrides: list[str]
     engine: str = ""
+    command: str = ""  # the explore command that repeats this search (same schedules, same findings)
     runs: int = 0
     shrink_runs: int = 0
     findings: list[Finding] = field(default_factory=list)
@@ -473,7 +478,7 @@ class Exploration:
     def doc(self) -> dict:
         return {"scenario": self.scenario, "arch": self.arch, "seed": self.seed, "budget": self.budget,
                 "faults": self.kinds, "invariants": self.invariants, "overrides": self.overrides,
-                "engine": self.engine, "runs": self.runs, "shrink_runs": self.shrink_runs,
+                "engine": self.engine, "command": self.command, "runs": self.runs, "shrink_runs": self.shrink_runs,
                 "classes": self.classes, "swarm": self.swarm_hits, "errors": self.errors,
                 "findings": [f.doc() for f in self.findings]}
 
@@ -484,6 +489,28 @@ def check_budgets(budget: int, shrink_budget: int) -> None:
         raise ChatsimError(f"--budget {budget}: expected 1 to {MAX_BUDGET:,} runs")
     if not 0 <= shrink_budget <= MAX_SHRINK_BUDGET:
         raise ChatsimError(f"--shrink-budget {shrink_budget}: expected 0 to {MAX_SHRINK_BUDGET:,} runs")
+
+
+def command(scenario_ref: str, arch: str, seed: int, budget: int, kinds: list[str], invariants: list[str],
+            overrides: list[str], shrink_budget: int) -> str:
+    """The ``chatsim explore`` command line that repeats a search: every
+    option that decides its schedules and findings (not ``--workers``,
+    ``--scheduler`` or ``--out``: they change neither), defaults left out."""
+    import shlex
+
+    from invariants import CHECKERS
+
+    words = ["chatsim", "explore", scenario_ref, "--arch", arch, "--seed", str(seed), "--budget", str(budget)]
+    if kinds != all_kinds(arch):
+        words += ["--faults", ",".join(kinds)]
+    if invariants != list(CHECKERS):
+        for n in invariants:
+            words += ["--invariant", n]
+    for o in overrides:
+        words += ["--set", o]
+    if shrink_budget != SHRINK_BUDGET:
+        words += ["--shrink-budget", str(shrink_budget)]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def explore(scenario_ref: str, arch: str, *, budget: int, seed: int, kinds: list[str], invariants: list[str],
@@ -499,7 +526,8 @@ def explore(scenario_ref: str, arch: str, *, budget: int, seed: int, kinds: list
     raw, _ = load_raw(scenario_ref)
     raw = apply_overrides(raw, overrides, scenario_ref) if overrides else raw
     v = vocabulary(scn, arch, kinds)
-    ex = Exploration(scn.name, arch, seed, budget, kinds, invariants, overrides, engine.describe())
+    ex = Exploration(scn.name, arch, seed, budget, kinds, invariants, overrides, engine.describe(),
+                     command(scenario_ref, arch, seed, budget, kinds, invariants, overrides, shrink_budget))
     plans = [draw(seed, i, v) for i in range(budget)]
 
     def task(faults: tuple[dict, ...], run_seed: int, label: str) -> Task:
@@ -555,11 +583,12 @@ def explore(scenario_ref: str, arch: str, *, budget: int, seed: int, kinds: list
         def make(c, lbl, p=p, n_shrink=n_shrink):
             return task(c, p.seed, f"shrink/{n_shrink}/{lbl}")
 
-        small, last, used = shrink(p.faults, inv, make, lambda ts, n=n_shrink: runner(ts, f"shrink {n}"),
-                                   shrink_budget)
+        small, last, used, minimal = shrink(p.faults, inv, make,
+                                            lambda ts, n=n_shrink: runner(ts, f"shrink {n}"), shrink_budget)
         ex.shrink_runs += used
         breaks = broken(last if last is not None else by_index[p.index], invariants)
-        f = Finding(0, inv, kind, p.index, p.seed, p.faults, small, involved(small, v), used, breaks=breaks)
+        f = Finding(0, inv, kind, p.index, p.seed, p.faults, small, involved(small, v), used, minimal,
+                    breaks=breaks)
         shrunk.append(f)
         for c in breaks:
             per_class[c] = per_class.get(c, 0) + 1
@@ -586,8 +615,9 @@ def found_scenario(raw: dict, f: Finding, arch: str, verdicts: dict) -> dict:
 
     doc = copy.deepcopy(raw)
     doc["name"] = f"{raw['name']}-found-{f.n}"
+    n = len(f.faults)
     doc["description"] = (f"found by chatsim explore: {f.invariant} ({f.kind}) breaks under {arch} "
-                          f"with {len(f.faults)} fault{'s' if len(f.faults) != 1 else ''}")
+                          + (f"with {n} fault{'s' if n != 1 else ''}" if n else "without any fault"))
     doc["faults"] = [dict(x) for x in f.faults]
     names = {fl.alias or k for k, fl in Expect.model_fields.items()}
     doc["expect"] = {arch: {k: v for k, v in verdicts.items() if k in names and isinstance(v, bool)}}
@@ -610,9 +640,8 @@ def write_found(f: Finding, ex: Exploration, raw: dict, out_dir: Path, report: b
     doc = found_scenario(raw, f, ex.arch, probe.verdicts)
     f.replay = " ".join(shlex.quote(w) for w in ["chatsim", "run", str(path), "--arch", ex.arch,
                                                   "--seed", str(f.seed)])
-    head = (f"# {f.replay}\n# found by: chatsim explore {ex.scenario} --arch {ex.arch} --seed {ex.seed} "
-            f"--budget {ex.budget} (run {f.found_by}; shrunk in {f.shrink_runs} runs from "
-            f"{len(f.original)} faults)\n")
+    head = (f"# {f.replay}\n# found by: {ex.command}\n# (run {f.found_by}; shrunk in {f.shrink_runs} runs from "
+            f"{len(f.original)} faults{'' if f.minimal else '; --shrink-budget ran out before a local minimum'})\n")
     tmp = path.with_name(path.name + ".part")
     tmp.write_text(head + tomli_w.dumps(doc))
     tmp.replace(path)
@@ -639,8 +668,14 @@ def write_summary(ex: Exploration, out_dir: Path) -> Path:
     rows = []
     for f in ex.findings:
         rows.append({**f.doc(), "toml": Path(f.path).name, "report": f"found-{f.n}/report.html",
-                     "faults_text": [fault_text(x) for x in f.faults]})
+                     "faults_text": schedule_text(f.faults)})
     return write_atomic(out_dir / "report.html", render("explore.html.j2", ex=ex.doc(), findings=rows))
+
+
+def schedule_text(faults) -> list[str]:
+    """A schedule in words, a line per fault; an empty one says so (the
+    scenario breaks the invariant on that seed without any fault)."""
+    return [fault_text(x) for x in faults] or ["no fault: the scenario breaks it without one"]
 
 
 def fault_text(f: dict) -> str:
@@ -663,5 +698,6 @@ def fault_text(f: dict) -> str:
     return " ".join(x for x in [k, who, when] + extra if x) + dur
 
 
-__all__ = ["Vocabulary", "vocabulary", "all_kinds", "parse_kinds", "parse_invariants", "draw", "Plan", "shrink",
-           "simplifications", "explore", "Exploration", "Finding", "fault_text", "broken", "involved"]
+__all__ = ["command",
+           "Vocabulary", "vocabulary", "all_kinds", "parse_kinds", "parse_invariants", "draw", "Plan", "shrink",
+           "simplifications", "explore", "Exploration", "Finding", "fault_text", "schedule_text", "broken", "involved"]

@@ -1,0 +1,63 @@
+"""Review of explore and crashpoints (round 8): what a finding claims must be
+true of the run it came from — a shrunk schedule needs every fault it keeps,
+the command in a found file repeats the search, a crash point the run never
+reached is not reported as harmless (tests/test_crashpoints.py)."""
+
+import shlex
+
+import tomli_w
+
+from chatsim.explore import Finding, command, found_scenario, shrink
+from chatsim.tasks import Task, TaskResult, run_task
+from scenarios import load_scenario
+from scenarios.loader import load_raw
+
+
+def _always_broken(tasks):
+    # the invariant breaks whatever the schedule: the base scenario breaks it on this seed
+    return [(t, TaskResult(scenario="x", arch="old", seed=1, verdicts={"no-duplicates": False})) for t in tasks]
+
+
+def test_shrinking_drops_the_last_fault_when_the_run_breaks_without_it():
+    # flaky-mobile under old duplicates messages with no fault at all (lossy links, resends):
+    # a finding must not keep a fault the violation does not need
+    start = ({"kind": "degrade", "arch": "old", "at": 7.0, "duration": 3.0, "a": ["client-6"], "b": ["*"],
+              "oneway": False, "latency": 0.2, "loss": 0.0, "dup": 0.0},)
+    make = lambda c, label: Task(scenario="x", arch="old", seed=1, faults=tuple(c), label=label)  # noqa: E731
+    small, last, used, minimal = shrink(start, "no-duplicates", make, _always_broken, budget=50)
+    assert small == () and last is not None and minimal and used <= 4
+
+
+def test_a_finding_without_faults_is_written_as_a_scenario_with_none(tmp_path):
+    raw, _ = load_raw("crash-mid-send")
+    f = Finding(1, "no-duplicates", "duplicate", 0, 7, original=({"kind": "crash", "arch": "old", "at": 1.0},),
+                faults=(), signature=(), shrink_runs=1, minimal=True)
+    doc = found_scenario(raw, f, "old", {"no-duplicates": False})
+    assert doc["faults"] == [] and doc["description"].endswith("without any fault")
+    path = tmp_path / "found-1.toml"
+    path.write_text(tomli_w.dumps(doc))
+    assert load_scenario(str(path)).fault_specs("old") == []  # the base scenario's own faults are gone too
+
+
+def test_the_found_by_command_repeats_the_search():
+    # every option that decides the schedules is in it (a search with another --faults draws
+    # other schedules); the defaults and the engine are not
+    cmd = command("my scenarios/x.toml", "new", 3, 8, ["crash", "redis-failover"], ["no-duplicates"],
+                  ["new.kafka.acks=1"], 40)
+    assert shlex.split(cmd) == ["chatsim", "explore", "my scenarios/x.toml", "--arch", "new", "--seed", "3",
+                                "--budget", "8", "--faults", "crash,redis-failover", "--invariant", "no-duplicates",
+                                "--set", "new.kafka.acks=1", "--shrink-budget", "40"]
+    from chatsim.explore import SHRINK_BUDGET, all_kinds
+    from invariants import CHECKERS
+
+    assert command("steady", "old", 1, 5, all_kinds("old"), list(CHECKERS), [], SHRINK_BUDGET) == \
+        "chatsim explore steady --arch old --seed 1 --budget 5"
+
+
+def test_a_task_result_counts_the_faults_that_fired():
+    raw, _ = load_raw("crash-mid-send")
+    crash = {"kind": "crash", "arch": "old", "step": "ack_sent", "node": "channel-server-0", "duration": 5.0}
+    fired = run_task(Task(scenario="crash-mid-send", raw=raw, arch="old", seed=1, faults=({**crash, "nth": 1},)))
+    never = run_task(Task(scenario="crash-mid-send", raw=raw, arch="old", seed=1, faults=({**crash, "nth": 5000},)))
+    assert (fired.fired, never.fired) == (1, 0)
+    assert never.valid is True  # the run without its crash: the scenario's workload alone
