@@ -44,13 +44,16 @@ shrunk signatures coincide are reported once.
 batches of ``SHRINK_BATCH`` (the same engine as the search, so a Dask
 cluster shrinks too; a constant batch, so the result does not depend on the
 worker count): each round builds every one-step simplification of the
-current schedule — without one of its faults; then, per fault, a smaller
-``nth``, an earlier ``at`` (for all the faults that share the trigger at
-once: a combination stays one), a shorter ``duration``, no ``silent``/
-``oneway``, a weaker degradation or skew — runs them batch by batch in that
-order, and keeps the first that still violates the same invariant. It stops at a schedule none
-of whose simplifications still fails (a local minimum: fewest faults, then
-earliest, shortest, smallest nth), or after ``shrink_budget`` runs.
+current schedule — without one of its faults (the last one too: a run
+that breaks the invariant without any fault needs none); then, per fault,
+a smaller ``nth``, an earlier ``at`` (for all the faults that share the
+trigger at once: a combination stays one), a shorter ``duration``, no
+``silent``/``oneway``, a weaker degradation or skew — runs them batch by
+batch in that order, and keeps the first that still violates the same
+invariant in the same way (its first violation of the same kind: the bug
+class). It stops at a schedule none of whose simplifications still fails
+(a local minimum: fewest faults, then earliest, shortest, smallest nth;
+``Finding.minimal``), or after ``shrink_budget`` runs.
 
 **Output.** Every run (search and shrink) is a line of ``DIR/results.jsonl``
 (``task.label`` says which: ``explore/17``, ``shrink/2/5``). Each distinct
@@ -420,9 +423,10 @@ def simplifications(faults: tuple[dict, ...]) -> tuple[list[tuple[dict, ...]], l
 
 def shrink(faults: tuple[dict, ...], invariant: str, make: Callable[[tuple[dict, ...], str], Task],
            runner: Callable[[list[Task]], list[tuple[Task, TaskResult]]], budget: int = SHRINK_BUDGET,
-           chunk: int | None = None) -> tuple[tuple[dict, ...], TaskResult | None, int, bool]:
+           chunk: int | None = None, kind: str = "") -> tuple[tuple[dict, ...], TaskResult | None, int, bool]:
     """Delta-debug ``faults`` to a local minimum that still violates
-    ``invariant``; returns (schedule, its result or None if nothing smaller
+    ``invariant`` (with ``kind``, its first violation of that kind: the same
+    bug class, not another way to break the invariant); returns (schedule, its result or None if nothing smaller
     failed, runs used, whether the schedule is a local minimum: False when
     the budget ran out first). Candidates run ``chunk`` (default ``SHRINK_BATCH``)
     at a time, in order of preference; the first chunk with a failing
@@ -431,6 +435,11 @@ def shrink(faults: tuple[dict, ...], invariant: str, make: Callable[[tuple[dict,
     workers run them: only on ``chunk``, a constant, so a Dask cluster, a
     local pool and one process shrink to the same schedule."""
     chunk = chunk or SHRINK_BATCH
+
+    def still_fails(r: TaskResult | None) -> bool:
+        return r is not None and r.verdicts.get(invariant) is False and (
+            not kind or (invariant, kind) in broken(r, [invariant]))
+
     used, last, rnd = 0, None, 0
     current = faults
     while True:
@@ -446,7 +455,7 @@ def shrink(faults: tuple[dict, ...], invariant: str, make: Callable[[tuple[dict,
             used += len(batch)
             for t, c in zip(tasks, batch):
                 r = by_label.get(t.label)
-                if r is not None and r.verdicts.get(invariant) is False:
+                if still_fails(r):
                     current, last, progressed = c, r, True
                     break
             if progressed:
@@ -584,7 +593,8 @@ def explore(scenario_ref: str, arch: str, *, budget: int, seed: int, kinds: list
             return task(c, p.seed, f"shrink/{n_shrink}/{lbl}")
 
         small, last, used, minimal = shrink(p.faults, inv, make,
-                                            lambda ts, n=n_shrink: runner(ts, f"shrink {n}"), shrink_budget)
+                                            lambda ts, n=n_shrink: runner(ts, f"shrink {n}"), shrink_budget,
+                                            kind=kind)
         ex.shrink_runs += used
         breaks = broken(last if last is not None else by_index[p.index], invariants)
         f = Finding(0, inv, kind, p.index, p.seed, p.faults, small, involved(small, v), used, minimal,

@@ -8,7 +8,7 @@ import shlex
 import tomli_w
 
 from chatsim.explore import Finding, command, found_scenario, shrink
-from chatsim.tasks import Task, TaskResult, run_task
+from chatsim.tasks import Task, TaskResult, Violation, run_task
 from scenarios import load_scenario
 from scenarios.loader import load_raw
 
@@ -61,3 +61,27 @@ def test_a_task_result_counts_the_faults_that_fired():
     never = run_task(Task(scenario="crash-mid-send", raw=raw, arch="old", seed=1, faults=({**crash, "nth": 5000},)))
     assert (fired.fired, never.fired) == (1, 0)
     assert never.valid is True  # the run without its crash: the scenario's workload alone
+
+
+def test_shrinking_keeps_the_bug_class_not_just_the_invariant():
+    # integrity breaks in several ways; a finding of one kind (a failed send that appears)
+    # must not shrink into another (a message shown to a non-member) and keep the first's name
+    start = ({"kind": "crash", "arch": "old", "at": 9.0, "duration": 4.0, "targets": ["webapp-0"]},
+             {"kind": "pause", "arch": "old", "at": 3.0, "duration": 2.0, "targets": ["db"]})
+
+    def runner(tasks):
+        out = []
+        for t in tasks:
+            kinds = {f["kind"] for f in t.faults}
+            # both faults: failed-appears; the crash alone: another integrity violation
+            kind = "failed-appears" if kinds == {"crash", "pause"} else "non-member" if "crash" in kinds else None
+            out.append((t, TaskResult(scenario="x", arch="old", seed=1, verdicts={"integrity": kind is None},
+                                      violations=[Violation("integrity", kind, "c:1", "C1", "")] if kind else [])))
+        return out
+
+    make = lambda c, label: Task(scenario="x", arch="old", seed=1, faults=tuple(c), label=label)  # noqa: E731
+    small, last, _, _ = shrink(start, "integrity", make, runner, budget=200, kind="failed-appears")
+    assert {f["kind"] for f in small} == {"crash", "pause"}
+    assert last is None or last.violations[0].kind == "failed-appears"
+    # without a kind any integrity violation will do (what shrink did for every finding)
+    assert [f["kind"] for f in shrink(start, "integrity", make, runner, budget=200)[0]] == ["crash"]
