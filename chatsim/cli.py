@@ -678,6 +678,7 @@ def crashpoints_cmd(scenario, arch, nth_range, seed, out_dir, overrides, allow_l
     engine, results = run_many_or_exit(tasks, workers, scheduler, path, "crashpoints",
                                        finding=lambda r: r.valid is False)
     cells = C.matrix(results, arch, nths)
+    replays = C.write_replays(cells, results, raw, arch, path)
     doc = C.document(scn.name, arch, seed, nths, cells, engine)
     from reports.crashpoints import write_heatmap
     from reports.render import write_atomic
@@ -700,6 +701,10 @@ def crashpoints_cmd(scenario, arch, nth_range, seed, out_dir, overrides, allow_l
     errors = [e for c in cells for e in c.errors]
     for e in errors[:3]:  # a run that could not run is not "ok"
         out.print(f"[red]•[/] could not run: {term(e.splitlines()[0])}", soft_wrap=True)
+    for cmd in replays[:3]:
+        out.print(f"    replay: {escape(cmd)}", soft_wrap=True)
+    if len(replays) > 3:
+        out.print(f"    ... and {len(replays) - 3} more in {path / 'replay'}/", soft_wrap=True)
     out.print(f"wrote {path / 'crashpoints.json'}, {png}, {svg}, {path / 'results.jsonl'}")
     _index(path)
     sys.exit(EXIT_VIOLATED if errors or any(c.broken for c in cells) else EXIT_OK)

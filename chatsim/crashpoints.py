@@ -21,11 +21,18 @@ scenario without faults, so its node is marked ``crashed: false``, what it
 broke is left out of the cell (the scenario broke it, not this crash
 point), and a cell none of whose nodes crashed reads "not reached", never
 "ok": a crash point the run never met is untested, not harmless.
+
+Each run whose crash broke something is written as a scenario file,
+``DIR/replay/<step>-<node>-<nth>.toml`` (the base scenario, overrides baked
+in, with that one crash as its schedule and the verdicts it gave as its
+expectation), whose first line is the ``chatsim run`` command that replays
+it; the node's detail in ``crashpoints.json`` carries that command.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .tasks import Task, TaskResult
 
@@ -99,7 +106,40 @@ def matrix(results: list[tuple[Task, TaskResult]], arch: str, nths: list[int]) -
         if crashed:  # what a run without its crash breaks, the scenario breaks: not this crash point
             cell.broken = sorted(set(cell.broken) | set(bad))
             cell.messages += len(msgs)
+    for cell in cells.values():  # in node order, not in the order the runs finished (crashpoints.json's bytes)
+        cell.nodes = dict(sorted(cell.nodes.items(), key=lambda kv: _natural(kv[0])))
     return [cells[k] for k in cells if cells[k].nodes]
+
+
+def _natural(name: str) -> tuple:
+    """``webapp-10`` after ``webapp-9``."""
+    import re
+
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", name))
+
+
+def write_replays(cells: list[Cell], results: list[tuple[Task, TaskResult]], raw: dict, arch: str,
+                  out_dir: Path) -> list[str]:
+    """``DIR/replay/<step>-<node>-<nth>.toml`` for each run whose crash
+    broke something; sets the node's ``replay`` in its cell. Returns those
+    replay commands, in the matrix's order."""
+    from .explore import fault_text, replay_scenario, write_replay
+
+    run = {(t.faults[0]["step"], t.faults[0]["node"], t.faults[0]["nth"]): (t, r) for t, r in results}
+    written = []
+    for cell, name, node in ((c, n, d) for c in cells for n, d in c.nodes.items()):
+        if not node["crashed"] or not node["broken"]:
+            continue
+        task, r = run[(cell.step, name, cell.nth)]
+        f = task.faults[0]
+        what = fault_text(f)
+        doc = replay_scenario(raw, task.faults, arch, r.verdicts, f"{raw['name']}-crash-{f['step']}-{name}-{f['nth']}",
+                              f"chatsim crashpoints: {what} breaks {', '.join(node['broken'])} under {arch}")
+        (out_dir / "replay").mkdir(parents=True, exist_ok=True)
+        node["replay"] = write_replay(out_dir / "replay" / f"{f['step']}-{f['node']}-{f['nth']}.toml", doc, arch,
+                                      task.seed, f"crash point: {what}")
+        written.append(node["replay"])
+    return written
 
 
 def document(scenario: str, arch: str, seed: int, nths: list[int], cells: list[Cell], engine: str) -> dict:
@@ -107,4 +147,4 @@ def document(scenario: str, arch: str, seed: int, nths: list[int], cells: list[C
             "runs": sum(len(c.nodes) for c in cells), "cells": [c.doc() for c in cells]}
 
 
-__all__ = ["plan", "matrix", "Cell", "document", "DURATION"]
+__all__ = ["plan", "matrix", "write_replays", "Cell", "document", "DURATION"]

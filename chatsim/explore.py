@@ -619,16 +619,15 @@ def explore(scenario_ref: str, arch: str, *, budget: int, seed: int, kinds: list
 
 # --- writing what was found ---------------------------------------------------------------------
 
-def found_scenario(raw: dict, f: Finding, arch: str, verdicts: dict) -> dict:
-    """The base scenario's content with the shrunk schedule and the verdicts it gives."""
+def replay_scenario(raw: dict, faults, arch: str, verdicts: dict, name: str, description: str) -> dict:
+    """The base scenario's content (overrides baked in) with ``faults`` as
+    its whole schedule and ``verdicts`` as ``[expect.<arch>]``: a scenario
+    file that replays one run of a search."""
     from scenarios.loader import Expect
 
     doc = copy.deepcopy(raw)
-    doc["name"] = f"{raw['name']}-found-{f.n}"
-    n = len(f.faults)
-    doc["description"] = (f"found by chatsim explore: {f.invariant} ({f.kind}) breaks under {arch} "
-                          + (f"with {n} fault{'s' if n != 1 else ''}" if n else "without any fault"))
-    doc["faults"] = [dict(x) for x in f.faults]
+    doc["name"], doc["description"] = name, description
+    doc["faults"] = [dict(x) for x in faults]
     names = {fl.alias or k for k, fl in Expect.model_fields.items()}
     doc["expect"] = {arch: {k: v for k, v in verdicts.items() if k in names and isinstance(v, bool)}}
     for key in ("sweep", "variants"):
@@ -636,25 +635,43 @@ def found_scenario(raw: dict, f: Finding, arch: str, verdicts: dict) -> dict:
     return doc
 
 
-def write_found(f: Finding, ex: Exploration, raw: dict, out_dir: Path, report: bool = True) -> None:
-    """``found-<n>.toml`` and its run (``found-<n>/``) from that very file."""
+def write_replay(path: Path, doc: dict, arch: str, seed: int, comment: str) -> str:
+    """Write ``doc`` to ``path`` (atomically), its first line the ``chatsim
+    run`` command that replays it, then ``comment``; returns that command."""
     import shlex
 
     import tomli_w
 
+    replay = " ".join(shlex.quote(w) for w in ["chatsim", "run", str(path), "--arch", arch, "--seed", str(seed)])
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(f"# {replay}\n" + "".join(f"# {line}\n" for line in comment.splitlines()) + tomli_w.dumps(doc))
+    tmp.replace(path)
+    return replay
+
+
+def _faults(n: int) -> str:
+    return f"{n} fault{'s' if n != 1 else ''}"
+
+
+def found_scenario(raw: dict, f: Finding, arch: str, verdicts: dict) -> dict:
+    """The base scenario's content with the shrunk schedule and the verdicts it gives."""
+    return replay_scenario(raw, f.faults, arch, verdicts, f"{raw['name']}-found-{f.n}",
+                           f"found by chatsim explore: {f.invariant} ({f.kind}) breaks under {arch} "
+                           + (f"with {_faults(len(f.faults))}" if f.faults else "without any fault"))
+
+
+def write_found(f: Finding, ex: Exploration, raw: dict, out_dir: Path, report: bool = True) -> None:
+    """``found-<n>.toml`` and its run (``found-<n>/``) from that very file."""
     from .tasks import run_task
 
     path = out_dir / f"found-{f.n}.toml"
     # the verdicts the shrunk schedule gives: its expectation, checked by the replay below
     probe = run_task(Task(scenario=ex.scenario, raw=raw, arch=ex.arch, seed=f.seed, faults=f.faults))
     doc = found_scenario(raw, f, ex.arch, probe.verdicts)
-    f.replay = " ".join(shlex.quote(w) for w in ["chatsim", "run", str(path), "--arch", ex.arch,
-                                                  "--seed", str(f.seed)])
-    head = (f"# {f.replay}\n# found by: {ex.command}\n# (run {f.found_by}; shrunk in {f.shrink_runs} runs from "
-            f"{len(f.original)} faults{'' if f.minimal else '; --shrink-budget ran out before a local minimum'})\n")
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(head + tomli_w.dumps(doc))
-    tmp.replace(path)
+    f.replay = write_replay(path, doc, ex.arch, f.seed,
+                            f"found by: {ex.command}\n(run {f.found_by}; shrunk in {f.shrink_runs} runs from "
+                            f"{_faults(len(f.original))}"
+                            f"{'' if f.minimal else '; --shrink-budget ran out before a local minimum'})")
     f.path = str(path)
     want = ("result", "plots") if report else ("result",)
     r = run_task(Task(scenario=str(path), arch=ex.arch, seed=f.seed, out=str(out_dir / f"found-{f.n}"), want=want))
@@ -708,6 +725,6 @@ def fault_text(f: dict) -> str:
     return " ".join(x for x in [k, who, when] + extra if x) + dur
 
 
-__all__ = ["command",
-           "Vocabulary", "vocabulary", "all_kinds", "parse_kinds", "parse_invariants", "draw", "Plan", "shrink",
-           "simplifications", "explore", "Exploration", "Finding", "fault_text", "schedule_text", "broken", "involved"]
+__all__ = ["Vocabulary", "vocabulary", "all_kinds", "parse_kinds", "parse_invariants", "draw", "Plan", "shrink",
+           "simplifications", "explore", "Exploration", "Finding", "command", "fault_text", "schedule_text",
+           "replay_scenario", "write_replay", "broken", "involved"]

@@ -47,6 +47,15 @@ def test_crashpoints_old_loses_the_acked_message_only_between_the_ack_and_the_ha
     svg = (out / "crashpoints.svg").read_text()
     assert "cell-handoff-1" in svg and "ack_sent (channel-server)" in svg
     assert "handoff" in stdout and "durability" in stdout
+    # every cell that broke is replayable from a file it wrote: the crash alone, with what it broke
+    node = next(c for c in doc["cells"] if (c["step"], c["nth"]) == ("ack_sent", 1))["nodes"]["channel-server-0"]
+    replay = out / "replay" / "ack_sent-channel-server-0-1.toml"
+    assert node["replay"] == f"chatsim run {replay} --arch old --seed 1" and node["replay"] in stdout
+    code, _, err = cli(*node["replay"].split()[1:], "--out", str(tmp_path / "replay"), "--no-plots")
+    result = json.loads((tmp_path / "replay" / "result.json").read_text())
+    assert code == 1 and result["as_expected"], err
+    assert sorted(k for k, v in result["invariants"].items() if v["valid"] is False) == node["broken"]
+    assert not any(n.get("replay") for c in doc["cells"] for n in c["nodes"].values() if not c["broken"])
 
 
 @pytest.mark.slow
@@ -80,3 +89,15 @@ def test_crashpoints_leaves_out_what_the_scenario_breaks_without_the_crash():
     (cell,) = matrix([(t, broke)], "old", [3])
     assert cell.broken == [] and not cell.reached and cell.nodes["channel-server-0"]["broken"] == ["no-duplicates"]
     assert "not reached" in cell.summary()
+
+
+def test_crashpoints_json_does_not_depend_on_the_order_runs_finish_in():
+    # a pool finishes runs in any order; the nodes of a cell are listed in node order, so
+    # crashpoints.json is byte-identical for 1 or 2 workers (the new design has 3 web apps)
+    scn = load_scenario("crash-mid-send")
+    raw, _ = load_raw("crash-mid-send")
+    tasks = plan("crash-mid-send", raw, scn, "new", 1, [1])
+    res = [(t, TaskResult(scenario="crash-mid-send", arch="new", seed=1, fired=1, verdicts={})) for t in tasks]
+    doc = lambda results: json.dumps([c.doc() for c in matrix(results, "new", [1])])  # noqa: E731
+    assert doc(res) == doc(res[::-1])
+    assert '"webapp-0": {' in doc(res[::-1]).split('"webapp-1"')[0]
