@@ -618,6 +618,8 @@ def explore_cmd(scenario, arch, budget, invariant_names, fault_kinds, shrink_bud
         out.print(f"    replay: {escape(f.replay)}", soft_wrap=True)
     for e in ex.errors[:3]:
         out.print(f"[red]•[/] run {e['run']} (seed {e['seed']}) could not run: {escape(e['error'])}", soft_wrap=True)
+        if e.get("replay"):
+            out.print(f"    replay: {escape(e['replay'])}", soft_wrap=True)
     out.print(f"wrote {path / 'report.html'}, {path / 'explore.json'}, {path / 'results.jsonl'}"
               + (f" and {len(ex.findings)} found-<n>.toml" if ex.findings else ""))
     _index(path)

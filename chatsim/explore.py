@@ -90,6 +90,7 @@ P_STEP_COMPONENT = 0.75
 KERNEL_STEP = ("crash", "pause")
 SHRINKS_PER_CLASS = 3
 SHRINK_BUDGET = 120  # shrink runs per finding
+ERROR_FILES = 10  # runs that could not run written as error-<run>.toml: a bug that breaks them all needs one
 # Every run's plan is drawn before the first run, so a budget is held in memory whole:
 # past these a search is a typo, not a week of runs.
 MAX_BUDGET = 1_000_000
@@ -611,6 +612,11 @@ def explore(scenario_ref: str, arch: str, *, budget: int, seed: int, kinds: list
     for n, f in enumerate(ex.findings, 1):
         f.n = n
         write_found(f, ex, raw, out_dir, report=report)
+    for e in ex.errors[:ERROR_FILES]:  # a run that crashed the model: its schedule as a file to replay
+        doc = replay_scenario(raw, e["faults"], arch, {}, f"{raw['name']}-error-{e['run']}",
+                              f"chatsim explore: run {e['run']} could not run: {e['error']}")
+        e["replay"] = write_replay(out_dir / f"error-{e['run']}.toml", doc, arch, e["seed"],
+                                   f"could not run in: {ex.command}\n{e['error']}")
     (out_dir / "explore.json").write_text(json.dumps(ex.doc(), indent=2))
     if report:
         write_summary(ex, out_dir)

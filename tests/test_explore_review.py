@@ -3,6 +3,7 @@ true of the run it came from — a shrunk schedule needs every fault it keeps,
 the command in a found file repeats the search, a crash point the run never
 reached is not reported as harmless (tests/test_crashpoints.py)."""
 
+import json
 import shlex
 
 import tomli_w
@@ -85,3 +86,25 @@ def test_shrinking_keeps_the_bug_class_not_just_the_invariant():
     assert last is None or last.violations[0].kind == "failed-appears"
     # without a kind any integrity violation will do (what shrink did for every finding)
     assert [f["kind"] for f in shrink(start, "integrity", make, runner, budget=200)[0]] == ["crash"]
+
+
+def test_a_run_that_could_not_run_is_written_as_a_scenario_that_replays_it(tmp_path):
+    # a model exception in a farm of runs is a finding: its schedule must be replayable too
+    from chatsim.explore import explore
+    from chatsim.tasks import InProcess
+
+    def run(task):
+        if task.label == "explore/1":
+            return TaskResult(scenario=task.scenario, arch=task.arch, seed=task.seed, error="KeyError in the simulation")
+        return TaskResult(scenario=task.scenario, arch=task.arch, seed=task.seed, verdicts={"validity": True})
+
+    with InProcess(run) as engine:
+        ex = explore("crash-mid-send", "old", budget=3, seed=4, kinds=["crash"], invariants=["validity"], overrides=[],
+                     engine=engine, out_dir=tmp_path, progress=False, report=False)
+    (e,) = ex.errors
+    path = tmp_path / "error-1.toml"
+    assert e["replay"] == f"chatsim run {path} --arch old --seed {e['seed']}"
+    assert path.read_text().splitlines()[0] == f"# {e['replay']}"
+    scn = load_scenario(str(path))
+    assert [s.kind for s in scn.fault_specs("old")] == [f["kind"] for f in e["faults"]] == ["crash"] * len(e["faults"])
+    assert json.loads((tmp_path / "explore.json").read_text())["errors"][0]["replay"] == e["replay"]
