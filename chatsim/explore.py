@@ -63,7 +63,10 @@ content with the overrides baked in, the shrunk schedule as its
 replay gives, so ``chatsim run DIR/found-<n>.toml --arch A --seed S``
 reproduces it (byte-identical history) and passes as that scenario's
 expectation; then it is run from that file into ``DIR/found-<n>/`` with its
-report (timeline, message diagrams). ``DIR/explore.json`` and
+report (timeline, message diagrams); its comment names the explore
+command that repeats the search (``command``). A run that could not run
+(an exception in the model) is written the same way, as
+``DIR/error-<run>.toml`` with its schedule. ``DIR/explore.json`` and
 ``DIR/report.html`` summarise the search.
 """
 
@@ -376,7 +379,7 @@ class Finding:
 # --- shrinking --------------------------------------------------------------------------------
 
 def _smaller(x: float, low: float) -> list[float]:
-    return sorted({_r1(c) for c in (low, x / 2, x * 0.8, x - 0.1) if low <= _r1(c) < x}, reverse=False)
+    return sorted({_r1(c) for c in (low, x / 2, x * 0.8, x - 0.1) if low <= _r1(c) < x})  # smallest first
 
 
 def trigger(f: dict) -> tuple:
