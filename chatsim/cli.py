@@ -628,6 +628,8 @@ def explore_cmd(scenario, arch, budget, invariant_names, fault_kinds, shrink_bud
         out.print(f"    replay: {escape(f.replay)}", soft_wrap=True)
     for e in ex.errors[:3]:
         out.print(f"[red]•[/] run {e['run']} (seed {e['seed']}) could not run: {escape(e['error'])}", soft_wrap=True)
+        if e.get("replay"):
+            out.print(f"    replay: {escape(e['replay'])}", soft_wrap=True)
     out.print(f"wrote {path / 'report.html'}, {path / 'explore.json'}, {path / 'results.jsonl'}"
               + (f" and {len(ex.findings)} found-<n>.toml" if ex.findings else ""))
     _index(path)
@@ -641,14 +643,14 @@ def _no_large(allow_large: bool, command: str) -> None:
 
 
 def explore_table(ex) -> Table:
-    from .explore import fault_text
+    from .explore import schedule_text
 
     t = Table(title=f"chatsim explore {ex.scenario} / {ex.arch} / seed {ex.seed}: {ex.runs} runs "
                     f"+ {ex.shrink_runs} shrinking on {ex.engine}")
     for c in ("#", "invariant", "violation", "shrunk schedule", "from", "replays"):
         t.add_column(c)
     for f in ex.findings:
-        t.add_row(str(f.n), f.invariant, f.kind, escape("\n".join(fault_text(x) for x in f.faults)),
+        t.add_row(str(f.n), f.invariant, f.kind, escape("\n".join(schedule_text(f.faults))),
                   f"{len(f.original)} faults, run {f.found_by}", _mark(True) if f.reproduced else _mark(False))
     if not ex.findings:
         t.add_row("-", "[green]nothing found[/]", "", "", "", "")
@@ -688,6 +690,7 @@ def crashpoints_cmd(scenario, arch, nth_range, seed, out_dir, overrides, allow_l
     engine, results = run_many_or_exit(tasks, workers, scheduler, path, "crashpoints",
                                        finding=lambda r: r.valid is False)
     cells = C.matrix(results, arch, nths)
+    replays = C.write_replays(cells, results, raw, arch, path)
     doc = C.document(scn.name, arch, seed, nths, cells, engine)
     from reports.crashpoints import write_heatmap
     from reports.render import write_atomic
@@ -704,14 +707,16 @@ def crashpoints_cmd(scenario, arch, nth_range, seed, out_dir, overrides, allow_l
         row = [f"{step} ({role})"]
         for n in nths:
             c = by.get((step, n))
-            row.append("" if c is None else
-                       f"[red]{escape(', '.join(c.broken))}[/] · {c.messages} msg" if c.broken else
-                       f"[yellow]error[/] ({len(c.errors)} runs)" if c.errors else "[green]ok[/]")
+            row.append("" if c is None else c.summary())
         t.add_row(*row)
     out.print(t)
     errors = [e for c in cells for e in c.errors]
     for e in errors[:3]:  # a run that could not run is not "ok"
         out.print(f"[red]•[/] could not run: {term(e.splitlines()[0])}", soft_wrap=True)
+    for cmd in replays[:3]:
+        out.print(f"    replay: {escape(cmd)}", soft_wrap=True)
+    if len(replays) > 3:
+        out.print(f"    ... and {len(replays) - 3} more in {path / 'replay'}/", soft_wrap=True)
     out.print(f"wrote {path / 'crashpoints.json'}, {png}, {svg}, {path / 'results.jsonl'}")
     _index(path)
     sys.exit(EXIT_VIOLATED if errors or any(c.broken for c in cells) else EXIT_OK)

@@ -44,13 +44,16 @@ shrunk signatures coincide are reported once.
 batches of ``SHRINK_BATCH`` (the same engine as the search, so a Dask
 cluster shrinks too; a constant batch, so the result does not depend on the
 worker count): each round builds every one-step simplification of the
-current schedule — without one of its faults; then, per fault, a smaller
-``nth``, an earlier ``at`` (for all the faults that share the trigger at
-once: a combination stays one), a shorter ``duration``, no ``silent``/
-``oneway``, a weaker degradation or skew — runs them batch by batch in that
-order, and keeps the first that still violates the same invariant. It stops at a schedule none
-of whose simplifications still fails (a local minimum: fewest faults, then
-earliest, shortest, smallest nth), or after ``shrink_budget`` runs.
+current schedule — without one of its faults (the last one too: a run
+that breaks the invariant without any fault needs none); then, per fault,
+a smaller ``nth``, an earlier ``at`` (for all the faults that share the
+trigger at once: a combination stays one), a shorter ``duration``, no
+``silent``/``oneway``, a weaker degradation or skew — runs them batch by
+batch in that order, and keeps the first that still violates the same
+invariant in the same way (its first violation of the same kind: the bug
+class). It stops at a schedule none of whose simplifications still fails
+(a local minimum: fewest faults, then earliest, shortest, smallest nth;
+``Finding.minimal``), or after ``shrink_budget`` runs.
 
 **Output.** Every run (search and shrink) is a line of ``DIR/results.jsonl``
 (``task.label`` says which: ``explore/17``, ``shrink/2/5``). Each distinct
@@ -60,7 +63,10 @@ content with the overrides baked in, the shrunk schedule as its
 replay gives, so ``chatsim run DIR/found-<n>.toml --arch A --seed S``
 reproduces it (byte-identical history) and passes as that scenario's
 expectation; then it is run from that file into ``DIR/found-<n>/`` with its
-report (timeline, message diagrams). ``DIR/explore.json`` and
+report (timeline, message diagrams); its comment names the explore
+command that repeats the search (``command``). A run that could not run
+(an exception in the model) is written the same way, as
+``DIR/error-<run>.toml`` with its schedule. ``DIR/explore.json`` and
 ``DIR/report.html`` summarise the search.
 """
 
@@ -87,6 +93,7 @@ P_STEP_COMPONENT = 0.75
 KERNEL_STEP = ("crash", "pause")
 SHRINKS_PER_CLASS = 3
 SHRINK_BUDGET = 120  # shrink runs per finding
+ERROR_FILES = 10  # runs that could not run written as error-<run>.toml: a bug that breaks them all needs one
 # Every run's plan is drawn before the first run, so a budget is held in memory whole:
 # past these a search is a typo, not a week of runs.
 MAX_BUDGET = 1_000_000
@@ -351,6 +358,7 @@ class Finding:
     faults: tuple[dict, ...]
     signature: tuple[str, ...]
     shrink_runs: int
+    minimal: bool  # a local minimum (False: --shrink-budget ran out first)
     breaks: list[tuple[str, str]] = field(default_factory=list)  # (invariant, kind) the shrunk schedule breaks
     violation: str = ""
     verdicts: dict = field(default_factory=dict)
@@ -362,7 +370,7 @@ class Finding:
     def doc(self) -> dict:
         return {"n": self.n, "invariant": self.invariant, "kind": self.kind, "found_by": self.found_by,
                 "seed": self.seed, "signature": list(self.signature), "faults": list(self.faults),
-                "original_faults": list(self.original), "shrink_runs": self.shrink_runs,
+                "original_faults": list(self.original), "shrink_runs": self.shrink_runs, "minimal": self.minimal,
                 "breaks": [f"{i}/{k}" for i, k in self.breaks],
                 "violation": self.violation, "verdicts": self.verdicts, "also_found_by": self.also,
                 "scenario_file": self.path, "replay": self.replay, "reproduced": self.reproduced}
@@ -371,7 +379,7 @@ class Finding:
 # --- shrinking --------------------------------------------------------------------------------
 
 def _smaller(x: float, low: float) -> list[float]:
-    return sorted({_r1(c) for c in (low, x / 2, x * 0.8, x - 0.1) if low <= _r1(c) < x}, reverse=False)
+    return sorted({_r1(c) for c in (low, x / 2, x * 0.8, x - 0.1) if low <= _r1(c) < x})  # smallest first
 
 
 def trigger(f: dict) -> tuple:
@@ -380,13 +388,17 @@ def trigger(f: dict) -> tuple:
 
 
 def simplifications(faults: tuple[dict, ...]) -> tuple[list[tuple[dict, ...]], list[tuple[dict, ...]]]:
-    """One-step simplifications of a schedule: (without one fault each,
-    each fault made smaller in one field), in the order they are preferred.
+    """One-step simplifications of a schedule: (without one fault each —
+    down to no fault at all —, each fault made smaller in one field), in the
+    order they are preferred.
     Faults that fire together (one trigger: the same step, node and nth, or
     the same time) move together: a smaller ``nth`` or an earlier ``at`` is
     tried on all of them at once, so shrinking keeps what made them a
     combination instead of pulling them apart one occurrence at a time."""
-    removals = [faults[:i] + faults[i + 1:] for i in range(len(faults))] if len(faults) > 1 else []
+    # the last fault too: a schedule is only replaced by a candidate that still breaks the
+    # invariant, so an empty one that does says the fault was never needed (the base
+    # scenario breaks it on that seed without any: a lossy link, a client timeout)
+    removals = [faults[:i] + faults[i + 1:] for i in range(len(faults))]
     smaller = []
     for i, f in enumerate(faults):
         together = [j for j, g in enumerate(faults) if trigger(g) == trigger(f)]
@@ -415,40 +427,45 @@ def simplifications(faults: tuple[dict, ...]) -> tuple[list[tuple[dict, ...]], l
 
 def shrink(faults: tuple[dict, ...], invariant: str, make: Callable[[tuple[dict, ...], str], Task],
            runner: Callable[[list[Task]], list[tuple[Task, TaskResult]]], budget: int = SHRINK_BUDGET,
-           chunk: int | None = None) -> tuple[tuple[dict, ...], TaskResult | None, int]:
+           chunk: int | None = None, kind: str = "") -> tuple[tuple[dict, ...], TaskResult | None, int, bool]:
     """Delta-debug ``faults`` to a local minimum that still violates
-    ``invariant``; returns (schedule, its result or None if nothing smaller
-    failed, runs used). Candidates run ``chunk`` (default ``SHRINK_BATCH``)
+    ``invariant`` (with ``kind``, its first violation of that kind: the same
+    bug class, not another way to break the invariant); returns (schedule, its result or None if nothing smaller
+    failed, runs used, whether the schedule is a local minimum: False when
+    the budget ran out first). Candidates run ``chunk`` (default ``SHRINK_BATCH``)
     at a time, in order of preference; the first chunk with a failing
     candidate ends the round and its first failing candidate is kept, so the
     outcome depends neither on the order results arrive in nor on how many
     workers run them: only on ``chunk``, a constant, so a Dask cluster, a
     local pool and one process shrink to the same schedule."""
     chunk = chunk or SHRINK_BATCH
+
+    def still_fails(r: TaskResult | None) -> bool:
+        return r is not None and r.verdicts.get(invariant) is False and (
+            not kind or (invariant, kind) in broken(r, [invariant]))
+
     used, last, rnd = 0, None, 0
     current = faults
-    while used < budget:
+    while True:
         removals, smaller = simplifications(current)
         cands = removals + smaller
         rnd += 1
         progressed = False
-        for start in range(0, len(cands), chunk):
-            batch = cands[start:start + chunk][:budget - used]
-            if not batch:
-                break
+        todo = cands[:budget - used]  # what the budget lets this round try
+        for start in range(0, len(todo), chunk):
+            batch = todo[start:start + chunk]
             tasks = [make(c, f"{rnd}.{start + i}") for i, c in enumerate(batch)]
             by_label = {t.label: r for t, r in runner(tasks)}
             used += len(batch)
             for t, c in zip(tasks, batch):
                 r = by_label.get(t.label)
-                if r is not None and r.verdicts.get(invariant) is False:
+                if still_fails(r):
                     current, last, progressed = c, r, True
                     break
             if progressed:
                 break
-        if not progressed:
-            break
-    return current, last, used
+        if not progressed:  # a local minimum if the round tried every simplification
+            return current, last, used, len(todo) == len(cands)
 
 
 # --- the search -------------------------------------------------------------------------------
@@ -463,6 +480,7 @@ class Exploration:
     invariants: list[str]
     overrides: list[str]
     engine: str = ""
+    command: str = ""  # the explore command that repeats this search (same schedules, same findings)
     runs: int = 0
     shrink_runs: int = 0
     findings: list[Finding] = field(default_factory=list)
@@ -473,7 +491,7 @@ class Exploration:
     def doc(self) -> dict:
         return {"scenario": self.scenario, "arch": self.arch, "seed": self.seed, "budget": self.budget,
                 "faults": self.kinds, "invariants": self.invariants, "overrides": self.overrides,
-                "engine": self.engine, "runs": self.runs, "shrink_runs": self.shrink_runs,
+                "engine": self.engine, "command": self.command, "runs": self.runs, "shrink_runs": self.shrink_runs,
                 "classes": self.classes, "swarm": self.swarm_hits, "errors": self.errors,
                 "findings": [f.doc() for f in self.findings]}
 
@@ -484,6 +502,28 @@ def check_budgets(budget: int, shrink_budget: int) -> None:
         raise ChatsimError(f"--budget {budget}: expected 1 to {MAX_BUDGET:,} runs")
     if not 0 <= shrink_budget <= MAX_SHRINK_BUDGET:
         raise ChatsimError(f"--shrink-budget {shrink_budget}: expected 0 to {MAX_SHRINK_BUDGET:,} runs")
+
+
+def command(scenario_ref: str, arch: str, seed: int, budget: int, kinds: list[str], invariants: list[str],
+            overrides: list[str], shrink_budget: int) -> str:
+    """The ``chatsim explore`` command line that repeats a search: every
+    option that decides its schedules and findings (not ``--workers``,
+    ``--scheduler`` or ``--out``: they change neither), defaults left out."""
+    import shlex
+
+    from invariants import CHECKERS
+
+    words = ["chatsim", "explore", scenario_ref, "--arch", arch, "--seed", str(seed), "--budget", str(budget)]
+    if kinds != all_kinds(arch):
+        words += ["--faults", ",".join(kinds)]
+    if invariants != list(CHECKERS):
+        for n in invariants:
+            words += ["--invariant", n]
+    for o in overrides:
+        words += ["--set", o]
+    if shrink_budget != SHRINK_BUDGET:
+        words += ["--shrink-budget", str(shrink_budget)]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def explore(scenario_ref: str, arch: str, *, budget: int, seed: int, kinds: list[str], invariants: list[str],
@@ -499,7 +539,8 @@ def explore(scenario_ref: str, arch: str, *, budget: int, seed: int, kinds: list
     raw, _ = load_raw(scenario_ref)
     raw = apply_overrides(raw, overrides, scenario_ref) if overrides else raw
     v = vocabulary(scn, arch, kinds)
-    ex = Exploration(scn.name, arch, seed, budget, kinds, invariants, overrides, engine.describe())
+    ex = Exploration(scn.name, arch, seed, budget, kinds, invariants, overrides, engine.describe(),
+                     command(scenario_ref, arch, seed, budget, kinds, invariants, overrides, shrink_budget))
     plans = [draw(seed, i, v) for i in range(budget)]
 
     def task(faults: tuple[dict, ...], run_seed: int, label: str) -> Task:
@@ -555,11 +596,13 @@ def explore(scenario_ref: str, arch: str, *, budget: int, seed: int, kinds: list
         def make(c, lbl, p=p, n_shrink=n_shrink):
             return task(c, p.seed, f"shrink/{n_shrink}/{lbl}")
 
-        small, last, used = shrink(p.faults, inv, make, lambda ts, n=n_shrink: runner(ts, f"shrink {n}"),
-                                   shrink_budget)
+        small, last, used, minimal = shrink(p.faults, inv, make,
+                                            lambda ts, n=n_shrink: runner(ts, f"shrink {n}"), shrink_budget,
+                                            kind=kind)
         ex.shrink_runs += used
         breaks = broken(last if last is not None else by_index[p.index], invariants)
-        f = Finding(0, inv, kind, p.index, p.seed, p.faults, small, involved(small, v), used, breaks=breaks)
+        f = Finding(0, inv, kind, p.index, p.seed, p.faults, small, involved(small, v), used, minimal,
+                    breaks=breaks)
         shrunk.append(f)
         for c in breaks:
             per_class[c] = per_class.get(c, 0) + 1
@@ -572,6 +615,11 @@ def explore(scenario_ref: str, arch: str, *, budget: int, seed: int, kinds: list
     for n, f in enumerate(ex.findings, 1):
         f.n = n
         write_found(f, ex, raw, out_dir, report=report)
+    for e in ex.errors[:ERROR_FILES]:  # a run that crashed the model: its schedule as a file to replay
+        doc = replay_scenario(raw, e["faults"], arch, {}, f"{raw['name']}-error-{e['run']}",
+                              f"chatsim explore: run {e['run']} could not run: {e['error']}")
+        e["replay"] = write_replay(out_dir / f"error-{e['run']}.toml", doc, arch, e["seed"],
+                                   f"could not run in: {ex.command}\n{e['error']}")
     (out_dir / "explore.json").write_text(json.dumps(ex.doc(), indent=2))
     if report:
         write_summary(ex, out_dir)
@@ -580,15 +628,15 @@ def explore(scenario_ref: str, arch: str, *, budget: int, seed: int, kinds: list
 
 # --- writing what was found ---------------------------------------------------------------------
 
-def found_scenario(raw: dict, f: Finding, arch: str, verdicts: dict) -> dict:
-    """The base scenario's content with the shrunk schedule and the verdicts it gives."""
+def replay_scenario(raw: dict, faults, arch: str, verdicts: dict, name: str, description: str) -> dict:
+    """The base scenario's content (overrides baked in) with ``faults`` as
+    its whole schedule and ``verdicts`` as ``[expect.<arch>]``: a scenario
+    file that replays one run of a search."""
     from scenarios.loader import Expect
 
     doc = copy.deepcopy(raw)
-    doc["name"] = f"{raw['name']}-found-{f.n}"
-    doc["description"] = (f"found by chatsim explore: {f.invariant} ({f.kind}) breaks under {arch} "
-                          f"with {len(f.faults)} fault{'s' if len(f.faults) != 1 else ''}")
-    doc["faults"] = [dict(x) for x in f.faults]
+    doc["name"], doc["description"] = name, description
+    doc["faults"] = [dict(x) for x in faults]
     names = {fl.alias or k for k, fl in Expect.model_fields.items()}
     doc["expect"] = {arch: {k: v for k, v in verdicts.items() if k in names and isinstance(v, bool)}}
     for key in ("sweep", "variants"):
@@ -596,26 +644,43 @@ def found_scenario(raw: dict, f: Finding, arch: str, verdicts: dict) -> dict:
     return doc
 
 
-def write_found(f: Finding, ex: Exploration, raw: dict, out_dir: Path, report: bool = True) -> None:
-    """``found-<n>.toml`` and its run (``found-<n>/``) from that very file."""
+def write_replay(path: Path, doc: dict, arch: str, seed: int, comment: str) -> str:
+    """Write ``doc`` to ``path`` (atomically), its first line the ``chatsim
+    run`` command that replays it, then ``comment``; returns that command."""
     import shlex
 
     import tomli_w
 
+    replay = " ".join(shlex.quote(w) for w in ["chatsim", "run", str(path), "--arch", arch, "--seed", str(seed)])
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(f"# {replay}\n" + "".join(f"# {line}\n" for line in comment.splitlines()) + tomli_w.dumps(doc))
+    tmp.replace(path)
+    return replay
+
+
+def _faults(n: int) -> str:
+    return f"{n} fault{'s' if n != 1 else ''}"
+
+
+def found_scenario(raw: dict, f: Finding, arch: str, verdicts: dict) -> dict:
+    """The base scenario's content with the shrunk schedule and the verdicts it gives."""
+    return replay_scenario(raw, f.faults, arch, verdicts, f"{raw['name']}-found-{f.n}",
+                           f"found by chatsim explore: {f.invariant} ({f.kind}) breaks under {arch} "
+                           + (f"with {_faults(len(f.faults))}" if f.faults else "without any fault"))
+
+
+def write_found(f: Finding, ex: Exploration, raw: dict, out_dir: Path, report: bool = True) -> None:
+    """``found-<n>.toml`` and its run (``found-<n>/``) from that very file."""
     from .tasks import run_task
 
     path = out_dir / f"found-{f.n}.toml"
     # the verdicts the shrunk schedule gives: its expectation, checked by the replay below
     probe = run_task(Task(scenario=ex.scenario, raw=raw, arch=ex.arch, seed=f.seed, faults=f.faults))
     doc = found_scenario(raw, f, ex.arch, probe.verdicts)
-    f.replay = " ".join(shlex.quote(w) for w in ["chatsim", "run", str(path), "--arch", ex.arch,
-                                                  "--seed", str(f.seed)])
-    head = (f"# {f.replay}\n# found by: chatsim explore {ex.scenario} --arch {ex.arch} --seed {ex.seed} "
-            f"--budget {ex.budget} (run {f.found_by}; shrunk in {f.shrink_runs} runs from "
-            f"{len(f.original)} faults)\n")
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(head + tomli_w.dumps(doc))
-    tmp.replace(path)
+    f.replay = write_replay(path, doc, ex.arch, f.seed,
+                            f"found by: {ex.command}\n(run {f.found_by}; shrunk in {f.shrink_runs} runs from "
+                            f"{_faults(len(f.original))}"
+                            f"{'' if f.minimal else '; --shrink-budget ran out before a local minimum'})")
     f.path = str(path)
     want = ("result", "plots") if report else ("result",)
     r = run_task(Task(scenario=str(path), arch=ex.arch, seed=f.seed, out=str(out_dir / f"found-{f.n}"), want=want))
@@ -639,8 +704,14 @@ def write_summary(ex: Exploration, out_dir: Path) -> Path:
     rows = []
     for f in ex.findings:
         rows.append({**f.doc(), "toml": Path(f.path).name, "report": f"found-{f.n}/report.html",
-                     "faults_text": [fault_text(x) for x in f.faults]})
+                     "faults_text": schedule_text(f.faults)})
     return write_atomic(out_dir / "report.html", render("explore.html.j2", ex=ex.doc(), findings=rows))
+
+
+def schedule_text(faults) -> list[str]:
+    """A schedule in words, a line per fault; an empty one says so (the
+    scenario breaks the invariant on that seed without any fault)."""
+    return [fault_text(x) for x in faults] or ["no fault: the scenario breaks it without one"]
 
 
 def fault_text(f: dict) -> str:
@@ -664,4 +735,5 @@ def fault_text(f: dict) -> str:
 
 
 __all__ = ["Vocabulary", "vocabulary", "all_kinds", "parse_kinds", "parse_invariants", "draw", "Plan", "shrink",
-           "simplifications", "explore", "Exploration", "Finding", "fault_text", "broken", "involved"]
+           "simplifications", "explore", "Exploration", "Finding", "command", "fault_text", "schedule_text",
+           "replay_scenario", "write_replay", "broken", "involved"]

@@ -112,7 +112,10 @@ class TaskResult(msgspec.Struct, kw_only=True):
     """A task's outcome, as plain data. ``valid`` is True, False or
     "unknown" (as in result.json); ``verdicts`` maps each invariant found in
     the run to the same; ``error`` is set (and the rest empty) when the task
-    could not run: bad input, or its worker died ``retries`` times."""
+    could not run: bad input, or its worker died ``retries`` times.
+    ``fired`` counts the faults the run started: a fault whose step was
+    reached fewer than ``nth`` times (or only after the workload) never
+    fires, and a run it did not touch proves nothing about it."""
 
     scenario: str
     arch: str
@@ -125,6 +128,7 @@ class TaskResult(msgspec.Struct, kw_only=True):
     expected: dict[str, bool | str] = {}
     as_expected: bool = False
     paths: list[str] = []
+    fired: int = 0
     wall: float = 0.0
     worker: str = ""
     error: str | None = None
@@ -133,7 +137,7 @@ class TaskResult(msgspec.Struct, kw_only=True):
     def same_verdicts(self) -> tuple:
         """Everything but where and how long it ran: equal across engines."""
         return (self.scenario, self.arch, self.seed, self.valid, self.verdicts, self.counts,
-                self.violations, self.sends, self.expected, self.as_expected, self.error)
+                self.violations, self.sends, self.expected, self.as_expected, self.fired, self.error)
 
 
 # --- one task ------------------------------------------------------------------------------
@@ -184,10 +188,12 @@ def run_task(task: Task) -> TaskResult:
             out.mkdir(parents=True, exist_ok=True)
             result = run_one(scn, task.arch, task.seed, out, plots="plots" in task.want,
                              journal="journal" in task.want or "plots" in task.want)
+            fired = faults_fired(out / "history.jsonl")
             paths = sorted(str(p) for p in out.iterdir() if p.is_file())
         else:
             with tempfile.TemporaryDirectory(prefix="chatsim-task-") as tmp:
                 result = run_one(scn, task.arch, task.seed, Path(tmp), journal=False)
+                fired = faults_fired(Path(tmp) / "history.jsonl")
             paths = []
     except ChatsimError as e:
         base.error = str(e)
@@ -200,10 +206,27 @@ def run_task(task: Task) -> TaskResult:
         base.error = f"{type(e).__name__} in the simulation: {e}\n{tb}"
         base.wall = round(time.perf_counter() - t0, 4)
         return base
-    return reduce_result(result, task, paths, round(time.perf_counter() - t0, 4), base.worker)
+    return reduce_result(result, task, paths, round(time.perf_counter() - t0, 4), base.worker, fired)
 
 
-def reduce_result(result: dict, task: Task, paths: list[str], wall: float, worker: str = "") -> TaskResult:
+def faults_fired(history: Path) -> int:
+    """How many faults a run started: the distinct ``fault`` ids of the
+    nemesis's records (a start and its end share one; DESIGN §6). Only the
+    lines that name the nemesis are decoded, so a large history costs a scan."""
+    dec = msgspec.json.Decoder()
+    ids = set()
+    with open(history, "rb") as fh:
+        for line in fh:
+            if b'"nemesis"' in line:
+                op = dec.decode(line)
+                if op.get("process") == "nemesis" and isinstance(op.get("value"), dict):
+                    ids.add(op["value"].get("fault"))
+    ids.discard(None)
+    return len(ids)
+
+
+def reduce_result(result: dict, task: Task, paths: list[str], wall: float, worker: str = "",
+                  fired: int = 0) -> TaskResult:
     """A run_one result → TaskResult: every invariant found in the run (not a
     fixed list: a new checker shows up by itself), its first violation(s)."""
     keep_all = "all-violations" in task.want
@@ -220,7 +243,7 @@ def reduce_result(result: dict, task: Task, paths: list[str], wall: float, worke
         violations=violations,
         sends={"invoked": s["invoked"], "acked": s["acked"], "failed": s["failed"], "unknown": s["unknown"]},
         expected=dict(result["expected"]), as_expected=bool(result["as_expected"]),
-        paths=paths, wall=wall, worker=worker,
+        paths=paths, fired=fired, wall=wall, worker=worker,
         detail=result if "result" in task.want else None,
     )
 

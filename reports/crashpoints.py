@@ -33,7 +33,9 @@ def heatmap(doc: dict):
             c = by.get((step, n))
             if not c:
                 continue
-            text = " ".join(ABBREV.get(b, b) for b in c["broken"]) or "ok"
+            # a crash that never fired tested nothing: it is not "ok" (older files lack "reached")
+            text = (" ".join(ABBREV.get(b, b) for b in c["broken"])
+                    or ("ok" if c.get("reached", True) else "not\nreached"))
             if c["broken"]:
                 text += f"\n{c['messages']} msg"
             ax.text(j, i, text, ha="center", va="center", fontsize=7, gid=f"cell-{step}-{n}",

@@ -119,10 +119,10 @@ def test_shrinking_reaches_fewest_earliest_shortest_smallest_nth():
              {"kind": "partition", "arch": "old", "at": 3.0, "duration": 4.0, "a": ["db"], "b": ["*"],
               "oneway": True})
     make, runner, calls = _fake(breaks)
-    small, last, used = shrink(start, "durability", make, runner, budget=500, chunk=2)
+    small, last, used, minimal = shrink(start, "durability", make, runner, budget=500, chunk=2)
     assert small == ({"kind": "crash", "arch": "old", "step": "handoff", "node": "channel-server-0", "nth": 3,
                       "duration": 1.0, "silent": False},)
-    assert last is not None and used == sum(calls) and max(calls) <= 2
+    assert last is not None and used == sum(calls) and max(calls) <= 2 and minimal
     again = shrink(start, "durability", *_fake(breaks)[:2], budget=500, chunk=2)
     assert again[0] == small and again[2] == used  # deterministic
     # by default candidates run in batches of a constant size, not one per worker: the
@@ -130,7 +130,8 @@ def test_shrinking_reaches_fewest_earliest_shortest_smallest_nth():
     make, runner, calls = _fake(breaks)
     assert shrink(start, "durability", make, runner, budget=500)[0] == small
     assert max(calls) == SHRINK_BATCH
-    assert shrink(start, "durability", *_fake(breaks)[:2], budget=5, chunk=2)[2] == 5  # the budget bounds it
+    cut = shrink(start, "durability", *_fake(breaks)[:2], budget=5, chunk=2)
+    assert cut[2] == 5 and not cut[3]  # the budget bounds it, and the result says it is no local minimum
 
 
 def test_shrinking_keeps_faults_that_fire_together_together():
@@ -144,7 +145,7 @@ def test_shrinking_keeps_faults_that_fire_together_together():
     start = ({"kind": "crash", "arch": "new", **at, "duration": 6.7},
              {"kind": "redis-failover", "arch": "new", **at, "duration": 15.9, "silent": True})
     # the pair moves as one (18 → 9 → 4 → 3): one fault's nth alone would pull them apart
-    small, _, _ = shrink(start, "durability", *_fake(breaks)[:2], budget=500)
+    small, *_ = shrink(start, "durability", *_fake(breaks)[:2], budget=500)
     assert [(f["kind"], f["nth"], f["duration"]) for f in small] == [("crash", 3, 0.5), ("redis-failover", 3, 0.5)]
 
 
@@ -152,7 +153,7 @@ def test_simplifications_never_grow_a_schedule():
     f = ({"kind": "degrade", "arch": "old", "at": 4.0, "duration": 2.0, "a": ["db"], "b": ["*"], "oneway": True,
           "latency": 0.5, "loss": 0.2, "dup": 0.1},)
     removals, smaller = simplifications(f)
-    assert removals == []  # a single fault is not removed: the schedule must still break something
+    assert removals == [()]  # the last fault too: shrinking keeps it unless the run breaks without it
     for c in smaller:
         (g,) = c
         assert g["at"] <= 4.0 and g["duration"] <= 2.0 and g != f[0]
@@ -188,6 +189,11 @@ def test_explore_finds_shrinks_and_replays_byte_for_byte(tmp_path):
     assert doc["runs"] == 8 and doc["findings"]
     f = doc["findings"][0]
     assert f["invariant"] == "durability" and len(f["faults"]) <= 2 and f["reproduced"]
+    # the file names the search that found it, with every option that decides the schedules
+    search = ("chatsim explore crash-mid-send --arch old --seed 3 --budget 8 --faults crash "
+              "--invariant durability --shrink-budget 40")
+    assert doc["command"] == search
+    assert (out / "found-1.toml").read_text().splitlines()[1] == f"# found by: {search}"
     assert (out / "report.html").exists() and (out / "found-1" / "report.html").exists()
     assert "found-1.toml" in (out / "report.html").read_text()
     lines = read_results(out / "results.jsonl")
