@@ -21,6 +21,7 @@ from rich.table import Table
 from sim.errors import ChatsimError
 
 from .api import bench_storm, check_msg_id, default_out, explain_msg, run_one, staged_output
+from .explore import SHRINK_BUDGET
 
 EXIT_OK, EXIT_VIOLATED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 
@@ -534,7 +535,7 @@ def regress(scenario_refs, archs, seeds, baseline, write_baseline, junit, worker
     from reports.render import write_atomic
 
     from . import regress as R
-    from .tasks import architectures, parse_seeds
+    from .tasks import architectures, clear_outputs, parse_seeds
 
     seed_list = parse_seeds(seeds)
     for option, target in (("--junit", junit), ("--write-baseline", write_baseline)):
@@ -549,12 +550,8 @@ def regress(scenario_refs, archs, seeds, baseline, write_baseline, junit, worker
     if base is not None:
         R.check_baseline(base, baseline, seed_list, tasks)
     path = Path(out_dir) if out_dir else Path("runs") / "regress"
-    # an earlier run's verdicts must not sit beside this run's results.jsonl if this one is
-    # interrupted (a CI step publishing the JUnit file "if: always()" showed the old green run);
     # the --write-baseline target stays: it is the committed baseline until this run replaces it
-    for stale in (path / "regress.json", path / "regress.md", Path(junit) if junit else None):
-        if stale is not None:
-            stale.unlink(missing_ok=True)
+    clear_outputs(path, "regress.json", "regress.md", *([Path(junit)] if junit else []))
     engine, results = run_many_or_exit(tasks, workers, scheduler, path, "regress",
                                        finding=lambda r: r.error is not None or not r.as_expected)
     cells = R.judge(results, base)
@@ -595,7 +592,7 @@ def _interrupted(e) -> None:
               help="Only these invariants count as findings (repeatable; default all).")
 @click.option("--faults", "fault_kinds", metavar="KIND,...",
               help="Fault kinds to draw from (default: every kind the architecture knows).")
-@click.option("--shrink-budget", type=click.IntRange(min=0), default=120, show_default=True,
+@click.option("--shrink-budget", type=click.IntRange(min=0), default=SHRINK_BUDGET, show_default=True,
               help="Runs each finding's shrinking may use.")
 @scenario_options("runs/<scenario>/explore-<arch>-seed<N>/")
 @engine_options
@@ -606,7 +603,7 @@ def explore_cmd(scenario, arch, budget, invariant_names, fault_kinds, shrink_bud
     a minimal schedule and written as DIR/found-<n>.toml, a scenario that
     `chatsim run` replays. Exit 0 nothing found, 1 found."""
     from . import explore as X
-    from .tasks import Interrupted, make_engine
+    from .tasks import Interrupted, clear_outputs, make_engine
 
     X.check_budgets(budget, shrink_budget)
     if workers is not None and scheduler:
@@ -616,6 +613,7 @@ def explore_cmd(scenario, arch, budget, invariant_names, fault_kinds, shrink_bud
     _no_large(allow_large, "explore")
     scn = _prepare(scenario, overrides)
     path = Path(out_dir) if out_dir else Path("runs") / scn.name / f"explore-{arch}-seed{seed}"
+    clear_outputs(path, "explore.json", "report.html", "found-*.toml", "error-*.toml")
     try:
         with make_engine(workers, scheduler) as engine:
             ex = X.explore(scenario, arch, budget=budget, seed=seed, kinds=kinds, invariants=invariants,
@@ -671,7 +669,7 @@ def crashpoints_cmd(scenario, arch, nth_range, seed, out_dir, overrides, allow_l
     from scenarios.loader import Fault, apply_overrides, load_raw
 
     from . import crashpoints as C
-    from .tasks import parse_seeds
+    from .tasks import clear_outputs, parse_seeds
 
     nths = parse_seeds(nth_range, option="--nth", lowest=1)
     if len(nths) > 1000:
@@ -687,6 +685,7 @@ def crashpoints_cmd(scenario, arch, nth_range, seed, out_dir, overrides, allow_l
     if not tasks:
         raise ChatsimError(f"{arch}: no node of this scenario reaches any of its send-path steps")
     path = Path(out_dir) if out_dir else Path("runs") / scn.name / f"crashpoints-{arch}-seed{seed}"
+    clear_outputs(path, "crashpoints.json", "crashpoints.png", "crashpoints.svg", "replay/*.toml")
     engine, results = run_many_or_exit(tasks, workers, scheduler, path, "crashpoints",
                                        finding=lambda r: r.valid is False)
     cells = C.matrix(results, arch, nths)

@@ -498,6 +498,20 @@ def read_results(path: str | Path) -> list[tuple[dict, TaskResult]]:
     return out
 
 
+def clear_outputs(out_dir: Path, *patterns: str | Path) -> None:
+    """Remove what an earlier command left in ``out_dir`` under these glob
+    patterns (a ``Path`` is one file, wherever it is), before this command
+    starts: if it is interrupted, the earlier verdicts must not sit beside its
+    partial results.jsonl (a CI step publishing the JUnit file "if: always()"
+    showed the old green run). Files only: a finding's run directory is
+    rewritten when its number comes again, and nothing else is touched."""
+    for pattern in patterns:
+        found = [pattern] if isinstance(pattern, Path) else out_dir.glob(pattern)
+        for path in found:
+            if path.is_symlink() or path.is_file():
+                path.unlink(missing_ok=True)
+
+
 def run_many(tasks: list[Task], engine: Engine, out_dir: Path | None = None, *, progress: bool = True,
              finding: Callable[[TaskResult], bool] = lambda r: r.valid is False,
              what: str = "runs", append: bool = False) -> list[tuple[Task, TaskResult]]:

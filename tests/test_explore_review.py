@@ -6,6 +6,8 @@ reached is not reported as harmless (tests/test_crashpoints.py)."""
 import json
 import shlex
 
+import pytest
+
 import tomli_w
 
 from chatsim.explore import Finding, command, found_scenario, shrink
@@ -108,3 +110,37 @@ def test_a_run_that_could_not_run_is_written_as_a_scenario_that_replays_it(tmp_p
     scn = load_scenario(str(path))
     assert [s.kind for s in scn.fault_specs("old")] == [f["kind"] for f in e["faults"]] == ["crash"] * len(e["faults"])
     assert json.loads((tmp_path / "explore.json").read_text())["errors"][0]["replay"] == e["replay"]
+
+
+def _earlier_outputs(out, names):
+    """An earlier command's outputs in ``out``, and what is not theirs to remove."""
+    for name in names:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("an earlier run's")
+    (out / "found-7").mkdir()
+    (out / "found-7" / "history.jsonl").write_text("an earlier run's")
+    (out / "notes.txt").write_text("mine")
+
+
+@pytest.mark.parametrize("args, names", [
+    (["explore", "steady", "--arch", "old", "--budget", "100000"],
+     ["explore.json", "report.html", "found-7.toml", "error-3.toml"]),
+    (["crashpoints", "crash-mid-send", "--arch", "old", "--nth", "1..100"],
+     ["crashpoints.json", "crashpoints.png", "crashpoints.svg", "replay/persisted-db-1.toml"]),
+])
+def test_an_interrupted_search_leaves_no_earlier_verdicts_beside_its_results(tmp_path, args, names):
+    # as regress (tests/test_regress_review.py): an interrupted search left the earlier
+    # search's findings and summary beside its own partial results.jsonl
+    import signal
+
+    from helpers import interrupt_after_lines
+
+    out = tmp_path / "o"
+    out.mkdir()
+    _earlier_outputs(out, names)
+    code, err, _ = interrupt_after_lines([*args, "--workers", "1", "--out", str(out)], tmp_path,
+                                         out / "results.jsonl", signal.SIGINT, lines=2)
+    assert code == 130 and "interrupted" in err, err
+    assert [n for n in names if (out / n).exists()] == []
+    # a finding's run directory and anything else in the directory are not the command's to remove
+    assert (out / "found-7" / "history.jsonl").exists() and (out / "notes.txt").read_text() == "mine"
