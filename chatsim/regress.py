@@ -41,6 +41,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -329,7 +330,9 @@ def check_output_file(path: str, option: str) -> Path:
     """``path`` as a file ``reports.render.write_atomic`` may replace, checked before any
     run: not a directory (nor a name ending in ``/``), not a device, FIFO or
     socket — the rename would put a regular file in its place (as root,
-    ``--junit /dev/null`` replaced the device) — and its directory a directory."""
+    ``--junit /dev/null`` replaced the device) — and its directory a directory,
+    or the nearest folder that exists one a file can be created in (else the
+    runs went first and the write failed after them)."""
     p = Path(path)
     if path.endswith(("/", os.sep)) or p.is_dir():
         raise ChatsimError(f"{option} {path}: names a directory; give a file path")
@@ -338,6 +341,15 @@ def check_output_file(path: str, option: str) -> Path:
     parent = next((a for a in p.absolute().parents if a.exists()), None)
     if parent is not None and not parent.is_dir():
         raise ChatsimError(f"{option} {path}: {parent} is not a directory")
+    if parent is not None:
+        # a file created and removed where the path's folders would go: permissions say
+        # nothing to root, and /proc or a read-only mount refuse only the write itself
+        try:
+            fd, probe = tempfile.mkstemp(dir=parent, prefix=".chatsim-probe-")
+        except OSError as e:
+            raise ChatsimError(f"{option} {path}: cannot write in {parent} ({e.strerror})") from None
+        os.close(fd)
+        os.unlink(probe)
     return p
 
 

@@ -127,3 +127,13 @@ def test_an_interrupted_regress_leaves_no_earlier_verdicts_beside_its_results(tm
     # they stayed, the earlier run's green verdicts beside this run's partial results
     assert not (out / "regress.json").exists() and not (out / "regress.md").exists() and not junit.exists()
     assert base.read_text() == "an earlier run's"  # the committed baseline until a run replaces it
+
+
+@pytest.mark.parametrize("target", ["/proc/nosuch/j.xml", "/sys/j.xml"])
+def test_an_output_nobody_can_create_is_refused_before_the_runs(tmp_path, target):
+    # the folder exists (or its nearest existing one does) but refuses the write itself —
+    # even to root; it was found out after every run, regress.json already written
+    out = tmp_path / "o"
+    code, _, err = cli("regress", "steady", "--arch", "old", "--seeds", "1", "--junit", target, "--out", str(out))
+    assert code == 2 and err.count("\n") == 1 and "cannot write in" in err, err
+    assert not out.exists()
