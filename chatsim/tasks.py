@@ -39,6 +39,7 @@ no files.
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import signal
@@ -400,11 +401,49 @@ class LocalPool(Engine):
         self._procs = []
 
 
+PACKAGES = ("chatsim", "sim", "invariants", "scenarios", "reports")  # what chatsim ships (pyproject.toml)
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """A digest of the Python sources chatsim runs (every module of the
+    packages it ships, by path and content). Two processes with one
+    fingerprint run the same model: the same task gives the same history
+    and verdicts there. Read once per process (~200 files)."""
+    import hashlib
+    from importlib.util import find_spec
+
+    h = hashlib.sha256()
+    for package in PACKAGES:
+        root = Path(find_spec(package).origin).parent
+        for path in sorted(root.rglob("*.py")):
+            h.update(path.relative_to(root.parent).as_posix().encode() + b"\0")
+            h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _run_checked(run: Callable[[Task], TaskResult], fingerprint: str, task: Task) -> TaskResult:
+    """``run(task)`` on a worker whose chatsim is the caller's; else an error
+    result saying so (a worker that joined after the engine checked them)."""
+    mine = code_fingerprint()
+    if mine != fingerprint:
+        return TaskResult(scenario=task.scenario, arch=task.arch, seed=task.seed, worker=_worker_name(),
+                          error=f"worker {_worker_name()} runs other chatsim code ({mine}) than the caller "
+                                f"({fingerprint}): its history would not be this seed's")
+    return run(task)
+
+
 class DaskEngine(Engine):
     """Tasks on an existing Dask cluster (``distributed.Client(address)``).
     The workers must have chatsim installed; tasks carry the scenario's
     content, so they need not see the caller's files (``out`` paths are
-    written on the worker's file system)."""
+    written on the worker's file system).
+
+    The workers must run the caller's chatsim, or "same seed, same history"
+    quietly stops holding (and results, which travel as pickles, may not
+    even decode): every worker's ``code_fingerprint`` is compared with the
+    caller's when the engine starts (a mismatch is one ``ChatsimError``), and
+    each task checks again where it runs, for workers that join later."""
 
     name = "dask"
 
@@ -426,9 +465,27 @@ class DaskEngine(Engine):
             raise ChatsimError(f"--scheduler {address}: cannot connect: {e}") from None
         self.address = address
         self.retries = retries
-        self._run = run
-        self.workers = max(1, len(self._client.scheduler_info().get("workers", {})))
+        self._fingerprint = code_fingerprint()
+        self._run = functools.partial(_run_checked, run, self._fingerprint)
         self._futures: list = []
+        try:
+            self._check_workers()
+        except BaseException:
+            self._client.close()
+            raise
+        self.workers = max(1, len(self._client.scheduler_info().get("workers", {})))
+
+    def _check_workers(self) -> None:
+        try:
+            theirs = self._client.run(code_fingerprint)  # {worker address: fingerprint}
+        except Exception as e:  # chatsim missing there (the function cannot be unpickled), a worker lost
+            raise ChatsimError(f"--scheduler {self.address}: cannot ask the workers which chatsim they run: "
+                               f"{type(e).__name__}: {e}") from None
+        odd = sorted(w for w, f in theirs.items() if f != self._fingerprint)
+        if odd:
+            raise ChatsimError(f"--scheduler {self.address}: {len(odd)} of {len(theirs)} workers ({', '.join(odd[:3])}"
+                               f"{', ...' if len(odd) > 3 else ''}) run other chatsim code than this one "
+                               f"({theirs[odd[0]]} vs {self._fingerprint}): install this tree on them")
 
     def map(self, tasks):
         from distributed import as_completed

@@ -1,3 +1,4 @@
+import contextlib
 import json
 import os
 import shutil
@@ -68,10 +69,12 @@ def probe_cls():
     return Probe
 
 
-@pytest.fixture
-def dask_cluster(tmp_path):
-    """`dask scheduler` and two `dask worker`s from this venv, on 127.0.0.1
-    only, no dashboards, on free ports the OS picks; always stopped."""
+@contextlib.contextmanager
+def dask_processes(tmp_path, worker_envs=({}, {})):
+    """`dask scheduler` and a `dask worker` per entry of ``worker_envs`` (extra
+    environment variables for it) from this venv, on 127.0.0.1 only, no
+    dashboards, on free ports the OS picks; yields the scheduler's address
+    once every worker has joined; always stopped."""
     dask = Path(sys.executable).with_name("dask")
     if not dask.exists() or shutil.which(str(dask)) is None:
         pytest.skip("the dask command is not installed in this environment")
@@ -88,16 +91,16 @@ def dask_cluster(tmp_path):
             time.sleep(0.2)
         address = json.loads(sched_file.read_text())["address"]
         assert address.startswith("tcp://127.0.0.1:")
-        for i in range(2):
+        for i, extra in enumerate(worker_envs):
             procs.append(subprocess.Popen([str(dask), "worker", "--scheduler-file", str(sched_file),
                                            "--host", "127.0.0.1", "--no-dashboard", "--nthreads", "1",
                                            "--no-nanny", "--name", f"w{i}"],
                                           stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"worker{i}.log", "w"),
-                                          env=env, cwd=tmp_path))
+                                          env={**env, **extra}, cwd=tmp_path))
         from distributed import Client
 
         with Client(address, timeout=30, set_as_default=False) as c:
-            c.wait_for_workers(2, timeout=60)
+            c.wait_for_workers(len(worker_envs), timeout=60)
         yield address
     finally:
         for p in reversed(procs):
@@ -108,3 +111,10 @@ def dask_cluster(tmp_path):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A scheduler and two workers (``dask_processes``)."""
+    with dask_processes(tmp_path) as address:
+        yield address

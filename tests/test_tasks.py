@@ -174,6 +174,39 @@ def test_dask_cluster_gives_the_same_verdicts_as_in_process(dask_cluster, tmp_pa
     assert len(read_results(tmp_path / "results.jsonl")) == 20
 
 
+def test_workers_running_other_chatsim_code_are_refused(tmp_path):
+    # one worker imports a copy of the packages with one line added: the same seed could give
+    # another history there, and its results (pickles) another shape
+    import shutil
+
+    from chatsim.tasks import PACKAGES
+    from conftest import dask_processes
+    from helpers import ROOT, cli
+
+    copy = tmp_path / "other"
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, copy / package, ignore=shutil.ignore_patterns("__pycache__"))
+    kernel = copy / "sim" / "kernel.py"
+    kernel.write_text(kernel.read_text() + "\n# another build\n")
+    with dask_processes(tmp_path, ({}, {"PYTHONPATH": str(copy)})) as address:
+        with pytest.raises(ChatsimError, match=r"1 of 2 workers \(tcp://127\.0\.0\.1:\d+\) run other chatsim code"):
+            DaskEngine(address)
+        code, _, err = cli("regress", "steady", "--arch", "old", "--seeds", "1", "--scheduler", address,
+                           "--out", str(tmp_path / "o"))
+        assert code == 2 and err.count("\n") == 1 and "run other chatsim code" in err, err
+
+
+def test_a_task_on_a_worker_with_other_code_is_an_error_not_a_result():
+    # a worker that joins after the engine checked them: each task checks where it runs
+    from chatsim.tasks import _run_checked, code_fingerprint
+
+    task = Task(scenario="steady", raw=load_raw("steady")[0], arch="old", seed=1)
+    odd = _run_checked(run_task, "0" * 16, task)
+    assert odd.error and "runs other chatsim code" in odd.error and odd.verdicts == {}
+    same = _run_checked(lambda t: TaskResult(scenario="steady", arch="old", seed=1, valid=True), code_fingerprint(), task)
+    assert same.error is None and same.valid is True
+
+
 def test_unreachable_scheduler_is_one_line_exit_2(tmp_path):
     import socket
 
