@@ -410,13 +410,19 @@ def failures(cells: list[Cell]) -> list[Cell]:
 
 
 def md_escape(text: str) -> str:
-    """Escape text for a markdown table cell or line (CI comments render it)."""
+    """Escape text for a markdown table cell or line (CI comments render it):
+    markup characters get a backslash, a line break or tab is a space, and
+    other control characters (an ANSI escape or a NUL in a model crash's
+    message, which a terminal would act on and a renderer drops or chokes on)
+    are spelled ``\\xNN``, as in the JUnit file."""
     out = []
     for ch in str(text):
         if ch in "\\`*_{}[]<>()#+!|~":
             out.append("\\" + ch)
-        elif ch == "\n":
+        elif ch in "\n\r\t":
             out.append(" ")
+        elif ch < " " or "\x7f" <= ch <= "\x9f":
+            out.append(f"\\x{ord(ch):02x}")
         else:
             out.append(ch)
     return "".join(out)

@@ -100,6 +100,17 @@ def test_junit_stays_parseable_when_a_crash_message_carries_control_characters()
     assert e.text == "seed 1: RuntimeError in the simulation: \\x1b[31mboom\\x00\\ud800"
 
 
+def test_regress_md_spells_out_control_characters_as_the_junit_file_does():
+    # an ANSI escape reached the CI comment as it was (a terminal paging the file acted on it)
+    from chatsim.tasks import Task, TaskResult
+
+    t = Task(scenario="e", raw={"name": "e"}, arch="old", seed=1)
+    err = TaskResult(scenario="e", arch="old", seed=1, error="RuntimeError in the simulation: \x1b[31mboom\x00\x9b\x7f")
+    md = R.markdown(R.judge([(t, err)]), [1])
+    assert "RuntimeError in the simulation: \\x1b\\[31mboom\\x00\\x9b\\x7f" in md
+    assert not any(ch < " " and ch != "\n" or "\x7f" <= ch <= "\x9f" for ch in md)
+
+
 def test_a_failed_atomic_write_leaves_the_old_file_and_no_part(tmp_path):
     p = tmp_path / "j.xml"
     p.write_text("old")
