@@ -8,7 +8,8 @@ path after the last step the message did reach (a step-triggered crash names
 the step it cut), or that nothing recorded explains it. A message that went
 through the path twice (a duplicate) gets one column per copy, each tied to
 the send attempt that produced it: the latest attempt invoked before the
-copy's first step. ``order_views`` puts two clients' views of a channel side
+copy's first step. A step taken again within one pass (a fan-out to several
+gateways, a retried route) stays in that copy's row, listed as ``also``. ``order_views`` puts two clients' views of a channel side
 by side with the store's order, for an ordering violation.
 
 Histories without ``steps`` in the header give ``None``; the report then
@@ -58,19 +59,38 @@ def message_path(run: Run, msg: str) -> dict | None:
         return None
     events = run.step_events(msg)
     attempts = [op for op in run.ops if op.f == "send" and op.type == "invoke" and op.value.get("msg") == msg]
-    copies: list[dict[str, object]] = []  # k-th occurrence of each step belongs to copy k
-    seen: dict[str, int] = {}
+    pos = {s["step"]: i for i, s in enumerate(steps)}
+    copies: list[dict[str, list]] = []  # step -> its ops in that copy
+    placed: list[tuple[int, int]] = []  # (declared position, copy) of each op placed, in history order
     for op in events:
-        k = seen.get(op.value["step"], 0)
-        seen[op.value["step"]] = k + 1
-        while len(copies) <= k:
+        step = op.value["step"]
+        i = pos.get(step)
+        if i is None:
+            continue
+        # A step follows the latest earlier step taken: that op's copy gets it. When
+        # that copy already took it, it is a repeat in the same pass (a channel
+        # server fans out to several gateways, an admin server retries the route),
+        # unless another pass is still waiting for the step (two copies in flight).
+        # Filing the k-th occurrence under copy k instead made every fan-out a
+        # phantom copy and gave a resend's later steps to the pass a crash cut.
+        pred = next((c for p, c in reversed(placed) if p < i), None)
+        if pred is not None and step not in copies[pred]:
+            k = pred
+        else:
+            k = next((c for c, got in enumerate(copies)
+                      if step not in got and any(pos[s] < i for s in got)), None)
+            if k is None:
+                k = pred if pred is not None else next(
+                    (c for c, got in enumerate(copies) if step not in got), len(copies))
+        if k == len(copies):
             copies.append({})
-        copies[k].setdefault(op.value["step"], op)
+        copies[k].setdefault(step, []).append(op)
+        placed.append((i, k))
     if not copies:
         copies.append({})
     columns = []
     for k, reached in enumerate(copies):
-        first = min((op.time for op in reached.values()), default=None)
+        first = min((ops[0].time for ops in reached.values()), default=None)
         attempt = None
         if attempts:
             before = [a for a in attempts if first is None or a.time <= first]
@@ -78,11 +98,13 @@ def message_path(run: Run, msg: str) -> dict | None:
         rows, last, gap = [], None, None
         for s in steps:
             name, role = s["step"], s.get("role", "")
-            op = reached.get(name)
+            ops = reached.get(name)
             label = s.get("label") or name
-            if op is not None:
+            if ops:
+                op = ops[0]
+                also = ", ".join(f"{o.process} at t={o.time:.3f} (op #{o.index})" for o in ops[1:])
                 rows.append({"step": name, "role": role, "label": label, "reached": True, "node": op.process,
-                             "time": op.time, "index": op.index})
+                             "time": op.time, "index": op.index, "also": f"also {also}" if also else ""})
                 last = op
             else:
                 after = last.time if last else (attempt.time if attempt else 0.0)
@@ -90,7 +112,7 @@ def message_path(run: Run, msg: str) -> dict | None:
                 # the node that should have taken the step: the last one's, when the step is its role's
                 who = last.process if last is not None and last.process.startswith(role) else role
                 rows.append({"step": name, "role": role, "label": label, "reached": False, "node": None,
-                             "time": None, "index": None,
+                             "time": None, "index": None, "also": "",
                              "why": f"{label} ({who}): never reached" + (f" (after {gap})" if gap else "")
                              + f" — {why}"})
                 gap = gap or name
@@ -103,7 +125,8 @@ def message_path(run: Run, msg: str) -> dict | None:
     longest = max(len(c["title"]) for c in columns)
     for c in columns:
         for r in c["rows"]:
-            text = r.get("why") or f"{r['step']} · {r['node']} · t={r['time']:.3f} · op #{r['index']} — {r['label']}"
+            text = r.get("why") or (f"{r['step']} · {r['node']} · t={r['time']:.3f} · op #{r['index']} — {r['label']}"
+                                    + (f" ({r['also']})" if r["also"] else ""))
             longest = max(longest, len(r["step"]) + len(text) + 2)
     return {"msg": msg, "columns": columns, "invariants": run.violating_msgs().get(msg, []),
             "width": 40 + round(6.4 * longest)}  # one column's width in px, for 11 px text

@@ -106,6 +106,10 @@ def write_reports(runs: list[Run], out: Path, scenario: dict) -> tuple[Path, Pat
     for r in runs:  # each run's standalone timeline.html, linked from report.md
         write_timeline(r)
     ctx = report_context(runs, figs, scenario)
+    # run directories relative to the report: it is built in a staging folder
+    # and renamed, so an absolute path would be gone, and differ per run
+    links = [os.path.relpath(r.path.resolve(), out.resolve()) for r in runs]
+    ctx["runs"] = [{**rc, "link": Path(link).as_posix() + "/"} for rc, link in zip(ctx["runs"], links)]
     html_path = write_atomic(out / "report.html", render("report.html.j2", **ctx))
     md_path = write_atomic(out / "report.md", render_md(ctx, figs, runs, out))
     return html_path, md_path

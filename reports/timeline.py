@@ -22,6 +22,7 @@ not by one DOM element per op, which keeps a 100k-op page quick to load.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -96,11 +97,18 @@ def timeline_data(run: Run) -> dict:
             "violations": violations[:MAX_VIOLATIONS], "violations_total": len(violations)}
 
 
-def render_standalone(run: Run) -> str:
-    """``timeline.html``: the timeline of one run as a page of its own."""
-    return render("timeline.html.j2", tl={"id": "tl", "data": timeline_data(run)}, run=run)
+def render_standalone(run: Run, history: str = "history.jsonl") -> str:
+    """``timeline.html``: the timeline of one run as a page of its own;
+    ``history`` is the history file's path relative to the page."""
+    return render("timeline.html.j2", tl={"id": "tl", "data": timeline_data(run)}, history=history)
 
 
 def write_timeline(run: Run, path: Path | None = None) -> Path:
-    """Write ``timeline.html`` beside the run's history (atomically)."""
-    return write_atomic(path or run.path / "timeline.html", render_standalone(run))
+    """Write ``timeline.html`` beside the run's history (atomically).
+
+    The page links the history by a relative path: runs are built in a
+    staging folder and renamed, so an absolute path would name a folder that
+    is gone (and differ from run to run)."""
+    path = path or run.path / "timeline.html"
+    history = os.path.relpath((run.path / "history.jsonl").resolve(), path.parent.resolve())
+    return write_atomic(path, render_standalone(run, Path(history).as_posix()))
