@@ -9,8 +9,9 @@ the step it cut), or that nothing recorded explains it. A message that went
 through the path twice (a duplicate) gets one column per copy, each tied to
 the send attempt that produced it: the latest attempt invoked before the
 copy's first step. A step taken again within one pass (a fan-out to several
-gateways, a retried route) stays in that copy's row, listed as ``also``. ``order_views`` puts two clients' views of a channel side
-by side with the store's order, for an ordering violation.
+gateways, a retried route) stays in that copy's row, listed as ``also``.
+``order_views`` puts two clients' views of a channel side by side with the
+store's order, for an ordering violation.
 
 Histories without ``steps`` in the header give ``None``; the report then
 draws the journal-based message diagram instead (``plots.message_diagram``).
