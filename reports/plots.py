@@ -229,17 +229,22 @@ def message_diagram(run: Run, msg: str) -> Figure:
 def latency_cdf(runs: list[Run]) -> Figure:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for run in runs:
-        for ax, xs, what in zip(axes, latencies(run.ops), ("ack latency", "live-delivery latency")):
+        for ax, xs in zip(axes, latencies(run.ops)):
             if xs:
                 xs = sorted(x * 1000 for x in xs)
                 ax.step(xs, [(i + 1) / len(xs) for i in range(len(xs))], where="post",
                         color=arch_color(run.arch), label=f"{run.arch} (n={len(xs)})", gid=f"cdf-{run.arch}")
-            ax.set_title(what)
-            ax.set_xscale("log")
-            ax.set_xlabel("ms (log)")
-            ax.set_ylabel("fraction")
-            ax.grid(alpha=0.3)
+    for ax, what in zip(axes, ("ack latency", "live-delivery latency")):
+        ax.set_title(what)
+        ax.set_xscale("log")
+        ax.set_xlabel("ms (log)")
+        ax.set_ylabel("fraction")
+        ax.grid(alpha=0.3)
+        if ax.lines:
             ax.legend()
+        else:  # no ack (or no live delivery) in any of the runs: say so, not an empty legend and a warning
+            ax.text(0.5, 0.5, f"no {what.split()[0]} in these runs", ha="center", va="center",
+                    transform=ax.transAxes, alpha=0.6)
     fig.tight_layout()
     return fig
 

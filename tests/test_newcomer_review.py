@@ -94,3 +94,19 @@ def test_reports_name_run_directories_relative_to_themselves(tmp_path):
         assert ".part" not in page and str(tmp_path) not in page
     assert '<a href="rt2023/">rt2023/</a>' in html
     assert '<a href="history.jsonl">history.jsonl</a>' in timeline
+
+
+def test_a_latency_cdf_without_live_deliveries_says_so_without_a_warning(tmp_path):
+    # these runs ack but show nothing live: the empty panel called legend() with no lines,
+    # and every compare of such runs printed matplotlib's "No artists with labels" warning
+    import warnings
+
+    from reports import plots
+
+    run = load_run(write_run(tmp_path / "r", _history([("client-1:1", [[("webapp-0", "received")]])])))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plots.latency_cdf([run])
+    acks, live = fig.axes
+    assert acks.get_legend() is not None and live.get_legend() is None
+    assert [t.get_text() for t in live.texts] == ["no live-delivery in these runs"]
