@@ -79,6 +79,13 @@ def render(template: str, **context) -> str:
     return env.get_template(template).render(**context)
 
 
+def relative_link(target: Path, base: Path) -> str:
+    """``target`` as a link from a page in folder ``base`` (POSIX
+    separators). Reports are built in a staging folder and renamed, so an
+    absolute path would name a folder that is gone, and differ per run."""
+    return Path(os.path.relpath(Path(target).resolve(), Path(base).resolve())).as_posix()
+
+
 def write_atomic(path: Path, text: str) -> Path:
     """Write ``text`` to a temporary file beside ``path`` and rename it over
     ``path``: a reader sees the old page or the new one, never half of one. A

@@ -17,13 +17,12 @@ The pages are Jinja2 templates (``reports/templates/``), rendered by
 from __future__ import annotations
 
 import base64
-import os
 from pathlib import Path
 
 from . import plots
 from .data import Run
 from .explain import message_path, order_views
-from .render import Raw, render, write_atomic
+from .render import Raw, relative_link, render, write_atomic
 from .sweep import backend_load
 from .timeline import timeline_data, write_timeline
 from .verdicts import invariant_names, metric_rows, verdict_word
@@ -106,10 +105,7 @@ def write_reports(runs: list[Run], out: Path, scenario: dict) -> tuple[Path, Pat
     for r in runs:  # each run's standalone timeline.html, linked from report.md
         write_timeline(r)
     ctx = report_context(runs, figs, scenario)
-    # run directories relative to the report: it is built in a staging folder
-    # and renamed, so an absolute path would be gone, and differ per run
-    links = [os.path.relpath(r.path.resolve(), out.resolve()) for r in runs]
-    ctx["runs"] = [{**rc, "link": Path(link).as_posix() + "/"} for rc, link in zip(ctx["runs"], links)]
+    ctx["runs"] = [{**rc, "link": relative_link(r.path, out) + "/"} for rc, r in zip(ctx["runs"], runs)]
     html_path = write_atomic(out / "report.html", render("report.html.j2", **ctx))
     md_path = write_atomic(out / "report.md", render_md(ctx, figs, runs, out))
     return html_path, md_path
@@ -117,7 +113,7 @@ def write_reports(runs: list[Run], out: Path, scenario: dict) -> tuple[Path, Pat
 
 def render_md(ctx: dict, figs: dict[str, Path], runs: list[Run], out: Path) -> str:
     def rel(p: Path) -> Raw:
-        return Raw(Path(os.path.relpath(Path(p).resolve(), out.resolve())).as_posix())
+        return Raw(relative_link(p, out))
 
     md_images = [(name, rel(figs[key])) for key, name in (("rates", "rates"), ("cdf", "latency"),
                                                           ("load", "backend load")) if key in figs]

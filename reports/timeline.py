@@ -22,12 +22,11 @@ not by one DOM element per op, which keeps a 100k-op page quick to load.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 from .data import Run
-from .render import render, write_atomic
+from .render import relative_link, render, write_atomic
 
 ROLE_ORDER = ["nemesis", "webapp", "admin", "channel-server", "gateway", "kafka-controller", "kafka", "redis",
               "worker", "db", "flannel", "discovery", "presence"]
@@ -106,9 +105,6 @@ def render_standalone(run: Run, history: str = "history.jsonl") -> str:
 def write_timeline(run: Run, path: Path | None = None) -> Path:
     """Write ``timeline.html`` beside the run's history (atomically).
 
-    The page links the history by a relative path: runs are built in a
-    staging folder and renamed, so an absolute path would name a folder that
-    is gone (and differ from run to run)."""
+    The page links the history relative to itself (``relative_link``)."""
     path = path or run.path / "timeline.html"
-    history = os.path.relpath((run.path / "history.jsonl").resolve(), path.parent.resolve())
-    return write_atomic(path, render_standalone(run, Path(history).as_posix()))
+    return write_atomic(path, render_standalone(run, relative_link(run.path / "history.jsonl", path.parent)))
