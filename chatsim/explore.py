@@ -430,10 +430,11 @@ def shrink(faults: tuple[dict, ...], invariant: str, make: Callable[[tuple[dict,
            chunk: int | None = None, kind: str = "") -> tuple[tuple[dict, ...], TaskResult | None, int, bool]:
     """Delta-debug ``faults`` to a local minimum that still violates
     ``invariant`` (with ``kind``, its first violation of that kind: the same
-    bug class, not another way to break the invariant); returns (schedule, its result or None if nothing smaller
-    failed, runs used, whether the schedule is a local minimum: False when
-    the budget ran out first). Candidates run ``chunk`` (default ``SHRINK_BATCH``)
-    at a time, in order of preference; the first chunk with a failing
+    bug class, not another way to break the invariant); returns (schedule,
+    its result or None if nothing smaller failed, runs used, whether the
+    schedule is a local minimum: False when the budget ran out first).
+    Candidates run ``chunk`` (default ``SHRINK_BATCH``) at a time, in order
+    of preference; the first chunk with a failing
     candidate ends the round and its first failing candidate is kept, so the
     outcome depends neither on the order results arrive in nor on how many
     workers run them: only on ``chunk``, a constant, so a Dask cluster, a
@@ -620,7 +621,9 @@ def explore(scenario_ref: str, arch: str, *, budget: int, seed: int, kinds: list
                               f"chatsim explore: run {e['run']} could not run: {e['error']}")
         e["replay"] = write_replay(out_dir / f"error-{e['run']}.toml", doc, arch, e["seed"],
                                    f"could not run in: {ex.command}\n{e['error']}")
-    (out_dir / "explore.json").write_text(json.dumps(ex.doc(), indent=2))
+    from reports.render import write_atomic
+
+    write_atomic(out_dir / "explore.json", json.dumps(ex.doc(), indent=2))
     if report:
         write_summary(ex, out_dir)
     return ex
@@ -651,10 +654,10 @@ def write_replay(path: Path, doc: dict, arch: str, seed: int, comment: str) -> s
 
     import tomli_w
 
+    from reports.render import write_atomic
+
     replay = " ".join(shlex.quote(w) for w in ["chatsim", "run", str(path), "--arch", arch, "--seed", str(seed)])
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(f"# {replay}\n" + "".join(f"# {line}\n" for line in comment.splitlines()) + tomli_w.dumps(doc))
-    tmp.replace(path)
+    write_atomic(path, f"# {replay}\n" + "".join(f"# {line}\n" for line in comment.splitlines()) + tomli_w.dumps(doc))
     return replay
 
 
