@@ -422,7 +422,7 @@ def md_escape(text: str) -> str:
         elif ch in "\n\r\t":
             out.append(" ")
         elif ch < " " or "\x7f" <= ch <= "\x9f":
-            out.append(f"\\x{ord(ch):02x}")
+            out.append(_spelled(ch))
         else:
             out.append(ch)
     return "".join(out)
@@ -497,11 +497,15 @@ def junit_xml(cells: list[Cell]) -> str:
     ET.indent(suites)
     # ElementTree writes characters XML 1.0 forbids (an ANSI escape or a NUL in a model crash's
     # message) as they are, and every JUnit reader then refuses the whole file: spell them out
-    return _NOT_XML.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}",
-                        ET.tostring(suites, encoding="unicode", xml_declaration=True)) + "\n"
+    return _NOT_XML.sub(lambda m: _spelled(m[0]), ET.tostring(suites, encoding="unicode", xml_declaration=True)) + "\n"
 
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _spelled(ch: str) -> str:
+    """A character a report must not carry as it is, spelled as Python would: ``\\x1b``, ``\\ud800``."""
+    return f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}"
 
 
 # --- one run against its expectation (the pytest plugin judges seed by seed) -------------------------
